@@ -1,0 +1,367 @@
+// Package simulator is a working Commvault REST server on net/http: cloud
+// accounts with DynamoDB table groups, login tokens that expire, CreateTask
+// validated like a strict server, jobs that progress from Waiting to a
+// terminal state as the (injectable) clock moves, and injectable faults.
+//
+// It serves the client's tests (httptest.NewServer(simulator.New(cfg))), the
+// bot's console in process, and standalone through ListenAndServe.
+package simulator
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+)
+
+const (
+	maxBodyBytes       = 1 << 20
+	defaultTokenTTL    = 30 * time.Minute
+	defaultJobDuration = 8 * time.Second
+	firstTaskID        = 30450
+	firstJobID         = 149800
+)
+
+// Config describes the simulated CommServe. The zero value is usable.
+type Config struct {
+	Accounts    []Account        // nil: Catalogue()
+	Username    string           // default "admin"
+	Password    string           // default "simulator"
+	Tokens      []string         // static tokens always accepted
+	TokenTTL    time.Duration    // login token expires after this much idle time; 0 = 30m
+	JobDuration time.Duration    // Waiting→Running→Completed over this long; 0 = 8s
+	Now         func() time.Time // nil: time.Now (tests pass a fake clock)
+}
+
+// Request is one request the simulator received, as Requests reports it.
+type Request struct {
+	Time      time.Time
+	Method    string
+	Path      string
+	Query     url.Values
+	Authtoken string // the header as received (tests assert on it; never logged)
+	Body      any    // decoded JSON body (map[string]any), nil if none
+	Status    int    // status code answered; 0 while pending or when no answer was written (hang)
+	Op        Op     // which endpoint the path named; OpAny for an unknown path
+}
+
+// Server is a simulated Commvault REST API; it is an http.Handler and is safe
+// for concurrent use.
+type Server struct {
+	cfg      Config
+	accounts []Account
+	subs     []*subclient // every subclient listed, DynamoDB or not, in listing order
+	subByID  map[int]*subclient
+
+	mu          sync.Mutex
+	tokens      map[string]time.Time // login token → last use
+	faults      []Fault
+	requests    []Request
+	jobs        []*job
+	jobByID     map[int]*job
+	nextTaskID  int
+	nextJobID   int
+	createTasks int
+}
+
+// New builds a simulator from cfg, filling in defaults. It panics when
+// cfg.Accounts is inconsistent (duplicate names or IDs, empty names), which is
+// a programming error in the caller.
+func New(cfg Config) *Server {
+	if cfg.Accounts == nil {
+		cfg.Accounts = Catalogue()
+	}
+	if cfg.Username == "" {
+		cfg.Username = "admin"
+	}
+	if cfg.Password == "" {
+		cfg.Password = "simulator"
+	}
+	if cfg.TokenTTL <= 0 {
+		cfg.TokenTTL = defaultTokenTTL
+	}
+	if cfg.JobDuration <= 0 {
+		cfg.JobDuration = defaultJobDuration
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	cfg.Tokens = append([]string(nil), cfg.Tokens...)
+	accounts, subs := buildCatalogue(cfg.Accounts)
+	s := &Server{
+		cfg:        cfg,
+		accounts:   accounts,
+		subs:       subs,
+		subByID:    make(map[int]*subclient, len(subs)),
+		tokens:     make(map[string]time.Time),
+		jobByID:    make(map[int]*job),
+		nextTaskID: firstTaskID,
+		nextJobID:  firstJobID,
+	}
+	for _, sc := range subs {
+		s.subByID[sc.id] = sc
+	}
+	return s
+}
+
+// Accounts returns the simulated accounts with every default and ID filled in.
+func (s *Server) Accounts() []Account {
+	out := make([]Account, len(s.accounts))
+	for i, a := range s.accounts {
+		a.TableGroups = append([]TableGroup(nil), a.TableGroups...)
+		out[i] = a
+	}
+	return out
+}
+
+// Requests returns every request received so far, in order of arrival.
+func (s *Server) Requests() []Request {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Request(nil), s.requests...)
+}
+
+// CreateTaskCount returns how many CreateTask calls were accepted and created jobs.
+func (s *Server) CreateTaskCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.createTasks
+}
+
+func (s *Server) now() time.Time { return s.cfg.Now() }
+
+// ServeHTTP answers one Commvault REST call.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, tooLarge := readBody(w, r)
+	op, id, known := parseRoute(r.URL.Path)
+	idx := s.record(r, op, body)
+	sw := &statusWriter{ResponseWriter: w}
+	s.serve(sw, r, op, id, known, body, tooLarge)
+	s.mu.Lock()
+	s.requests[idx].Status = sw.status
+	s.mu.Unlock()
+}
+
+func (s *Server) serve(w http.ResponseWriter, r *http.Request, op Op, id string, known bool, body []byte, tooLarge bool) {
+	if !known {
+		writeText(w, http.StatusNotFound, "The requested resource was not found.")
+		return
+	}
+	if want := methodFor(op); r.Method != want {
+		w.Header().Set("Allow", want)
+		writeText(w, http.StatusMethodNotAllowed, "Method not allowed.")
+		return
+	}
+	if tooLarge {
+		writeText(w, http.StatusRequestEntityTooLarge, "Request body is too large.")
+		return
+	}
+	if f, ok := s.takeFault(op, stageRequest); ok {
+		if answered := s.applyFault(w, r, f); answered {
+			return
+		}
+	}
+	if op != OpLogin && !s.authorized(r.Header.Get("Authtoken")) {
+		writeAccessDenied(w)
+		return
+	}
+	q := lowerQuery(r.URL.Query())
+	switch op {
+	case OpLogin:
+		s.handleLogin(w, body)
+	case OpSubclient:
+		s.handleSubclient(w, id, q)
+	case OpCreateTask:
+		s.handleCreateTask(w, r, body)
+	case OpJob:
+		if id != "" {
+			s.handleJob(w, id)
+		} else {
+			s.handleJobs(w, r, q)
+		}
+	}
+}
+
+// parseRoute strips any base prefix ending in /commandcenter/api or
+// /webconsole/api and names the endpoint, case-insensitively.
+func parseRoute(path string) (op Op, id string, known bool) {
+	lower := strings.ToLower(path)
+	for _, base := range []string{"/commandcenter/api", "/webconsole/api"} {
+		if i := strings.LastIndex(lower, base+"/"); i >= 0 {
+			path = path[i+len(base):]
+			break
+		}
+		if strings.HasSuffix(lower, base) {
+			path = "/"
+			break
+		}
+	}
+	parts := strings.Split(strings.Trim(path, "/"), "/")
+	if len(parts) > 2 {
+		return OpAny, "", false
+	}
+	if len(parts) == 2 {
+		id = parts[1]
+	}
+	switch strings.ToLower(parts[0]) {
+	case "login":
+		return OpLogin, "", len(parts) == 1
+	case "createtask":
+		return OpCreateTask, "", len(parts) == 1
+	case "subclient":
+		return OpSubclient, id, true
+	case "job":
+		return OpJob, id, true
+	}
+	return OpAny, "", false
+}
+
+func methodFor(op Op) string {
+	if op == OpLogin || op == OpCreateTask {
+		return http.MethodPost
+	}
+	return http.MethodGet
+}
+
+func (s *Server) record(r *http.Request, op Op, body []byte) int {
+	var decoded any
+	if len(bytes.TrimSpace(body)) > 0 {
+		if err := json.Unmarshal(body, &decoded); err != nil {
+			decoded = nil
+		}
+	}
+	req := Request{
+		Time:      s.now(),
+		Method:    r.Method,
+		Path:      r.URL.Path,
+		Query:     r.URL.Query(),
+		Authtoken: r.Header.Get("Authtoken"),
+		Body:      decoded,
+		Op:        op,
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.requests = append(s.requests, req)
+	return len(s.requests) - 1
+}
+
+// readBody reads at most maxBodyBytes of the request body.
+func readBody(w http.ResponseWriter, r *http.Request) (body []byte, tooLarge bool) {
+	if r.Body == nil {
+		return nil, false
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return nil, true
+	}
+	return body, false
+}
+
+// lowerQuery maps lower-cased query parameter names to their first value.
+func lowerQuery(q url.Values) map[string]string {
+	out := make(map[string]string, len(q))
+	for k, v := range q {
+		lk := strings.ToLower(k)
+		if _, seen := out[lk]; !seen && len(v) > 0 {
+			out[lk] = v[0]
+		}
+	}
+	return out
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// errorBody is Commvault's flat error answer.
+type errorBody struct {
+	ErrorCode    int    `json:"errorCode"`
+	ErrorMessage string `json:"errorMessage"`
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		writeText(w, http.StatusInternalServerError, "Internal error.")
+		return
+	}
+	w.Header().Set("Content-Type", "application/json;charset=UTF-8")
+	w.WriteHeader(status)
+	_, _ = w.Write(b)
+}
+
+func writeError(w http.ResponseWriter, code int, msg string) {
+	writeJSON(w, http.StatusOK, errorBody{ErrorCode: code, ErrorMessage: msg})
+}
+
+func writeText(w http.ResponseWriter, status int, msg string) {
+	w.Header().Set("Content-Type", "text/plain;charset=UTF-8")
+	w.WriteHeader(status)
+	_, _ = io.WriteString(w, msg)
+}
+
+func writeAccessDenied(w http.ResponseWriter) {
+	writeJSON(w, http.StatusUnauthorized, errorBody{ErrorCode: 5, ErrorMessage: "Access denied"})
+}
+
+func writeBadBody(w http.ResponseWriter) {
+	writeText(w, http.StatusBadRequest, "Request body is empty or format is invalid.")
+}
+
+// ListenAndServe serves a simulator built from cfg on addr (e.g.
+// "127.0.0.1:0") until ctx is done, then shuts it down and returns nil. Once
+// listening it calls ready, if not nil, with the base URL
+// http://ADDR/commandcenter/api.
+func ListenAndServe(ctx context.Context, addr string, cfg Config, ready func(url string)) error {
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", addr)
+	if err != nil {
+		return fmt.Errorf("start simulator: %w", err)
+	}
+	srv := &http.Server{
+		Handler:           New(cfg),
+		ReadHeaderTimeout: 10 * time.Second,
+		BaseContext:       func(net.Listener) context.Context { return ctx },
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	if ready != nil {
+		ready("http://" + ln.Addr().String() + "/commandcenter/api")
+	}
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve simulator: %w", err)
+	case <-ctx.Done():
+	}
+	shutCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutCtx); err != nil {
+		_ = srv.Close()
+	}
+	<-errc
+	return nil
+}
