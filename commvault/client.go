@@ -1,0 +1,362 @@
+// Package commvault is a client for the parts of the Commvault REST API the
+// backup bot needs: log in, list a cloud account's DynamoDB table groups
+// (subclients), submit a backup with POST /CreateTask and read job state.
+//
+// It uses the standard library only. Tokens and passwords never appear in
+// its errors; it does not log.
+package commvault
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptrace"
+	"net/url"
+	"os"
+	"strings"
+	"sync/atomic"
+	"time"
+)
+
+const (
+	defaultTimeout  = 30 * time.Second
+	defaultCacheTTL = 5 * time.Minute
+
+	maxBody        = 1 << 20  // most answers
+	maxListingBody = 4 << 20  // subclient and job listings
+	maxErrorBody   = 64 << 10 // non-2xx bodies, reduced to one line anyway
+)
+
+// Config configures a Client. Set Token, or Username and Password.
+type Config struct {
+	BaseURL            string        // ".../commandcenter/api" or ".../webconsole/api", trailing slash optional
+	Token              string        // static token, sent as is in the Authtoken header
+	Username, Password string        // POST /Login instead of Token (password sent base64)
+	HTTPClient         *http.Client  // nil: New builds one with Timeout (and sane dial/TLS/header timeouts); copied, redirects never followed
+	Timeout            time.Duration // per request; 0 = 30s
+	NotifyOnCompletion bool          // commonOpts.notifyUserOnJobCompletion, default false
+	CacheTTL           time.Duration // subclient listing cache; 0 = 5m; negative = no cache
+}
+
+// String describes the configuration without its secrets, so that printing
+// a Config (even with %+v) never shows the token or the password.
+func (c Config) String() string {
+	auth := "no credentials"
+	switch {
+	case c.Token != "":
+		auth = "static token"
+	case c.Username != "":
+		auth = "login as " + c.Username
+	}
+	return fmt.Sprintf("commvault.Config{BaseURL: %q, %s, Timeout: %s}", c.BaseURL, auth, c.Timeout)
+}
+
+// GoString is String, for %#v.
+func (c Config) GoString() string { return c.String() }
+
+// Client talks to one Commvault CommServe. It is safe for concurrent use.
+type Client struct {
+	base     string // scheme://host/path, no trailing slash
+	http     *http.Client
+	timeout  time.Duration
+	token    string // static token, "" when logging in
+	username string
+	password string
+	deviceID string
+	notify   bool
+	cacheTTL time.Duration
+	now      func() time.Time
+
+	sess  session
+	cache subclientCache
+}
+
+// New checks cfg and returns a Client. It does no I/O: a login, if any,
+// happens on the first call.
+func New(cfg Config) (*Client, error) {
+	base, err := parseBaseURL(cfg.BaseURL)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case cfg.Token != "" && (cfg.Username != "" || cfg.Password != ""):
+		return nil, errors.New("commvault config: set either a token or a username and password, not both")
+	case cfg.Token == "" && (cfg.Username == "" || cfg.Password == ""):
+		return nil, errors.New("commvault config: a token, or a username and a password, is required")
+	case strings.ContainsAny(cfg.Token, "\r\n\x00"):
+		return nil, errors.New("commvault config: the token contains control characters")
+	}
+	if cfg.Timeout < 0 {
+		return nil, fmt.Errorf("commvault config: negative timeout %s", cfg.Timeout)
+	}
+	c := &Client{
+		base:     base,
+		timeout:  cfg.Timeout,
+		token:    cfg.Token,
+		username: cfg.Username,
+		password: cfg.Password,
+		deviceID: newDeviceID(),
+		notify:   cfg.NotifyOnCompletion,
+		cacheTTL: cfg.CacheTTL,
+		now:      time.Now,
+	}
+	if c.timeout == 0 {
+		c.timeout = defaultTimeout
+	}
+	if c.cacheTTL == 0 {
+		c.cacheTTL = defaultCacheTTL
+	}
+	if cfg.HTTPClient != nil {
+		hc := *cfg.HTTPClient
+		c.http = &hc
+	} else if c.http, err = NewHTTPClient(c.timeout, ""); err != nil {
+		return nil, err
+	}
+	// Never follow redirects: the Authtoken header would go along to
+	// wherever the Location points, and a POST would turn into a GET.
+	c.http.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return c, nil
+}
+
+// String names the client's server, never its credentials.
+func (c *Client) String() string { return "commvault.Client(" + c.base + ")" }
+
+// GoString is String, for %#v.
+func (c *Client) GoString() string { return c.String() }
+
+// parseBaseURL accepts an absolute http(s) URL without credentials, query or
+// fragment, and returns it without a trailing slash.
+func parseBaseURL(raw string) (string, error) {
+	raw = strings.TrimSpace(raw)
+	if raw == "" {
+		return "", errors.New("commvault config: base URL is required")
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "", fmt.Errorf("commvault config: base URL: %w", err)
+	}
+	switch {
+	case u.Scheme != "http" && u.Scheme != "https":
+		return "", fmt.Errorf("commvault config: base URL %q: want an absolute http or https URL", u.Redacted())
+	case u.Host == "":
+		return "", fmt.Errorf("commvault config: base URL %q: no host", u.Redacted())
+	case u.User != nil:
+		return "", fmt.Errorf("commvault config: base URL %q: must not contain credentials", u.Redacted())
+	case u.RawQuery != "" || u.Fragment != "":
+		return "", fmt.Errorf("commvault config: base URL %q: must not have a query or fragment", u.Redacted())
+	}
+	return strings.TrimRight(u.String(), "/"), nil
+}
+
+// NewHTTPClient returns an *http.Client for Commvault with a per-request
+// timeout (0 = 30s), dial, TLS handshake and response header timeouts, and,
+// when caFile is set (COMMVAULT_CA_FILE), the PEM certificates in it trusted
+// in addition to the system roots.
+func NewHTTPClient(timeout time.Duration, caFile string) (*http.Client, error) {
+	if timeout <= 0 {
+		timeout = defaultTimeout
+	}
+	tlsConfig := &tls.Config{MinVersion: tls.VersionTLS12}
+	if caFile != "" {
+		pem, err := os.ReadFile(caFile)
+		if err != nil {
+			return nil, fmt.Errorf("read commvault CA file: %w", err)
+		}
+		pool, err := x509.SystemCertPool()
+		if err != nil || pool == nil {
+			pool = x509.NewCertPool()
+		}
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("read commvault CA file %s: no PEM certificate found", caFile)
+		}
+		tlsConfig.RootCAs = pool
+	}
+	dialer := &net.Dialer{Timeout: min(10*time.Second, timeout), KeepAlive: 30 * time.Second}
+	transport := &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           dialer.DialContext,
+		TLSClientConfig:       tlsConfig,
+		TLSHandshakeTimeout:   min(10*time.Second, timeout),
+		ResponseHeaderTimeout: timeout,
+		ExpectContinueTimeout: time.Second,
+		IdleConnTimeout:       90 * time.Second,
+		MaxIdleConnsPerHost:   4,
+		ForceAttemptHTTP2:     true,
+	}
+	return &http.Client{Transport: transport, Timeout: timeout}, nil
+}
+
+// request is one REST call.
+type request struct {
+	method string
+	path   string // starts with "/"
+	query  url.Values
+	header http.Header // extra headers
+	body   any         // JSON-encoded when not nil
+	limit  int64       // response body cap; 0 = maxBody
+	// mutates marks a call that must never be repeated once it may have
+	// reached the server (CreateTask): such failures become ErrOutcomeUnknown.
+	mutates bool
+}
+
+// do runs r with the session token and decodes a success into out. On a 401
+// with username/password it logs in again (once, shared with concurrent
+// callers) and repeats the call once; the server refused the first attempt,
+// so even CreateTask may be repeated then.
+func (c *Client) do(ctx context.Context, r request, out any) error {
+	tok, gen, err := c.currentToken(ctx)
+	if err != nil {
+		return err
+	}
+	err = c.send(ctx, r, tok, out)
+	if c.token != "" || !isUnauthorized(err) {
+		return err
+	}
+	if tok, _, err = c.renew(ctx, gen); err != nil {
+		return fmt.Errorf("renew session after 401: %w", err)
+	}
+	return c.send(ctx, r, tok, out)
+}
+
+// send makes one HTTP request. It returns *APIError for a non-2xx status or
+// a nonzero errorCode, and sanitised transport errors otherwise.
+func (c *Client) send(ctx context.Context, r request, token string, out any) error {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+
+	var payload io.Reader
+	if r.body != nil {
+		b, err := json.Marshal(r.body)
+		if err != nil {
+			return fmt.Errorf("encode request: %w", err)
+		}
+		payload = bytes.NewReader(b)
+	}
+	var wrote atomic.Bool
+	if r.mutates {
+		ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+			WroteRequest: func(info httptrace.WroteRequestInfo) {
+				if info.Err == nil {
+					wrote.Store(true)
+				}
+			},
+		})
+	}
+	u := c.base + r.path
+	if len(r.query) > 0 {
+		u += "?" + r.query.Encode()
+	}
+	req, err := http.NewRequestWithContext(ctx, r.method, u, payload)
+	if err != nil {
+		return fmt.Errorf("build request: %w", err)
+	}
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", "backupbot")
+	if r.body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for k, vs := range r.header {
+		req.Header[k] = vs
+	}
+	if token != "" {
+		req.Header.Set("Authtoken", token)
+	}
+
+	resp, err := c.http.Do(req)
+	if err != nil {
+		// *url.Error holds method, URL (never credentials: New refuses
+		// them and the token travels in a header) and the cause.
+		if r.mutates && wrote.Load() {
+			return outcomeUnknown(err)
+		}
+		return withTimeout(err)
+	}
+	defer resp.Body.Close()
+
+	ok := resp.StatusCode >= 200 && resp.StatusCode < 300
+	limit := r.limit
+	if limit == 0 {
+		limit = maxBody
+	}
+	if !ok {
+		limit = maxErrorBody
+	}
+	data, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	if !ok {
+		// A truncated or unreadable error body still says what the status says.
+		ae := apiError(resp, data, c.now(), c.secrets(token))
+		if r.mutates && isGatewayStatus(resp.StatusCode) {
+			return outcomeUnknown(ae)
+		}
+		return ae
+	}
+	// From here on the server said yes: if CreateTask's answer cannot be
+	// read, the task may exist.
+	fail := withTimeout
+	if r.mutates {
+		fail = outcomeUnknown
+	}
+	if err != nil {
+		return fail(fmt.Errorf("read response of %s %s: %w", r.method, r.path, err))
+	}
+	if int64(len(data)) > limit {
+		return fail(fmt.Errorf("read response of %s %s: larger than %d bytes", r.method, r.path, limit))
+	}
+	if code, msg, isJSON := errorFromJSON(data); isJSON && code != 0 {
+		return &APIError{StatusCode: resp.StatusCode, Code: code, Message: message(msg, c.secrets(token))}
+	}
+	if out == nil {
+		return nil
+	}
+	if err := json.Unmarshal(data, out); err != nil {
+		// The JSON error may quote the body; give only its type.
+		return fail(fmt.Errorf("decode response of %s %s: invalid JSON (%s)", r.method, r.path, jsonErrorKind(err)))
+	}
+	return nil
+}
+
+// isGatewayStatus: a proxy answered, Commvault may or may not have acted.
+func isGatewayStatus(code int) bool {
+	return code == http.StatusBadGateway || code == http.StatusServiceUnavailable || code == http.StatusGatewayTimeout
+}
+
+// jsonErrorKind describes a decode error without quoting the input.
+func jsonErrorKind(err error) string {
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syn):
+		return fmt.Sprintf("syntax error at byte %d", syn.Offset)
+	case errors.As(err, &typ):
+		return fmt.Sprintf("%s where %s %s was expected", typ.Value, typ.Field, typ.Type)
+	default:
+		return "unexpected content"
+	}
+}
+
+// secrets lists what must never reach an error message: the static token,
+// the password (plain and base64) and the session token in use.
+func (c *Client) secrets(sessionToken string) []string {
+	s := []string{c.token, sessionToken}
+	if c.password != "" {
+		s = append(s, c.password, encodePassword(c.password))
+	}
+	return s
+}
+
+// newDeviceID names this client instance at login, so that Commvault can
+// tell our sessions apart.
+func newDeviceID() string {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	return "backupbot-" + hex.EncodeToString(b)
+}

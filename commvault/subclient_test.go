@@ -1,0 +1,191 @@
+package commvault
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/backupbot/backupbot/commvault/simulator"
+)
+
+func TestSubclients(t *testing.T) {
+	e := newEnv(t, simulator.Config{})
+	c := e.client(t, nil)
+	subs, err := c.Subclients(context.Background(), prodAccount)
+	if err != nil {
+		t.Fatalf("Subclients(%q) error: %v", prodAccount, err)
+	}
+	var names []string
+	for _, sc := range subs {
+		names = append(names, sc.Name)
+		if sc.ApplicationID != CloudAppsID || sc.AppName != "Cloud Apps" {
+			t.Errorf("Subclients listed %+v: want only Cloud Apps (134)", sc)
+		}
+	}
+	if got, want := fmt.Sprint(names), "[orders payments inventory default]"; got != want {
+		t.Errorf("Subclients(%q) names = %s, want %s (the File System subclient filtered out)", prodAccount, got, want)
+	}
+	orders := subs[0]
+	want := Subclient{
+		ClientName: prodAccount, ClientID: prodClientID, InstanceName: "DynamoDB", InstanceID: 869,
+		BackupsetName: "defaultBackupSet", BackupsetID: 2218, Name: "orders", ID: 18244,
+		AppName: "Cloud Apps", ApplicationID: 134,
+	}
+	got := orders
+	got.Entity = nil
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("Subclients(%q)[0] = %+v, want %+v", prodAccount, got, want)
+	}
+	var entity map[string]any
+	if err := json.Unmarshal(orders.Entity, &entity); err != nil {
+		t.Fatalf("Entity is not JSON: %v", err)
+	}
+	for _, k := range []string{"_type_", "clientName", "subclientId", "csGUID", "subclientGUID", "entityInfo", "commCellName", "displayName"} {
+		if _, ok := entity[k]; !ok {
+			t.Errorf("Entity lacks %q: the whole subClientEntity must be kept (%s)", k, orders.Entity)
+		}
+	}
+
+	byID, err := c.SubclientsByClientID(context.Background(), prodClientID)
+	if err != nil {
+		t.Fatalf("SubclientsByClientID(%d) error: %v", prodClientID, err)
+	}
+	if fmt.Sprint(byID) != fmt.Sprint(subs) {
+		t.Errorf("SubclientsByClientID(%d) = %+v, want %+v", prodClientID, byID, subs)
+	}
+	if q := e.sim.Requests()[1].Query.Get("clientId"); q != "4131" {
+		t.Errorf("SubclientsByClientID sent clientId=%q, want 4131", q)
+	}
+}
+
+func TestSubclientsUnknownClient(t *testing.T) {
+	e := newEnv(t, simulator.Config{})
+	c := e.client(t, nil)
+	_, err := c.Subclients(context.Background(), "aws-nope")
+	var ae *APIError
+	if !errors.As(err, &ae) || ae.StatusCode != http.StatusOK || ae.Code == 0 {
+		t.Errorf("Subclients(unknown) = %v, want *APIError with the errorCode in a 200", err)
+	}
+}
+
+func TestSubclientsCache(t *testing.T) {
+	e := newEnv(t, simulator.Config{})
+	c := e.client(t, func(c *Config) { c.CacheTTL = time.Minute })
+	now := time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC)
+	var mu sync.Mutex
+	c.now = func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	ctx := context.Background()
+
+	first, err := c.Subclients(ctx, prodAccount)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first[0].Name = "scribbled" // the caller's copy, not the cache
+	second, err := c.Subclients(ctx, "AWS-Prod-Account")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := e.count(simulator.OpSubclient); n != 1 {
+		t.Errorf("subclient requests after two listings = %d, want 1 (cached, case-insensitive)", n)
+	}
+	if second[0].Name != "orders" {
+		t.Errorf("cached listing changed by a caller: %q", second[0].Name)
+	}
+	if _, err := c.TableGroup(ctx, prodAccount, "payments"); err != nil {
+		t.Fatal(err)
+	}
+	if n := e.count(simulator.OpSubclient); n != 1 {
+		t.Errorf("subclient requests after TableGroup = %d, want 1", n)
+	}
+
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			if _, err := c.Subclients(ctx, prodAccount); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+
+	mu.Lock()
+	now = now.Add(time.Minute)
+	mu.Unlock()
+	if _, err := c.Subclients(ctx, prodAccount); err != nil {
+		t.Fatal(err)
+	}
+	if n := e.count(simulator.OpSubclient); n != 2 {
+		t.Errorf("subclient requests after the TTL = %d, want 2", n)
+	}
+
+	t.Run("disabled", func(t *testing.T) {
+		e := newEnv(t, simulator.Config{})
+		c := e.client(t, func(c *Config) { c.CacheTTL = -1 })
+		for range 2 {
+			if _, err := c.Subclients(ctx, prodAccount); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if n := e.count(simulator.OpSubclient); n != 2 {
+			t.Errorf("subclient requests without a cache = %d, want 2", n)
+		}
+	})
+	t.Run("errors not cached", func(t *testing.T) {
+		e := newEnv(t, simulator.Config{})
+		c := e.client(t, nil)
+		e.sim.Inject(simulator.Fault{Op: simulator.OpSubclient, Kind: simulator.FaultHTTP500JSON})
+		if _, err := c.Subclients(ctx, prodAccount); err == nil {
+			t.Fatal("Subclients with a 500 succeeded")
+		}
+		if _, err := c.Subclients(ctx, prodAccount); err != nil {
+			t.Errorf("Subclients after a failed listing = %v, want success", err)
+		}
+	})
+}
+
+func TestTableGroup(t *testing.T) {
+	accounts := []simulator.Account{{
+		Name: prodAccount, ID: prodClientID,
+		TableGroups: []simulator.TableGroup{{Name: "orders"}, {Name: "ordersarchive"}, {Name: "payments"}, {Name: "customer profiles"}},
+	}}
+	e := newEnv(t, simulator.Config{Accounts: accounts})
+	c := e.client(t, nil)
+	tests := []struct {
+		name     string
+		want     string   // found table group
+		wantSugg []string // when not found
+	}{
+		{name: "orders", want: "orders"},
+		{name: "ORDERS", want: "orders"},
+		{name: " Customer Profiles ", want: "customer profiles"},
+		{name: "order", wantSugg: []string{"orders", "ordersarchive"}},
+		{name: "paymnts", wantSugg: []string{"payments"}},
+		{name: "x", wantSugg: nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			sc, err := c.TableGroup(context.Background(), prodAccount, tt.name)
+			if tt.want != "" {
+				if err != nil || sc.Name != tt.want || sc.ID == 0 || len(sc.Entity) == 0 {
+					t.Errorf("TableGroup(%q) = %+v, %v, want %q", tt.name, sc, err, tt.want)
+				}
+				return
+			}
+			var nf *NotFoundError
+			if !errors.As(err, &nf) {
+				t.Fatalf("TableGroup(%q) = %v, want *NotFoundError", tt.name, err)
+			}
+			if nf.Client != prodAccount || nf.Name != tt.name || fmt.Sprint(nf.Suggestions) != fmt.Sprint(tt.wantSugg) {
+				t.Errorf("TableGroup(%q) = %+v, want suggestions %q", tt.name, nf, tt.wantSugg)
+			}
+		})
+	}
+	if n := e.count(simulator.OpSubclient); n != 1 {
+		t.Errorf("subclient requests for %d lookups = %d, want 1", len(tests), n)
+	}
+}
