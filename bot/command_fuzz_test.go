@@ -1,0 +1,98 @@
+package bot
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/backupbot/backupbot/commvault"
+)
+
+// FuzzParse checks that Parse never panics, and that what it accepts is safe
+// to store and show: valid UTF-8, no control or invisible characters, no Slack
+// special sequence, no live @channel/@here/@everyone, names within limits.
+// Run: go test -run='^$' -fuzz=FuzzParse -fuzztime=60s ./bot/
+func FuzzParse(f *testing.F) {
+	for _, seed := range []string{
+		"", "help", "dynamodb prod orders full before the schema migration (INC-4711)",
+		`dynamodb demo "customer profiles" incr don't`, "dynamodb demo ‘customer profiles’ full",
+		"emergency dynamodb prod orders full <@U1|bob> <https://x|y> &lt;!here&gt;",
+		"status 12345", "list prod", "cancel r-7f3a9c", "dynamodb prod orders full <!channel>",
+		"dynamodb prod <http://a.io|a.io> full @here\r\n\t\u00a0x", "bakup", "prod orders full",
+		"dynamodb demo customer profiles full", "dynamodb prod ord\u200bers full",
+	} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, text string) {
+		cmd, err := Parse(text)
+		again, err2 := Parse(text)
+		if cmd != again || (err == nil) != (err2 == nil) {
+			t.Fatalf("Parse(%q) is not deterministic: %+v, %v then %+v, %v", text, cmd, err, again, err2)
+		}
+		if err != nil {
+			var ue *UsageError
+			if !errors.As(err, &ue) || ue.Problem == "" || ue.Usage == "" {
+				t.Fatalf("Parse(%q) error = %#v, want a *UsageError with a problem and a usage", text, err)
+			}
+			if cmd != (Command{}) {
+				t.Fatalf("Parse(%q) = %+v with an error, want the zero Command", text, cmd)
+			}
+			if !utf8.ValidString(ue.Problem) || strings.Contains(ue.Problem, "<!") {
+				t.Fatalf("Parse(%q) problem = %q, want valid UTF-8 without <!", text, ue.Problem)
+			}
+			return
+		}
+		fields := map[string]string{"account": cmd.Account, "table group": cmd.TableGroup, "reason": cmd.Reason,
+			"job ID": cmd.JobID, "request ID": cmd.RequestID}
+		for name, v := range fields {
+			if !utf8.ValidString(v) || strings.Contains(v, "<!") || v != strings.TrimSpace(v) || defuseBroadcasts(v) != v {
+				t.Fatalf("Parse(%q) %s = %q: invalid UTF-8, <!, untrimmed or a live broadcast", text, name, v)
+			}
+			for _, r := range v {
+				if unicode.IsControl(r) || unicode.Is(unicode.Cf, r) || (unicode.IsSpace(r) && r != ' ') {
+					t.Fatalf("Parse(%q) %s = %q holds U+%04X", text, name, v, r)
+				}
+			}
+		}
+		n := utf8.RuneCountInString
+		switch cmd.Kind {
+		case KindBackup, KindEmergency:
+			if cmd.Account == "" || cmd.TableGroup == "" || n(cmd.Account) > MaxAccountLen || n(cmd.TableGroup) > MaxTableGroupLen {
+				t.Fatalf("Parse(%q) names %q / %q: empty or too long", text, cmd.Account, cmd.TableGroup)
+			}
+			if cmd.Level != commvault.Full && cmd.Level != commvault.Incremental {
+				t.Fatalf("Parse(%q) level = %q", text, cmd.Level)
+			}
+			if n(cmd.Reason) > MaxReasonLen || (cmd.Kind == KindEmergency && cmd.Reason == "") {
+				t.Fatalf("Parse(%q) reason = %q: too long or missing", text, cmd.Reason)
+			}
+			for _, v := range []string{cmd.Account, cmd.TableGroup} {
+				for _, r := range v {
+					if !unicode.IsLetter(r) && !unicode.IsDigit(r) && r != ' ' && !strings.ContainsRune(nameSymbols, r) {
+						t.Fatalf("Parse(%q) name %q holds %q", text, v, r)
+					}
+				}
+			}
+		case KindStatus:
+			if cmd.JobID == "" || len(cmd.JobID) > MaxJobIDLen || strings.Trim(cmd.JobID, "0123456789") != "" {
+				t.Fatalf("Parse(%q) job ID = %q", text, cmd.JobID)
+			}
+		case KindCancel:
+			if cmd.RequestID == "" || len(cmd.RequestID) > MaxRequestIDLen || strings.Trim(cmd.RequestID, idChars) != "" {
+				t.Fatalf("Parse(%q) request ID = %q", text, cmd.RequestID)
+			}
+		case KindList:
+			if n(cmd.Account) > MaxAccountLen {
+				t.Fatalf("Parse(%q) account = %q: too long", text, cmd.Account)
+			}
+		case KindHelp:
+		default:
+			t.Fatalf("Parse(%q) kind = %q", text, cmd.Kind)
+		}
+		if len(text) > MaxTextBytes || !utf8.ValidString(text) {
+			t.Fatalf("Parse(%q) accepted a text that is too long or not UTF-8", text)
+		}
+	})
+}
