@@ -1,0 +1,145 @@
+// Package bot is backupbot's conversation: it parses slash commands, checks
+// them against the policy, submits Commvault backups, and follows their jobs,
+// talking to people through a small Chat interface that Slack and the console
+// both implement.
+package bot
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/backupbot/backupbot/auth"
+	"github.com/backupbot/backupbot/commvault"
+)
+
+// Backups is what the core needs from Commvault; *commvault.Client has it.
+type Backups interface {
+	Subclients(ctx context.Context, client string) ([]commvault.Subclient, error)
+	TableGroup(ctx context.Context, client, name string) (commvault.Subclient, error)
+	CreateBackup(ctx context.Context, sc commvault.Subclient, level commvault.Level) (commvault.Task, error)
+	Job(ctx context.Context, id string) (commvault.Job, error)
+	Jobs(ctx context.Context, clientID int, finishedWithin time.Duration) ([]commvault.Job, error)
+}
+
+// Config is what New needs. Chat, Commvault, Policy and Groups are required.
+type Config struct {
+	Chat         Chat
+	Commvault    Backups
+	Policy       func() *auth.Policy // the policy in force now (it may be reloaded)
+	Groups       auth.GroupLookup
+	Log          *zap.Logger
+	Command      string           // the slash command's name; default "/backup"
+	PollInterval time.Duration    // how often followed jobs are polled; default 30s
+	Now          func() time.Time // default time.Now
+	NewID        func() string    // request IDs and error references; default random hex
+}
+
+// Bot runs the conversation. Handle serves one command; Run follows jobs.
+type Bot struct {
+	chat     Chat
+	cv       Backups
+	policy   func() *auth.Policy
+	groups   auth.GroupLookup
+	log      *zap.Logger
+	command  string
+	interval time.Duration
+	now      func() time.Time
+	newID    func() string
+
+	mu       sync.Mutex
+	followed map[string]*followed // by request ID
+}
+
+// New checks cfg and returns a Bot.
+func New(cfg Config) (*Bot, error) {
+	switch {
+	case cfg.Chat == nil:
+		return nil, errors.New("new bot: no chat")
+	case cfg.Commvault == nil:
+		return nil, errors.New("new bot: no commvault client")
+	case cfg.Policy == nil || cfg.Policy() == nil:
+		return nil, errors.New("new bot: no policy")
+	case cfg.Groups == nil:
+		return nil, errors.New("new bot: no group lookup")
+	}
+	b := &Bot{
+		chat: cfg.Chat, cv: cfg.Commvault, policy: cfg.Policy, groups: cfg.Groups,
+		log: cfg.Log, command: cfg.Command, interval: cfg.PollInterval, now: cfg.Now, newID: cfg.NewID,
+		followed: make(map[string]*followed),
+	}
+	if b.log == nil {
+		b.log = zap.NewNop()
+	}
+	if b.command == "" {
+		b.command = "/backup"
+	}
+	if b.interval <= 0 {
+		b.interval = 30 * time.Second
+	}
+	if b.now == nil {
+		b.now = time.Now
+	}
+	if b.newID == nil {
+		b.newID = randomID
+	}
+	return b, nil
+}
+
+func randomID() string {
+	var p [3]byte
+	_, _ = rand.Read(p[:]) // crypto/rand.Read never fails on supported platforms
+	return hex.EncodeToString(p[:])
+}
+
+// Handle serves one slash command from start to the end of its submission;
+// the jobs it starts are followed by Run. Every outcome reaches the caller:
+// usage errors, refusals and answers ephemerally, backups in the channel.
+func (b *Bot) Handle(ctx context.Context, in Input) {
+	log := b.log.With(zap.String("user", in.User), zap.String("channel", in.Channel))
+	cmd, err := Parse(in.Text)
+	if err != nil {
+		log.Info("command", zap.String("outcome", "usage-error"), zap.Error(err))
+		b.reply(ctx, log, in, b.usageMessage(err))
+		return
+	}
+	log = log.With(zap.String("command", string(cmd.Kind)))
+	switch cmd.Kind {
+	case KindHelp:
+		b.reply(ctx, log, in, b.helpMessage(ctx, in))
+	case KindList:
+		b.list(ctx, log, in, cmd)
+	case KindStatus:
+		b.status(ctx, log, in, cmd)
+	case KindCancel:
+		log.Info("command", zap.String("request", cmd.RequestID), zap.String("outcome", "nothing-to-cancel"))
+		b.reply(ctx, log, in, Message{Text: fmt.Sprintf("No request %s is waiting for approval, so there is nothing to cancel. "+
+			"(Approval-gated requests arrive in a later version.)", esc(cmd.RequestID))})
+	case KindBackup, KindEmergency:
+		b.backup(ctx, log, in, cmd)
+	default:
+		b.internalError(ctx, log, in, fmt.Errorf("command kind %q has no handler", cmd.Kind))
+	}
+}
+
+// reply shows m to the caller only. A failure to reach the caller is logged:
+// there is no one else to tell.
+func (b *Bot) reply(ctx context.Context, log *zap.Logger, in Input, m Message) {
+	if err := b.chat.Ephemeral(ctx, in.Channel, in.User, m); err != nil {
+		log.Error("ephemeral reply", zap.Error(err))
+	}
+}
+
+// internalError logs err under a fresh reference and shows the caller only
+// the reference.
+func (b *Bot) internalError(ctx context.Context, log *zap.Logger, in Input, err error) {
+	ref := b.newID()
+	log.Error("internal error", zap.String("ref", ref), zap.Error(err))
+	b.reply(ctx, log, in, InternalErrorMessage(ref))
+}

@@ -1,0 +1,36 @@
+package bot
+
+import (
+	"context"
+
+	"github.com/slack-go/slack"
+)
+
+// Message is one message the bot posts: a plain-text fallback that holds the
+// key facts (IDs, states) and, where they help reading, Block Kit blocks.
+// Text is Slack mrkdwn: user-supplied parts are already escaped.
+type Message struct {
+	Text   string        `json:"text"`
+	Blocks []slack.Block `json:"blocks,omitempty"`
+}
+
+// Chat is what the core needs from a chat transport. Slack and the console
+// both implement it, so they drive the same conversation.
+type Chat interface {
+	// Post posts a message in a channel and returns its timestamp, which
+	// identifies it for Reply and Update.
+	Post(ctx context.Context, channel string, m Message) (ts string, err error)
+	// Reply posts m in the thread of the message threadTS.
+	Reply(ctx context.Context, channel, threadTS string, m Message) (ts string, err error)
+	// Update replaces the message ts.
+	Update(ctx context.Context, channel, ts string, m Message) error
+	// Ephemeral shows m to user only.
+	Ephemeral(ctx context.Context, channel, user string, m Message) error
+}
+
+// Input is one slash command as the core sees it, whatever the transport.
+type Input struct {
+	User    string // Slack user ID of the caller
+	Channel string // channel the command was typed in
+	Text    string // what followed the slash command
+}

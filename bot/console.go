@@ -1,0 +1,189 @@
+package bot
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Console is a Chat that prints what the channel would see: each message
+// as it is posted, thread replies indented under their parent, edits and
+// ephemeral replies marked as such. It is safe for concurrent use.
+type Console struct {
+	mu   sync.Mutex
+	out  io.Writer
+	now  func() time.Time
+	seq  int
+	name map[string]string // ts → "msg N"
+}
+
+// NewConsole returns a Console that writes to out.
+func NewConsole(out io.Writer, now func() time.Time) *Console {
+	if now == nil {
+		now = time.Now
+	}
+	return &Console{out: out, now: now, name: make(map[string]string)}
+}
+
+// Post prints a channel message and names it for later replies and edits.
+func (c *Console) Post(_ context.Context, channel string, m Message) (string, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.seq++
+	ts := strconv.Itoa(c.seq)
+	c.name[ts] = "msg " + ts
+	c.printf("[%s] #%s — backupbot (msg %s):\n%s", c.clock(), channel, ts, indent(Plain(m.Text), "  "))
+	return ts, nil
+}
+
+// Reply prints a thread reply indented under its parent.
+func (c *Console) Reply(_ context.Context, _ string, threadTS string, m Message) (string, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.seq++
+	ts := strconv.Itoa(c.seq)
+	c.printf("    ↳ [%s] in thread of %s:\n%s", c.clock(), c.label(threadTS), indent(Plain(m.Text), "      "))
+	return ts, nil
+}
+
+// Update prints the new content of an edited message.
+func (c *Console) Update(_ context.Context, _ string, ts string, m Message) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.printf("  ✎ [%s] %s edited:\n%s", c.clock(), c.label(ts), indent(Plain(m.Text), "  "))
+	return nil
+}
+
+// Ephemeral prints a message only the caller would see.
+func (c *Console) Ephemeral(_ context.Context, _ string, user string, m Message) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.printf("  (only visible to @%s)\n%s", user, indent(Plain(m.Text), "  │ "))
+	return nil
+}
+
+// Printf prints a line of the console's own, between messages.
+func (c *Console) Printf(format string, args ...any) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.printf(format, args...)
+}
+
+func (c *Console) printf(format string, args ...any) {
+	fmt.Fprintf(c.out, format+"\n", args...)
+}
+
+func (c *Console) clock() string { return c.now().Format("15:04:05") }
+
+func (c *Console) label(ts string) string {
+	if n, ok := c.name[ts]; ok {
+		return n
+	}
+	return "message " + ts
+}
+
+func indent(s, prefix string) string {
+	return prefix + strings.ReplaceAll(s, "\n", "\n"+prefix)
+}
+
+var slackMarkup = regexp.MustCompile(`<([@#!])?([^<>|]*)(?:\|([^<>]*))?>`)
+
+// Plain renders Slack mrkdwn for a terminal: mentions as @ID, links as
+// "label (url)", and the three escaped characters as themselves.
+func Plain(s string) string {
+	s = slackMarkup.ReplaceAllStringFunc(s, func(m string) string {
+		g := slackMarkup.FindStringSubmatch(m)
+		switch sigil, body, label := g[1], g[2], g[3]; {
+		case sigil == "@" || sigil == "#":
+			if label != "" {
+				return sigil + label
+			}
+			return sigil + body
+		case sigil == "!" && strings.HasPrefix(body, "subteam^"):
+			return "@" + strings.TrimPrefix(body, "subteam^")
+		case sigil == "!":
+			return "@" + body
+		case label != "":
+			return label + " (" + body + ")"
+		}
+		return g[2]
+	})
+	return strings.NewReplacer("&lt;", "<", "&gt;", ">", "&amp;", "&").Replace(s)
+}
+
+// ConsoleSession is one person at the terminal typing slash commands.
+type ConsoleSession struct {
+	Bot     *Bot
+	Console *Console
+	User    string // the Slack user ID the typist acts as
+	Channel string // the channel they type in
+	Prompt  bool   // print a prompt before each line (for a terminal)
+}
+
+// Run reads commands from in, one a line, until in ends, "quit", or ctx is
+// done. At the end of the input it waits for followed jobs to end, so that
+// piped commands show their outcome.
+func (s ConsoleSession) Run(ctx context.Context, in io.Reader) error {
+	sc := bufio.NewScanner(in)
+	sc.Buffer(make([]byte, 0, 4096), 64*1024)
+	for {
+		if s.Prompt {
+			s.Console.Printf("%s> ", s.User)
+		}
+		if !sc.Scan() {
+			break
+		}
+		line := strings.TrimSpace(sc.Text())
+		switch {
+		case line == "":
+			continue
+		case line == "quit" || line == "exit":
+			return nil
+		}
+		s.line(ctx, line)
+		if ctx.Err() != nil {
+			return nil
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("read console input: %w", err)
+	}
+	return s.drain(ctx)
+}
+
+func (s ConsoleSession) line(ctx context.Context, line string) {
+	word, rest, _ := strings.Cut(line, " ")
+	switch {
+	case strings.EqualFold(word, s.Bot.command):
+		s.Bot.Handle(ctx, Input{User: s.User, Channel: s.Channel, Text: rest})
+	case strings.EqualFold(word, "approve") || strings.EqualFold(word, "deny"):
+		s.Console.Printf("  (console) %s acts as an approver; approvals arrive in a later version.", strings.ToLower(word))
+	case strings.HasPrefix(word, "/"):
+		s.Console.Printf("  (console) unknown slash command %s: type %s help", word, s.Bot.command)
+	default: // the slash command may be left out
+		s.Bot.Handle(ctx, Input{User: s.User, Channel: s.Channel, Text: line})
+	}
+}
+
+// drain waits until no job is followed any more, or ctx is done.
+func (s ConsoleSession) drain(ctx context.Context) error {
+	if n := s.Bot.Following(); n > 0 {
+		s.Console.Printf("(console) end of input: waiting for the jobs of %d %s to end; Ctrl-C to quit.", n, plural(n, "request", "requests"))
+	}
+	t := time.NewTicker(50 * time.Millisecond)
+	defer t.Stop()
+	for s.Bot.Following() > 0 {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+	return nil
+}

@@ -1,0 +1,202 @@
+package bot
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/slack-go/slack"
+	"github.com/slack-go/slack/slackutilsx"
+
+	"github.com/backupbot/backupbot/commvault"
+)
+
+// esc makes user- or server-supplied text safe to show: it cannot ping,
+// link, or format (Slack needs only &, < and > escaped).
+func esc(s string) string { return slackutilsx.EscapeMessage(s) }
+
+func mrkdwn(s string) *slack.TextBlockObject {
+	return slack.NewTextBlockObject(slack.MarkdownType, s, false, false)
+}
+
+func section(s string) *slack.SectionBlock { return slack.NewSectionBlock(mrkdwn(s), nil, nil) }
+
+func contextBlock(parts ...string) *slack.ContextBlock {
+	elems := make([]slack.MixedElement, 0, len(parts))
+	for _, p := range parts {
+		elems = append(elems, mrkdwn(p))
+	}
+	return slack.NewContextBlock("", elems...)
+}
+
+// levelName is how a level reads in messages.
+func levelName(l commvault.Level) string {
+	switch l {
+	case commvault.Full:
+		return "full"
+	case commvault.Incremental:
+		return "incremental"
+	}
+	return strings.ToLower(string(l))
+}
+
+// what names the backup in one line: "full backup of demo / orders".
+func what(r Request) string {
+	return fmt.Sprintf("%s backup of *%s* / *%s*", levelName(r.Level), esc(r.Account), esc(r.TableGroup.Name))
+}
+
+// stateLine says where the request stands, with an emoji a reader can scan.
+func stateLine(r Request) string {
+	switch r.State {
+	case StatePending:
+		return "⏳ waiting for approval"
+	case StateApproved:
+		return "⏳ submitting to Commvault"
+	case StateSubmitted:
+		return fmt.Sprintf("🔄 running — task %d, %s %s", r.TaskID, plural(len(r.JobIDs), "job", "jobs"), strings.Join(r.JobIDs, ", "))
+	case StateFinished:
+		return finishedLine(r)
+	case StateFailed:
+		return "❌ failed: " + esc(r.Problem)
+	case StateUnknown:
+		return "⚠️ outcome unknown — check Commvault before asking again"
+	}
+	return string(r.State)
+}
+
+func finishedLine(r Request) string {
+	parts := make([]string, 0, len(r.Jobs))
+	worst := "✅"
+	for _, j := range r.Jobs {
+		parts = append(parts, fmt.Sprintf("job %s %s", j.ID, esc(j.Status)))
+		switch {
+		case !j.Succeeded():
+			worst = "❌"
+		case j.Degraded() && worst == "✅":
+			worst = "⚠️"
+		}
+	}
+	return fmt.Sprintf("%s finished — task %d, %s", worst, r.TaskID, strings.Join(parts, ", "))
+}
+
+// ParentMessage is the channel message for a request: who asked for what,
+// exactly what will run, and where it stands.
+func ParentMessage(r Request) Message {
+	sc := r.TableGroup
+	head := fmt.Sprintf("<@%s> requested a %s", r.User, what(r))
+	if r.Emergency {
+		head = "🚨 *EMERGENCY (break-glass)* " + head
+	}
+	text := fmt.Sprintf("%s — %s. Request %s.", head, stateLine(r), r.ID)
+	if r.Reason != "" {
+		text += " Reason: " + esc(r.Reason)
+	}
+	fields := []*slack.TextBlockObject{
+		mrkdwn("*Requested by*\n<@" + r.User + ">"),
+		mrkdwn("*Level*\n" + levelName(r.Level)),
+		mrkdwn(fmt.Sprintf("*Account*\n%s (%s)", esc(r.Account), esc(sc.ClientName))),
+		mrkdwn(fmt.Sprintf("*Table group*\n%s (subclient %d)", esc(sc.Name), sc.ID)),
+		mrkdwn(fmt.Sprintf("*Instance / backup set*\n%s / %s", esc(sc.InstanceName), esc(sc.BackupsetName))),
+		mrkdwn("*State*\n" + stateLine(r)),
+	}
+	blocks := []slack.Block{
+		section(head),
+		slack.NewSectionBlock(nil, fields, nil),
+	}
+	if r.Reason != "" {
+		blocks = append(blocks, section("*Reason*\n"+esc(r.Reason)))
+	}
+	blocks = append(blocks, contextBlock("Request "+r.ID))
+	return Message{Text: text, Blocks: blocks}
+}
+
+// SubmittedReply is the thread reply with Commvault's task and job IDs.
+func SubmittedReply(r Request) Message {
+	text := fmt.Sprintf("✅ Submitted to Commvault: task %d, %s %s. I'll post here when %s.",
+		r.TaskID, plural(len(r.JobIDs), "job", "jobs"), strings.Join(r.JobIDs, ", "),
+		plural(len(r.JobIDs), "it ends", "they end"))
+	return Message{Text: text}
+}
+
+// JobEndReply is the thread reply when a job reaches its final state.
+func JobEndReply(j commvault.Job) Message {
+	icon := "✅"
+	switch {
+	case !j.Succeeded():
+		icon = "❌"
+	case j.Degraded():
+		icon = "⚠️"
+	}
+	text := fmt.Sprintf("%s Job %s %s", icon, j.ID, esc(j.Status))
+	if d, ok := jobDuration(j); ok {
+		text += " after " + formatDuration(d)
+	}
+	if j.SizeBytes > 0 {
+		text += ", " + formatSize(j.SizeBytes)
+	}
+	text += "."
+	if !j.Succeeded() && j.PendingReason != "" {
+		text += " Reason: " + esc(j.PendingReason)
+	}
+	return Message{Text: text}
+}
+
+// SubmitFailedReply says in the thread that Commvault refused the backup.
+func SubmitFailedReply(problem string) Message {
+	return Message{Text: "❌ Commvault did not start the backup: " + esc(problem) + ". Nothing is running; you can ask again."}
+}
+
+// OutcomeUnknownReply says in the thread that the submission may or may not
+// have reached Commvault, and that the bot will not resubmit it.
+func OutcomeUnknownReply(r Request, ref string) Message {
+	return Message{Text: fmt.Sprintf("⚠️ Outcome unknown: Commvault did not answer the backup request for *%s* / *%s* in time, "+
+		"so a job may or may not have started. Check Commvault's Job Controller for client %s before asking again — "+
+		"I will not resubmit it. (ref %s)", esc(r.Account), esc(r.TableGroup.Name), esc(r.TableGroup.ClientName), ref)}
+}
+
+// InternalErrorMessage is what a user sees when something unexpected broke:
+// a short reference that is also in the log, never the error itself.
+func InternalErrorMessage(ref string) Message {
+	return Message{Text: fmt.Sprintf("Something went wrong on my side (ref %s). The details are in the bot's log under that reference.", ref)}
+}
+
+func jobDuration(j commvault.Job) (time.Duration, bool) {
+	if j.Start.IsZero() || j.End.IsZero() || j.End.Before(j.Start) {
+		return 0, false
+	}
+	return j.End.Sub(j.Start), true
+}
+
+// formatDuration reads like "1h02m", "3m05s" or "42s".
+func formatDuration(d time.Duration) string {
+	d = d.Round(time.Second)
+	h, m, s := int(d.Hours()), int(d.Minutes())%60, int(d.Seconds())%60
+	switch {
+	case h > 0:
+		return fmt.Sprintf("%dh%02dm", h, m)
+	case m > 0:
+		return fmt.Sprintf("%dm%02ds", m, s)
+	}
+	return fmt.Sprintf("%ds", s)
+}
+
+// formatSize reads like "512 B", "3.4 MiB" or "1.2 GiB".
+func formatSize(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit && exp < 5; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}

@@ -1,0 +1,153 @@
+package bot
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/backupbot/backupbot/auth"
+	"github.com/backupbot/backupbot/commvault"
+)
+
+// channelLink is an escaped Slack channel link, like &lt;#C01OPS&gt;.
+var channelLink = regexp.MustCompile(`&lt;#([CG][A-Z0-9]+)&gt;`)
+
+// DeniedMessage tells the caller that the policy refused, and why. The
+// reason may quote what the user typed, so all of it is escaped, and then
+// its channel links (which cannot ping) are made links again.
+func DeniedMessage(d auth.Decision) Message {
+	reason := channelLink.ReplaceAllString(esc(d.Reason), "<#$1>")
+	return Message{Text: "🚫 Not allowed: " + reason + ". Nothing was submitted."}
+}
+
+// UsageMessage says what was wrong with a command and shows the right form.
+func UsageMessage(command string, ue *UsageError) Message {
+	text := esc(ue.Problem)
+	if ue.Usage != "" {
+		text += "\nUsage: `" + esc(command+" "+ue.Usage) + "`"
+	}
+	text += "\nType `" + esc(command) + " help` for every command."
+	return Message{Text: text}
+}
+
+// HelpMessage is the usage of every command, with the caller's own accounts.
+func HelpMessage(command string, accounts []string, example string) Message {
+	var b strings.Builder
+	fmt.Fprintf(&b, "*%s* — Commvault DynamoDB backups from Slack.\n", esc(command))
+	for _, k := range []Kind{KindBackup, KindStatus, KindList, KindCancel, KindEmergency, KindHelp} {
+		fmt.Fprintf(&b, "• `%s %s`\n", esc(command), esc(Usage(k)))
+	}
+	if len(accounts) == 0 {
+		b.WriteString("You may not request backups of any account from this channel.")
+		return Message{Text: b.String()}
+	}
+	fmt.Fprintf(&b, "Accounts you may back up from here: %s.\nExample: `%s`", esc(strings.Join(accounts, ", ")), esc(example))
+	return Message{Text: b.String()}
+}
+
+// ListEntry is one account in a `list` answer.
+type ListEntry struct {
+	Account, Client string
+	NeedsApproval   bool
+	TableGroups     []string
+	Problem         string // why the table groups are missing, if they are
+}
+
+// ListMessage lists the accounts, and their table groups, the caller may back up.
+func ListMessage(command, only string, entries []ListEntry) Message {
+	if len(entries) == 0 {
+		if only != "" {
+			return Message{Text: fmt.Sprintf("You may not back up *%s* from this channel (or there is no such account). "+
+				"`%s list` shows what you may.", esc(only), esc(command))}
+		}
+		return Message{Text: "You may not request backups of any account from this channel."}
+	}
+	var b strings.Builder
+	b.WriteString("Accounts you may back up from here:")
+	for _, e := range entries {
+		fmt.Fprintf(&b, "\n• *%s* (Commvault client %s)", esc(e.Account), esc(e.Client))
+		if e.NeedsApproval {
+			b.WriteString(", needs approval")
+		}
+		switch {
+		case e.Problem != "":
+			b.WriteString(": " + esc(e.Problem))
+		case len(e.TableGroups) == 0:
+			b.WriteString(": no table groups")
+		default:
+			b.WriteString(": " + esc(strings.Join(e.TableGroups, ", ")))
+		}
+	}
+	return Message{Text: b.String()}
+}
+
+// UnknownTableGroupMessage names the closest table groups the caller may use.
+func UnknownTableGroupMessage(command, account, client, name string, suggestions []string) Message {
+	text := fmt.Sprintf("There is no table group *%s* in *%s* (Commvault client %s).", esc(name), esc(account), esc(client))
+	if len(suggestions) > 0 {
+		text += " Did you mean: " + esc(strings.Join(suggestions, ", ")) + "?"
+	}
+	text += fmt.Sprintf(" `%s list %s` shows them all.", esc(command), esc(account))
+	return Message{Text: text}
+}
+
+// BreakglassReply mentions the account's approvers in an emergency's thread.
+func BreakglassReply(r Request, approvers []string) Message {
+	who := "No approvers are configured for this account"
+	if len(approvers) > 0 {
+		ms := make([]string, 0, len(approvers))
+		for _, a := range approvers {
+			ms = append(ms, mention(a))
+		}
+		who = strings.Join(ms, " ") + ": please review"
+	}
+	return Message{Text: fmt.Sprintf("🚨 Break-glass: <@%s> skipped approval for this %s. %s. Reason: %s",
+		r.User, what(r), who, esc(r.Reason))}
+}
+
+// JobLostReply says the bot stopped following a job Commvault has no record of.
+func JobLostReply(id string, polls int) Message {
+	return Message{Text: fmt.Sprintf("⚠️ Commvault has had no record of job %s for %d polls in a row, so I stopped following it. "+
+		"Check Commvault's Job Controller.", esc(id), polls)}
+}
+
+// StatusMessage is a job's state as Commvault reports it.
+func StatusMessage(j commvault.Job) Message {
+	var b strings.Builder
+	fmt.Fprintf(&b, "Job %s: *%s*", esc(j.ID), esc(j.Status))
+	if !j.Terminal() {
+		fmt.Fprintf(&b, ", %d%% done", j.Percent)
+		if j.Phase != "" {
+			fmt.Fprintf(&b, " (phase %s)", esc(j.Phase))
+		}
+	}
+	if j.ClientName != "" || j.SubclientName != "" {
+		fmt.Fprintf(&b, "\nTable group %s of %s", esc(j.SubclientName), esc(j.ClientName))
+		if j.BackupLevel != "" {
+			fmt.Fprintf(&b, ", %s", esc(strings.ToLower(j.BackupLevel)))
+		}
+	}
+	if !j.Start.IsZero() {
+		b.WriteString("\nStarted " + formatTime(j.Start))
+	}
+	if !j.End.IsZero() {
+		b.WriteString(", ended " + formatTime(j.End))
+		if d, ok := jobDuration(j); ok {
+			b.WriteString(" (" + formatDuration(d) + ")")
+		}
+	}
+	if j.SizeBytes > 0 {
+		b.WriteString("\nSize " + formatSize(j.SizeBytes))
+	}
+	switch {
+	case j.PendingReason == "":
+	case j.Terminal():
+		b.WriteString("\nReason: " + esc(j.PendingReason))
+	default:
+		b.WriteString("\nPending: " + esc(j.PendingReason))
+	}
+	return Message{Text: b.String()}
+}
+
+func formatTime(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") }

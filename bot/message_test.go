@@ -1,0 +1,177 @@
+package bot
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/backupbot/backupbot/auth"
+	"github.com/backupbot/backupbot/commvault"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/golden")
+
+func sampleRequest(state State) Request {
+	return Request{
+		ID: "r-1a2b3c", User: "U0ALICE", Channel: "C0OPS", Account: "prod",
+		TableGroup: commvault.Subclient{
+			ClientName: "aws-prod-account", ClientID: 12, InstanceName: "DynamoDB", InstanceID: 45,
+			BackupsetName: "defaultBackupSet", BackupsetID: 67, Name: "orders", ID: 1201,
+			AppName: "Cloud Apps", ApplicationID: 134,
+		},
+		Level: commvault.Full, Reason: "before the schema migration (INC-4711)", State: state,
+		Created: time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC), ParentTS: "1764237600.000100",
+		TaskID: 30451, JobIDs: []string{"149801"},
+	}
+}
+
+func sampleJob(status string) commvault.Job {
+	return commvault.Job{
+		ID: "149801", Status: status, Percent: 100,
+		Start: time.Date(2026, 11, 27, 10, 0, 5, 0, time.UTC), End: time.Date(2026, 11, 27, 10, 3, 12, 0, time.UTC),
+		SizeBytes: 3 << 30, Phase: "Backup", BackupLevel: "Full", ClientName: "aws-prod-account", SubclientName: "orders",
+	}
+}
+
+func TestMessagesGolden(t *testing.T) {
+	finished := sampleRequest(StateFinished)
+	finished.Jobs = []commvault.Job{sampleJob("Completed")}
+	failed := sampleRequest(StateFailed)
+	failed.Problem = "Storage policy not assigned (error code 91)"
+	emergency := sampleRequest(StateSubmitted)
+	emergency.Emergency = true
+	failedJob := sampleJob("Failed")
+	failedJob.PendingReason = "Access denied by AWS: dynamodb:ListBackups"
+	running := sampleJob("Running")
+	running.End, running.Percent = time.Time{}, 42
+
+	tests := []struct {
+		name string
+		msg  Message
+	}{
+		{"parent-approved", ParentMessage(sampleRequest(StateApproved))},
+		{"parent-submitted", ParentMessage(sampleRequest(StateSubmitted))},
+		{"parent-finished", ParentMessage(finished)},
+		{"parent-failed", ParentMessage(failed)},
+		{"parent-unknown", ParentMessage(sampleRequest(StateUnknown))},
+		{"parent-emergency", ParentMessage(emergency)},
+		{"reply-submitted", SubmittedReply(sampleRequest(StateSubmitted))},
+		{"reply-job-completed", JobEndReply(sampleJob("Completed"))},
+		{"reply-job-degraded", JobEndReply(sampleJob("Completed w/ one or more errors"))},
+		{"reply-job-failed", JobEndReply(failedJob)},
+		{"reply-submit-failed", SubmitFailedReply("Storage policy not assigned (error code 91)")},
+		{"reply-outcome-unknown", OutcomeUnknownReply(sampleRequest(StateUnknown), "9f8e7d")},
+		{"reply-breakglass", BreakglassReply(emergency, []string{"S0LEADS", "U0LEAD"})},
+		{"reply-job-lost", JobLostReply("149801", 10)},
+		{"internal-error", InternalErrorMessage("9f8e7d")},
+		{"denied", DeniedMessage(auth.Decision{Rule: "channels", Reason: "prod may only be requested from <#C0OPS>"})},
+		{"usage", UsageMessage("/backup", &UsageError{Problem: `unknown level "ful": use full or incremental`, Usage: Usage(KindBackup)})},
+		{"help", HelpMessage("/backup", []string{"demo", "prod"}, "/backup dynamodb demo orders full before the schema change")},
+		{"list", ListMessage("/backup", "", []ListEntry{
+			{Account: "demo", Client: "aws-demo-account", TableGroups: []string{"orders", "customer profiles"}},
+			{Account: "prod", Client: "aws-prod-account", NeedsApproval: true, TableGroups: []string{"orders", "payments"}},
+			{Account: "staging", Client: "aws-staging-account", Problem: "Commvault did not list its table groups just now"},
+		})},
+		{"unknown-tablegroup", UnknownTableGroupMessage("/backup", "demo", "aws-demo-account", "ordres", []string{"orders"})},
+		{"status-running", StatusMessage(running)},
+		{"status-failed", StatusMessage(failedJob)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := json.MarshalIndent(tt.msg, "", "  ")
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, '\n')
+			path := filepath.Join("testdata", "golden", tt.name+".json")
+			if *update {
+				if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(path, got, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatalf("%v (run go test ./bot -run TestMessagesGolden -update)", err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Errorf("%s differs from %s:\n%s", tt.name, path, got)
+			}
+			if strings.TrimSpace(tt.msg.Text) == "" {
+				t.Error("no plain-text fallback")
+			}
+		})
+	}
+}
+
+// User text is shown, never obeyed: it cannot ping, link or break markup.
+func TestMessagesEscapeUserText(t *testing.T) {
+	r := sampleRequest(StateApproved)
+	r.Reason = "<!channel> & <https://evil.example|click> <@U0BOSS>"
+	r.TableGroup.Name = "<!here>"
+	r.Account = "a&b"
+	for _, m := range []Message{ParentMessage(r), OutcomeUnknownReply(r, "x"), BreakglassReply(r, nil)} {
+		raw, err := json.Marshal(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, bad := range []string{"<!channel>", "<!here>", "<https://evil", "<@U0BOSS>", "a&b"} {
+			if strings.Contains(string(raw), bad) || strings.Contains(m.Text, bad) {
+				t.Errorf("message %s carries %q unescaped", raw, bad)
+			}
+		}
+	}
+}
+
+func TestFormatting(t *testing.T) {
+	sizes := []struct {
+		n    int64
+		want string
+	}{{0, "0 B"}, {1023, "1023 B"}, {1024, "1.0 KiB"}, {1536, "1.5 KiB"}, {3 << 30, "3.0 GiB"}, {5 << 40, "5.0 TiB"}}
+	for _, tt := range sizes {
+		if got := formatSize(tt.n); got != tt.want {
+			t.Errorf("formatSize(%d) = %q, want %q", tt.n, got, tt.want)
+		}
+	}
+	durs := []struct {
+		d    time.Duration
+		want string
+	}{{42 * time.Second, "42s"}, {185 * time.Second, "3m05s"}, {3720 * time.Second, "1h02m"}, {1500 * time.Millisecond, "2s"}}
+	for _, tt := range durs {
+		if got := formatDuration(tt.d); got != tt.want {
+			t.Errorf("formatDuration(%v) = %q, want %q", tt.d, got, tt.want)
+		}
+	}
+}
+
+func TestPlain(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"<@U0ALICE> asked", "@U0ALICE asked"},
+		{"<@U0ALICE|alice> asked", "@alice asked"},
+		{"in <#C0OPS>", "in #C0OPS"},
+		{"<!subteam^S0LEADS> review", "@S0LEADS review"},
+		{"see <https://x.example|the doc>", "see the doc (https://x.example)"},
+		{"a &lt;b&gt; &amp; c", "a <b> & c"},
+	}
+	for _, tt := range tests {
+		if got := Plain(tt.in); got != tt.want {
+			t.Errorf("Plain(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+func TestDeniedMessageKeepsChannelLinksOnly(t *testing.T) {
+	d := auth.Decision{Reason: `no account named "<!channel>" & prod may only be requested from <#C01OPS> or <#G02PRIV>`}
+	got := DeniedMessage(d).Text
+	contains(t, "denial", got, "<#C01OPS>", "<#G02PRIV>", "&lt;!channel&gt;", "&amp;")
+	if strings.Contains(got, "<!channel>") {
+		t.Errorf("denial %q can ping", got)
+	}
+}

@@ -1,0 +1,84 @@
+package bot
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestHelp(t *testing.T) {
+	for _, text := range []string{"", "help", "HELP"} {
+		e := newEnv(t)
+		e.do("U0GROUPIE", "C0OPS", text)
+		eph := e.chat.all("ephemeral")
+		if len(eph) != 1 {
+			t.Fatalf("Handle(%q): ephemeral = %+v", text, eph)
+		}
+		contains(t, "help", eph[0].Msg.Text, "/backup dynamodb", "/backup status", "/backup list", "demo, staging, prod", "Example:")
+	}
+}
+
+func TestList(t *testing.T) {
+	tests := []struct {
+		name, user, channel, text string
+		want, notWant             []string
+	}{
+		{"everything the caller may", "U0ALICE", "C0OPS", "list",
+			[]string{"*demo*", "customer profiles", "*staging*", "sessions", "*prod*", "needs approval", "orders, payments"}, []string{"inventory"}},
+		{"one account", "U0ALICE", "C0OPS", "list staging", []string{"*staging*", "sessions"}, []string{"*demo*"}},
+		{"channel rule hides staging", "U0ALICE", "C0ELSEWHERE", "list", []string{"*demo*", "*prod*"}, []string{"*staging*"}},
+		{"stranger sees only the open account", "U0NOBODY", "C0OPS", "list", []string{"*demo*"}, []string{"*staging*", "*prod*"}},
+		{"account the caller may not use", "U0NOBODY", "C0OPS", "list prod", []string{"may not back up *prod*"}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t)
+			e.do(tt.user, tt.channel, tt.text)
+			eph := e.chat.all("ephemeral")
+			if len(eph) != 1 {
+				t.Fatalf("ephemeral = %+v", eph)
+			}
+			contains(t, "list", eph[0].Msg.Text, tt.want...)
+			for _, nw := range tt.notWant {
+				if strings.Contains(eph[0].Msg.Text, nw) {
+					t.Errorf("list = %q, want no %q", eph[0].Msg.Text, nw)
+				}
+			}
+		})
+	}
+}
+
+func TestStatus(t *testing.T) {
+	e := newEnv(t)
+	e.do("U0ALICE", "C0OPS", "dynamodb demo orders full")
+	bodies := e.chat.all("reply")
+	if len(bodies) != 1 {
+		t.Fatalf("replies = %+v", bodies)
+	}
+	jobID := e.bot.followedJobs()[0]
+
+	e.clock.Advance(simJob / 2)
+	e.do("U0NOBODY", "C0OPS", "status "+jobID)
+	contains(t, "running status", e.chat.all("ephemeral")[0].Msg.Text, "Job "+jobID, "Running", "% done", "orders", "aws-demo-account")
+
+	e.clock.Advance(simJob)
+	e.do("U0ALICE", "C0OPS", "status "+jobID)
+	contains(t, "final status", e.chat.all("ephemeral")[1].Msg.Text, "Completed", "ended", "Size")
+
+	e.do("U0ALICE", "C0OPS", "status 999999999")
+	contains(t, "unknown job", e.chat.all("ephemeral")[2].Msg.Text, "no job 999999999")
+}
+
+func TestStatusOfAnotherTeamsJob(t *testing.T) {
+	e := newEnv(t)
+	e.do("U0ALICE", "C0OPS", "dynamodb staging orders full")
+	jobID := e.bot.followedJobs()[0]
+	e.do("U0NOBODY", "C0OPS", "status "+jobID)
+	eph := e.chat.all("ephemeral")
+	contains(t, "status", eph[len(eph)-1].Msg.Text, "not in an account you may use")
+}
+
+func TestCancelWithNothingPending(t *testing.T) {
+	e := newEnv(t)
+	e.do("U0ALICE", "C0OPS", "cancel r-abc123")
+	contains(t, "cancel", e.chat.all("ephemeral")[0].Msg.Text, "r-abc123", "nothing to cancel")
+}

@@ -1,0 +1,38 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+
+	"github.com/backupbot/backupbot/commvault/simulator"
+)
+
+// runSimulator serves the Commvault simulator on a port until interrupted.
+func runSimulator(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("backupbot simulator", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	addr := fs.String("addr", "127.0.0.1:8400", "address to listen on")
+	user := fs.String("username", "admin", "username POST /Login accepts")
+	pass := fs.String("password", "simulator", "password POST /Login accepts")
+	token := fs.String("token", "", "a static Authtoken to accept as well (default: none)")
+	dur := fs.Duration("job-duration", 0, "how long a job takes from Waiting to Completed (default 8s)")
+	if err := fs.Parse(args); err != nil {
+		return exitUsage
+	}
+	cfg := simulator.Config{Username: *user, Password: *pass, JobDuration: *dur}
+	if *token != "" {
+		cfg.Tokens = []string{*token}
+	}
+	err := simulator.ListenAndServe(ctx, *addr, cfg, func(url string) {
+		fmt.Fprintf(stdout, "Commvault simulator at %s\n", url)
+		fmt.Fprintf(stdout, "  COMMVAULT_API_URL=%s COMMVAULT_USERNAME=%s COMMVAULT_PASSWORD=<the --password>\n", url, *user)
+		fmt.Fprintln(stdout, "Ctrl-C stops it.")
+	})
+	if err != nil {
+		fmt.Fprintf(stderr, "backupbot simulator: %v\n", err)
+		return exitError
+	}
+	return exitOK
+}

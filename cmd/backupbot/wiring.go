@@ -1,0 +1,109 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/backupbot/backupbot/auth"
+	"github.com/backupbot/backupbot/commvault"
+	"github.com/backupbot/backupbot/commvault/simulator"
+	"github.com/backupbot/backupbot/deploy"
+)
+
+// newLogger logs JSON lines for production, or readable lines for a person.
+func newLogger(w io.Writer, level zapcore.Level, readable bool) *zap.Logger {
+	enc := zap.NewProductionEncoderConfig()
+	enc.TimeKey = "time"
+	enc.EncodeTime = zapcore.ISO8601TimeEncoder
+	var encoder zapcore.Encoder
+	if readable {
+		enc = zap.NewDevelopmentEncoderConfig()
+		encoder = zapcore.NewConsoleEncoder(enc)
+	} else {
+		encoder = zapcore.NewJSONEncoder(enc)
+	}
+	return zap.New(zapcore.NewCore(encoder, zapcore.AddSync(w), level))
+}
+
+// loadPolicy reads the policy file; with sampleByDefault and no
+// BACKUPBOT_POLICY set, it uses the built-in sample instead.
+func loadPolicy(cfg config, sampleByDefault bool) (*auth.Policy, string, error) {
+	if _, set := os.LookupEnv("BACKUPBOT_POLICY"); !set && sampleByDefault {
+		p, err := auth.Parse(deploy.SamplePolicyName, deploy.SamplePolicy())
+		return p, deploy.SamplePolicyName, err
+	}
+	p, err := auth.Load(cfg.Policy)
+	return p, cfg.Policy, err
+}
+
+// commvaultConn is the Commvault client the bot uses, and where it points.
+type commvaultConn struct {
+	client    *commvault.Client
+	simulated bool
+	url       string
+	stop      func() // stops the in-process simulator, if any
+}
+
+// connectCommvault builds the client for COMMVAULT_API_URL, or starts the
+// built-in simulator on 127.0.0.1 when simulate is set, with jobs that take
+// jobDuration (0: the simulator's default).
+func connectCommvault(ctx context.Context, cfg config, simulate bool, jobDuration time.Duration) (commvaultConn, error) {
+	if !simulate {
+		if err := cfg.checkCommvault(); err != nil {
+			return commvaultConn{}, err
+		}
+		hc, err := commvault.NewHTTPClient(cfg.CommvaultTimeout, cfg.CommvaultCAFile)
+		if err != nil {
+			return commvaultConn{}, fmt.Errorf("COMMVAULT_CA_FILE: %w", err)
+		}
+		c, err := commvault.New(commvault.Config{
+			BaseURL: cfg.CommvaultURL, Token: cfg.CommvaultToken, Username: cfg.CommvaultUsername,
+			Password: cfg.CommvaultPassword, HTTPClient: hc, Timeout: cfg.CommvaultTimeout,
+		})
+		if err != nil {
+			return commvaultConn{}, fmt.Errorf("COMMVAULT_API_URL: %w", err)
+		}
+		return commvaultConn{client: c, url: cfg.CommvaultURL, stop: func() {}}, nil
+	}
+
+	token := "QSDK " + randomHex(16)
+	ctx, cancel := context.WithCancel(ctx)
+	ready := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- simulator.ListenAndServe(ctx, "127.0.0.1:0", simulator.Config{Tokens: []string{token}, JobDuration: jobDuration},
+			func(url string) { ready <- url })
+	}()
+	var url string
+	select {
+	case url = <-ready:
+	case err := <-done:
+		cancel()
+		return commvaultConn{}, fmt.Errorf("start commvault simulator: %w", err)
+	case <-time.After(10 * time.Second):
+		cancel()
+		return commvaultConn{}, errors.New("start commvault simulator: not listening after 10s")
+	}
+	c, err := commvault.New(commvault.Config{BaseURL: url, Token: token, Timeout: cfg.CommvaultTimeout})
+	if err != nil {
+		cancel()
+		return commvaultConn{}, fmt.Errorf("connect to commvault simulator: %w", err)
+	}
+	stop := func() { cancel(); <-done }
+	return commvaultConn{client: c, simulated: true, url: url, stop: stop}, nil
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails on supported platforms
+	return hex.EncodeToString(b)
+}
