@@ -143,3 +143,19 @@ func (b *Bot) internalError(ctx context.Context, log *zap.Logger, in Input, err 
 	log.Error("internal error", zap.String("ref", ref), zap.Error(err))
 	b.reply(ctx, log, in, InternalErrorMessage(ref))
 }
+
+// The action_id of the approval buttons: part of the contract with Slack.
+const (
+	ActionApprove = "backup_approve"
+	ActionDeny    = "backup_deny"
+)
+
+// Click serves one button press. Approval buttons arrive with approvals;
+// until then no message of this bot carries a button, and a click on any
+// (an old message, a forged payload) changes nothing and says so.
+func (b *Bot) Click(ctx context.Context, c Click) {
+	log := b.log.With(zap.String("user", c.User), zap.String("channel", c.Channel), zap.String("action", c.ActionID))
+	log.Info("click", zap.String("outcome", "no-such-button"))
+	b.reply(ctx, log, Input{User: c.User, Channel: c.Channel},
+		Message{Text: "That button does nothing any more: no request waits for it. Nothing was changed."})
+}

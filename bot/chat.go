@@ -34,3 +34,12 @@ type Input struct {
 	Channel string // channel the command was typed in
 	Text    string // what followed the slash command
 }
+
+// Click is one button press as the core sees it.
+type Click struct {
+	User      string // who clicked
+	Channel   string
+	MessageTS string // the message that holds the button
+	ActionID  string // which button (backup_approve, backup_deny)
+	Value     string // the button's value: a request ID
+}

@@ -82,3 +82,16 @@ func TestCancelWithNothingPending(t *testing.T) {
 	e.do("U0ALICE", "C0OPS", "cancel r-abc123")
 	contains(t, "cancel", e.chat.all("ephemeral")[0].Msg.Text, "r-abc123", "nothing to cancel")
 }
+
+func TestClickWithoutButtons(t *testing.T) {
+	e := newEnv(t)
+	e.bot.Click(t.Context(), Click{User: "U0LEAD", Channel: "C0OPS", MessageTS: "1.2", ActionID: ActionApprove, Value: "r-1a2b3c"})
+	eph := e.chat.all("ephemeral")
+	if len(eph) != 1 || eph[0].User != "U0LEAD" {
+		t.Fatalf("ephemeral = %+v", eph)
+	}
+	contains(t, "click answer", eph[0].Msg.Text, "Nothing was changed")
+	if e.createTasks() != 0 || len(e.chat.all("post")) != 0 {
+		t.Error("a click changed something")
+	}
+}

@@ -89,16 +89,37 @@ func (s *Server) SetConnectionsOpenError(code string) {
 // counting as open and receive no more envelopes at once; the server closes
 // any the client has not closed after Config.DisconnectGrace.
 func (s *Server) Disconnect(reason string) {
-	msg, _ := json.Marshal(map[string]any{
-		"type":       "disconnect",
-		"reason":     reason,
-		"debug_info": map[string]any{"host": "fake"},
-	})
 	s.mu.Lock()
 	conns := s.sock.live
 	s.sock.live = nil // no more envelopes for them
 	s.notifyLocked()
 	s.mu.Unlock()
+	s.sendDisconnect(conns, reason)
+}
+
+// DisconnectOne is Disconnect for the oldest open connection only, as Slack
+// refreshes each connection on its own schedule. It reports whether there
+// was one.
+func (s *Server) DisconnectOne(reason string) bool {
+	s.mu.Lock()
+	if len(s.sock.live) == 0 {
+		s.mu.Unlock()
+		return false
+	}
+	c := s.sock.live[0]
+	s.sock.live = append(s.sock.live[:0:0], s.sock.live[1:]...)
+	s.notifyLocked()
+	s.mu.Unlock()
+	s.sendDisconnect([]*conn{c}, reason)
+	return true
+}
+
+func (s *Server) sendDisconnect(conns []*conn, reason string) {
+	msg, _ := json.Marshal(map[string]any{
+		"type":       "disconnect",
+		"reason":     reason,
+		"debug_info": map[string]any{"host": "fake"},
+	})
 	for _, c := range conns {
 		f := frame{data: msg, sent: make(chan sendResult, 1), closeAfter: s.cfg.DisconnectGrace}
 		_, _ = c.send(context.Background(), f)

@@ -1,0 +1,303 @@
+package bot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/slack-go/slack"
+	"github.com/slack-go/slack/socketmode"
+	"go.uber.org/zap"
+)
+
+// Handler is what the Slack transport hands work to; *Bot is one.
+type Handler interface {
+	Handle(ctx context.Context, in Input)
+	Click(ctx context.Context, c Click)
+}
+
+// SlackConfig is what NewSlack needs. API (with the app-level token) and
+// Handler are required.
+type SlackConfig struct {
+	API          *slack.Client
+	Handler      Handler
+	Log          *zap.Logger
+	Command      string        // the slash command served; default "/backup"
+	Connections  int           // socket-mode connections held open; default 2
+	Workers      int           // envelopes handled at once; default 16
+	Queue        int           // envelopes waiting for a worker; default 1024
+	AckTimeout   time.Duration // bound on one ack; default 2s
+	WorkTimeout  time.Duration // bound on handling one envelope; default 2m
+	PingInterval time.Duration // longest silence from Slack before reconnecting; default 30s
+	Dedup        Dedup         // remembers envelopes already taken; default in memory
+}
+
+// Slack is the socket-mode transport: it holds several connections open
+// (a refresh of one never leaves none), acks every envelope at once, and
+// hands the work to a bounded pool of workers.
+type Slack struct {
+	cfg     SlackConfig
+	log     *zap.Logger
+	work    chan envelope
+	dedup   Dedup
+	clients []*socketmode.Client
+
+	mu sync.Mutex
+	up []bool // by connection
+}
+
+// envelope is one piece of work taken from Slack, in the core's terms.
+type envelope struct {
+	input       *Input
+	click       *Click
+	responseURL string
+}
+
+// NewSlack returns a transport; Run starts it.
+func NewSlack(cfg SlackConfig) (*Slack, error) {
+	if cfg.API == nil || cfg.Handler == nil {
+		return nil, errors.New("new slack transport: an API client and a handler are required")
+	}
+	setDefault(&cfg.Connections, 2)
+	setDefault(&cfg.Workers, 16)
+	setDefault(&cfg.Queue, 1024)
+	setDefault(&cfg.AckTimeout, 2*time.Second)
+	setDefault(&cfg.WorkTimeout, 2*time.Minute)
+	setDefault(&cfg.PingInterval, 30*time.Second)
+	if cfg.Command == "" {
+		cfg.Command = "/backup"
+	}
+	if cfg.Log == nil {
+		cfg.Log = zap.NewNop()
+	}
+	if cfg.Dedup == nil {
+		cfg.Dedup = NewMemoryDedup(nil)
+	}
+	s := &Slack{cfg: cfg, log: cfg.Log, work: make(chan envelope, cfg.Queue), dedup: cfg.Dedup, up: make([]bool, cfg.Connections)}
+	for range cfg.Connections {
+		s.clients = append(s.clients, socketmode.New(cfg.API, socketmode.OptionPingInterval(cfg.PingInterval)))
+	}
+	return s, nil
+}
+
+func setDefault[T int | time.Duration](v *T, def T) {
+	if *v <= 0 {
+		*v = def
+	}
+}
+
+// Ready reports whether at least one connection to Slack is open.
+func (s *Slack) Ready() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, up := range s.up {
+		if up {
+			return nil
+		}
+	}
+	return errors.New("no socket-mode connection to Slack is open")
+}
+
+func (s *Slack) setUp(i int, up bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.up[i] = up
+}
+
+// Run holds the connections open and serves envelopes until ctx ends, then
+// lets the work already taken finish (within drain) before it returns. It
+// returns early with an error when Slack refuses the app-level token.
+func (s *Slack) Run(ctx context.Context, drain time.Duration) error {
+	connCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	fatal := make(chan error, len(s.clients))
+	var conns sync.WaitGroup
+	for i, c := range s.clients {
+		conns.Add(2)
+		go func() {
+			defer conns.Done()
+			if err := c.RunContext(connCtx); err != nil && connCtx.Err() == nil {
+				fatal <- fmt.Errorf("slack socket mode: %w", err)
+			}
+		}()
+		go func() {
+			defer conns.Done()
+			s.events(connCtx, i, c)
+		}()
+	}
+	var workers sync.WaitGroup
+	base := context.WithoutCancel(ctx) // taken work finishes even while shutting down
+	for range s.cfg.Workers {
+		workers.Add(1)
+		go func() {
+			defer workers.Done()
+			for e := range s.work {
+				s.serve(base, e)
+			}
+		}()
+	}
+
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-fatal:
+	}
+	stop()
+	conns.Wait() // no more envelopes are taken
+	close(s.work)
+	done := make(chan struct{})
+	go func() { workers.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(drain):
+		s.log.Error("shutdown: work still running after the drain timeout", zap.Duration("drain", drain))
+	}
+	return err
+}
+
+// events drains one connection's events: nothing here may block for long,
+// or the connection stalls.
+func (s *Slack) events(ctx context.Context, i int, c *socketmode.Client) {
+	log := s.log.With(zap.Int("connection", i))
+	for {
+		var evt socketmode.Event
+		select {
+		case <-ctx.Done():
+			return
+		case evt = <-c.Events:
+		}
+		switch evt.Type {
+		case socketmode.EventTypeConnecting:
+			s.setUp(i, false)
+		case socketmode.EventTypeConnected:
+			s.setUp(i, true)
+			log.Info("slack connected")
+		case socketmode.EventTypeHello:
+			s.setUp(i, true)
+		case socketmode.EventTypeIncomingError:
+			s.setUp(i, false)
+			log.Info("slack connection closed; reconnecting")
+		case socketmode.EventTypeConnectionError:
+			s.setUp(i, false)
+			if ce, ok := evt.Data.(*slack.ConnectionErrorEvent); ok {
+				log.Warn("slack connection cannot be opened; retrying", zap.Int("attempt", ce.Attempt),
+					zap.Duration("backoff", ce.Backoff), zap.Error(ce.ErrorObj))
+			}
+		case socketmode.EventTypeInvalidAuth:
+			s.setUp(i, false)
+			log.Error("slack refused the app-level token (invalid_auth)")
+		case socketmode.EventTypeSlashCommand:
+			s.slashCommand(ctx, log, c, evt)
+		case socketmode.EventTypeInteractive:
+			s.interactive(ctx, log, c, evt)
+		case socketmode.EventTypeEventsAPI:
+			s.ack(ctx, log, c, evt.Request, nil)
+		}
+	}
+}
+
+// busyMessage answers through the ack when every worker and queue slot is taken.
+var busyMessage = map[string]any{"response_type": "ephemeral", "text": "backupbot is busy right now; try again in a minute. Nothing was submitted."}
+
+func (s *Slack) slashCommand(ctx context.Context, log *zap.Logger, c *socketmode.Client, evt socketmode.Event) {
+	cmd, ok := evt.Data.(slack.SlashCommand)
+	if !ok || evt.Request == nil {
+		log.Warn("slash command envelope without a command")
+		if evt.Request != nil {
+			s.ack(ctx, log, c, evt.Request, nil)
+		}
+		return
+	}
+	req := evt.Request
+	log = log.With(zap.String("envelope", req.EnvelopeID), zap.String("user", cmd.UserID), zap.String("channel", cmd.ChannelID))
+	var payload any
+	switch {
+	case s.duplicate(ctx, log, req, cmd.TriggerID):
+		log.Info("duplicate envelope dropped", zap.Int("retry_attempt", req.RetryAttempt))
+	case cmd.Command != s.cfg.Command:
+		payload = map[string]any{"response_type": "ephemeral", "text": "This bot serves " + s.cfg.Command + " only."}
+	default:
+		payload = s.enqueue(log, envelope{input: &Input{User: cmd.UserID, Channel: cmd.ChannelID, Text: cmd.Text}, responseURL: cmd.ResponseURL})
+	}
+	s.ack(ctx, log, c, req, payload)
+}
+
+func (s *Slack) interactive(ctx context.Context, log *zap.Logger, c *socketmode.Client, evt socketmode.Event) {
+	cb, ok := evt.Data.(slack.InteractionCallback)
+	if !ok || evt.Request == nil {
+		if evt.Request != nil {
+			s.ack(ctx, log, c, evt.Request, nil)
+		}
+		return
+	}
+	req := evt.Request
+	log = log.With(zap.String("envelope", req.EnvelopeID), zap.String("user", cb.User.ID))
+	if cb.Type == slack.InteractionTypeBlockActions && len(cb.ActionCallback.BlockActions) > 0 && !s.duplicate(ctx, log, req, cb.TriggerID) {
+		a := cb.ActionCallback.BlockActions[0]
+		channel := cb.Channel.ID
+		if channel == "" {
+			channel = cb.Container.ChannelID
+		}
+		ts := cb.Container.MessageTs
+		if ts == "" {
+			ts = cb.Message.Timestamp
+		}
+		s.enqueue(log, envelope{click: &Click{User: cb.User.ID, Channel: channel, MessageTS: ts, ActionID: a.ActionID, Value: a.Value},
+			responseURL: cb.ResponseURL})
+	}
+	s.ack(ctx, log, c, req, nil)
+}
+
+// duplicate reports whether the envelope (or its trigger) was taken before.
+func (s *Slack) duplicate(ctx context.Context, log *zap.Logger, req *socketmode.Request, trigger string) bool {
+	keys := []string{"envelope:" + req.EnvelopeID}
+	if trigger != "" {
+		keys = append(keys, "trigger:"+trigger)
+	}
+	seen, err := s.dedup.Seen(ctx, keys...)
+	if err != nil { // cannot tell: taking it twice could submit twice
+		log.Error("de-duplication unavailable; envelope dropped", zap.Error(err))
+		return true
+	}
+	return seen
+}
+
+// enqueue hands e to a worker without blocking; a full queue gets a busy
+// answer instead.
+func (s *Slack) enqueue(log *zap.Logger, e envelope) any {
+	select {
+	case s.work <- e:
+		return nil
+	default:
+		log.Warn("work queue full; envelope answered busy")
+		return busyMessage
+	}
+}
+
+// ack acknowledges an envelope within the ack timeout, whatever happens.
+func (s *Slack) ack(ctx context.Context, log *zap.Logger, c *socketmode.Client, req *socketmode.Request, payload any) {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.AckTimeout)
+	defer cancel()
+	if err := c.AckCtx(ctx, req.EnvelopeID, payload); err != nil {
+		log.Error("ack", zap.Error(err))
+	}
+}
+
+// serve runs one envelope on a worker, with its own deadline.
+func (s *Slack) serve(base context.Context, e envelope) {
+	ctx, cancel := context.WithTimeout(withResponseURL(base, e.responseURL), s.cfg.WorkTimeout)
+	defer cancel()
+	defer func() {
+		if r := recover(); r != nil {
+			s.log.Error("panic while handling an envelope", zap.Any("panic", r), zap.Stack("stack"))
+		}
+	}()
+	switch {
+	case e.input != nil:
+		s.cfg.Handler.Handle(ctx, *e.input)
+	case e.click != nil:
+		s.cfg.Handler.Click(ctx, *e.click)
+	}
+}

@@ -1,0 +1,237 @@
+package bot
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/slack-go/slack"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/backupbot/backupbot/bot/slacktest"
+)
+
+// blockingHandler holds every command until released.
+type blockingHandler struct {
+	mu      sync.Mutex
+	release chan struct{}
+	inputs  []Input
+	clicks  []Click
+}
+
+func (h *blockingHandler) Handle(_ context.Context, in Input) {
+	h.mu.Lock()
+	h.inputs = append(h.inputs, in)
+	h.mu.Unlock()
+	<-h.release
+}
+
+func (h *blockingHandler) Click(_ context.Context, c Click) {
+	h.mu.Lock()
+	h.clicks = append(h.clicks, c)
+	h.mu.Unlock()
+}
+
+func (h *blockingHandler) count() (int, int) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.inputs), len(h.clicks)
+}
+
+type transportEnv struct {
+	fake      *slacktest.Server
+	api       *slack.Client
+	transport *Slack
+	logs      *observer.ObservedLogs
+}
+
+func startTransport(t *testing.T, h Handler, cfg SlackConfig) *transportEnv {
+	t.Helper()
+	fake, err := slacktest.New(slacktest.Config{PingInterval: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(fake.Close)
+	api := slack.New(fake.BotToken(), slack.OptionAppLevelToken(fake.AppToken()), slack.OptionAPIURL(fake.APIURL()))
+	core, logs := observer.New(zap.DebugLevel)
+	cfg.API, cfg.Handler, cfg.Log = api, h, zap.New(core)
+	tr, err := NewSlack(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- tr.Run(ctx, 5*time.Second) }()
+	t.Cleanup(func() { cancel(); <-done })
+	waitFor(t, fake, "connections", func() bool { return fake.Connections() >= cfg.Connections && tr.Ready() == nil })
+	return &transportEnv{fake: fake, api: api, transport: tr, logs: logs}
+}
+
+func waitFor(t *testing.T, fake *slacktest.Server, what string, cond func() bool) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := fake.WaitFor(ctx, cond); err != nil {
+		t.Fatalf("waiting for %s: %v", what, err)
+	}
+}
+
+func TestSlackBusyAnswersThroughTheAck(t *testing.T) {
+	h := &blockingHandler{release: make(chan struct{})}
+	e := startTransport(t, h, SlackConfig{Connections: 2, Workers: 1, Queue: 1})
+	ctx := t.Context()
+	var ids []string
+	for i := range 3 {
+		id, err := e.fake.SlashCommand(ctx, slacktest.SlashCommand{UserID: "U0ALICE", Text: "list " + string(rune('a'+i))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+		if i == 0 { // the first is on the worker before the next arrives
+			waitFor(t, e.fake, "the first command on the worker", func() bool { n, _ := h.count(); return n == 1 })
+		}
+	}
+	for _, id := range ids {
+		if _, err := e.fake.Ack(ctx, id); err != nil {
+			t.Fatalf("ack %s: %v", id, err)
+		}
+	}
+	busy := e.fake.Ephemerals("U0ALICE")
+	if len(busy) != 1 || busy[0].Via != "ack" || !strings.Contains(busy[0].Text, "busy") {
+		t.Fatalf("ephemerals = %+v, want one busy answer through the ack", busy)
+	}
+	close(h.release)
+	waitFor(t, e.fake, "the queued command", func() bool { n, _ := h.count(); return n == 2 })
+}
+
+func TestSlackClickRouting(t *testing.T) {
+	h := &blockingHandler{release: make(chan struct{})}
+	close(h.release)
+	e := startTransport(t, h, SlackConfig{Connections: 2})
+	_, ts, err := e.api.PostMessageContext(t.Context(), "C0OPS", slack.MsgOptionText("card", false),
+		slack.MsgOptionBlocks(slack.NewActionBlock("b1", slack.NewButtonBlockElement(ActionApprove, "r-1a2b3c",
+			slack.NewTextBlockObject(slack.PlainTextType, "Approve", false, false)))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := e.fake.Click(t.Context(), slacktest.Click{UserID: "U0LEAD", ChannelID: "C0OPS", MessageTS: ts, ActionID: ActionApprove})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.fake.Ack(t.Context(), id); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, e.fake, "the click", func() bool { _, n := h.count(); return n == 1 })
+	got := h.clicks[0]
+	want := Click{User: "U0LEAD", Channel: "C0OPS", MessageTS: ts, ActionID: ActionApprove, Value: "r-1a2b3c"}
+	if got != want {
+		t.Errorf("click = %+v, want %+v", got, want)
+	}
+	// Slack's retry of the same click is taken once.
+	if _, err := e.fake.Resend(t.Context(), id, 1, true); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond)
+	if _, n := h.count(); n != 1 {
+		t.Errorf("clicks handled = %d, want 1", n)
+	}
+}
+
+func TestSlackReadiness(t *testing.T) {
+	h := &blockingHandler{release: make(chan struct{})}
+	close(h.release)
+	e := startTransport(t, h, SlackConfig{Connections: 2})
+	e.fake.SetConnectionsOpenError("internal_error")
+	e.fake.DropConnections()
+	waitFor(t, e.fake, "unready", func() bool { return e.transport.Ready() != nil })
+	waitFor(t, e.fake, "a log line per failed attempt", func() bool {
+		return e.logs.FilterMessage("slack connection cannot be opened; retrying").Len() >= 2
+	})
+	e.fake.SetConnectionsOpenError("")
+	waitFor(t, e.fake, "ready again", func() bool { return e.transport.Ready() == nil && e.fake.Connections() >= 2 })
+}
+
+func TestSlackGroupsCache(t *testing.T) {
+	fake, err := slacktest.New(slacktest.Config{UserGroups: map[string][]string{"S0LEADS": {"U0LEAD"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(fake.Close)
+	api := slack.New(fake.BotToken(), slack.OptionAPIURL(fake.APIURL()))
+	clk := newClock()
+	g := NewSlackGroups(api, clk.Now)
+	for range 3 {
+		m, err := g.Members(t.Context(), "S0LEADS")
+		if err != nil || len(m) != 1 || m[0] != "U0LEAD" {
+			t.Fatalf("Members = %v, %v", m, err)
+		}
+	}
+	if n := len(fake.Calls("usergroups.users.list")); n != 1 {
+		t.Errorf("lookups = %d, want 1 within the TTL", n)
+	}
+	fake.SetUserGroup("S0LEADS", []string{"U0LEAD", "U0NEW"})
+	clk.Advance(5 * time.Minute)
+	if m, _ := g.Members(t.Context(), "S0LEADS"); len(m) != 2 {
+		t.Errorf("after 5 minutes Members = %v, want the new membership", m)
+	}
+	if _, err := g.Members(t.Context(), "S0NOSUCH"); err == nil {
+		t.Error("unknown group: no error")
+	}
+	if _, err := g.Members(t.Context(), "S0NOSUCH"); err == nil || len(fake.Calls("usergroups.users.list")) != 4 {
+		t.Errorf("an error was cached (lookups = %d)", len(fake.Calls("usergroups.users.list")))
+	}
+}
+
+func TestSlackChatKeepsOrderThroughRateLimits(t *testing.T) {
+	fake, err := slacktest.New(slacktest.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(fake.Close)
+	api := slack.New(fake.BotToken(), slack.OptionAPIURL(fake.APIURL()))
+	c := NewSlackChat(api, zap.NewNop())
+	fake.RateLimit("chat.postMessage", 1, time.Second)
+	ts, err := c.Post(t.Context(), "C0OPS", Message{Text: "parent"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, text := range []string{"one", "two", "three"} {
+		if _, err := c.Reply(t.Context(), "C0OPS", ts, Message{Text: text}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var got []string
+	for _, m := range fake.Messages("C0OPS") {
+		got = append(got, m.Text)
+	}
+	if strings.Join(got, ",") != "parent,one,two,three" {
+		t.Errorf("messages = %v", got)
+	}
+	if err := c.Update(t.Context(), "C0OPS", ts, Message{Text: "parent, updated"}); err != nil {
+		t.Fatal(err)
+	}
+	if m, _ := fake.Message("C0OPS", ts); m.Text != "parent, updated" {
+		t.Errorf("parent = %q after update", m.Text)
+	}
+}
+
+func TestSlackEphemeralFallsBackToPostEphemeral(t *testing.T) {
+	fake, err := slacktest.New(slacktest.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(fake.Close)
+	api := slack.New(fake.BotToken(), slack.OptionAPIURL(fake.APIURL()))
+	c := NewSlackChat(api, zap.NewNop())
+	ctx := withResponseURL(t.Context(), fake.APIURL()+"../respond/nosuch")
+	if err := c.Ephemeral(ctx, "C0OPS", "U0ALICE", Message{Text: "only you"}); err != nil {
+		t.Fatal(err)
+	}
+	eph := fake.Ephemerals("U0ALICE")
+	if len(eph) != 1 || eph[0].Via != "chat.postEphemeral" || eph[0].Text != "only you" {
+		t.Errorf("ephemerals = %+v", eph)
+	}
+}

@@ -1,0 +1,144 @@
+package bot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/slack-go/slack"
+	"go.uber.org/zap"
+)
+
+// maxRateLimitWaits bounds how often one message waits out a 429 before
+// the error is given up to the caller (who logs it).
+const maxRateLimitWaits = 8
+
+// SlackChat is the Chat of the Slack Web API. Messages to one channel go
+// out one at a time, in order; a 429 makes that channel wait Retry-After
+// and send again, so rate limits delay messages but lose none.
+type SlackChat struct {
+	api  *slack.Client
+	http *http.Client // for response_url posts
+	log  *zap.Logger
+
+	mu     sync.Mutex
+	queues map[string]*sync.Mutex // by channel
+}
+
+// NewSlackChat returns a Chat that posts through api.
+func NewSlackChat(api *slack.Client, log *zap.Logger) *SlackChat {
+	return &SlackChat{api: api, http: &http.Client{Timeout: 30 * time.Second}, log: log, queues: make(map[string]*sync.Mutex)}
+}
+
+// channel serialises the messages to one channel.
+func (c *SlackChat) channel(id string) *sync.Mutex {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	q, ok := c.queues[id]
+	if !ok {
+		q = &sync.Mutex{}
+		c.queues[id] = q
+	}
+	return q
+}
+
+// send runs call for channel, in order, waiting out rate limits.
+func (c *SlackChat) send(ctx context.Context, channel, method string, call func() error) error {
+	q := c.channel(channel)
+	q.Lock()
+	defer q.Unlock()
+	for attempt := 1; ; attempt++ {
+		err := call()
+		var rl *slack.RateLimitedError
+		if !errors.As(err, &rl) || attempt > maxRateLimitWaits {
+			if err != nil {
+				return fmt.Errorf("slack %s: %w", method, err)
+			}
+			return nil
+		}
+		wait := max(rl.RetryAfter, time.Second)
+		c.log.Warn("slack rate limit", zap.String("method", method), zap.String("channel", channel), zap.Duration("wait", wait))
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("slack %s: waiting out a rate limit: %w", method, ctx.Err())
+		case <-time.After(wait):
+		}
+	}
+}
+
+func msgOptions(m Message) []slack.MsgOption {
+	opts := []slack.MsgOption{slack.MsgOptionText(m.Text, false), slack.MsgOptionDisableLinkUnfurl(), slack.MsgOptionDisableMediaUnfurl()}
+	if len(m.Blocks) > 0 {
+		opts = append(opts, slack.MsgOptionBlocks(m.Blocks...))
+	}
+	return opts
+}
+
+// Post posts m in channel.
+func (c *SlackChat) Post(ctx context.Context, channel string, m Message) (string, error) {
+	var ts string
+	err := c.send(ctx, channel, "chat.postMessage", func() (err error) {
+		_, ts, err = c.api.PostMessageContext(ctx, channel, msgOptions(m)...)
+		return err
+	})
+	return ts, err
+}
+
+// Reply posts m in the thread of threadTS.
+func (c *SlackChat) Reply(ctx context.Context, channel, threadTS string, m Message) (string, error) {
+	var ts string
+	err := c.send(ctx, channel, "chat.postMessage", func() (err error) {
+		_, ts, err = c.api.PostMessageContext(ctx, channel, append(msgOptions(m), slack.MsgOptionTS(threadTS))...)
+		return err
+	})
+	return ts, err
+}
+
+// Update replaces the message ts. With no blocks, the old blocks are cleared.
+func (c *SlackChat) Update(ctx context.Context, channel, ts string, m Message) error {
+	opts := []slack.MsgOption{slack.MsgOptionText(m.Text, false), slack.MsgOptionBlocks(m.Blocks...)}
+	return c.send(ctx, channel, "chat.update", func() error {
+		_, _, _, err := c.api.UpdateMessageContext(ctx, channel, ts, opts...)
+		return err
+	})
+}
+
+// Ephemeral shows m to user: through the command's response_url when the
+// context carries one (it works in channels the bot is not in), else, or
+// when that fails, with chat.postEphemeral.
+func (c *SlackChat) Ephemeral(ctx context.Context, channel, user string, m Message) error {
+	if url := responseURL(ctx); url != "" {
+		msg := &slack.WebhookMessage{Text: m.Text, ResponseType: slack.ResponseTypeEphemeral}
+		if len(m.Blocks) > 0 {
+			msg.Blocks = &slack.Blocks{BlockSet: m.Blocks}
+		}
+		err := slack.PostWebhookCustomHTTPContext(ctx, url, c.http, msg)
+		if err == nil {
+			return nil
+		}
+		c.log.Warn("response_url post; trying chat.postEphemeral", zap.Error(err))
+	}
+	return c.send(ctx, channel, "chat.postEphemeral", func() error {
+		_, err := c.api.PostEphemeralContext(ctx, channel, user, msgOptions(m)...)
+		return err
+	})
+}
+
+type responseURLKey struct{}
+
+// withResponseURL carries a slash command's or click's response_url to
+// the Chat that answers it.
+func withResponseURL(ctx context.Context, url string) context.Context {
+	if url == "" {
+		return ctx
+	}
+	return context.WithValue(ctx, responseURLKey{}, url)
+}
+
+func responseURL(ctx context.Context) string {
+	s, _ := ctx.Value(responseURLKey{}).(string)
+	return s
+}
