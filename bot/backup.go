@@ -10,25 +10,40 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/backupbot/backupbot/auth"
+	"github.com/backupbot/backupbot/bot/store"
 	"github.com/backupbot/backupbot/commvault"
 )
 
-// backup runs a backup request: authorize, resolve the table group, post the
-// parent message, submit, and reply in its thread with task and job IDs.
+// reportTimeout bounds the chat and store calls that report an outcome
+// after the command's own deadline may have passed.
+const reportTimeout = 30 * time.Second
+
+// detached is ctx without its cancellation, bounded by reportTimeout: what
+// was started is reported even when the caller has gone.
+func detached(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), reportTimeout)
+}
+
+// backup runs a backup request: authorize, resolve the table group, record
+// the request, post the parent message (an approval card when the account
+// needs one), and submit what needs no approval.
 func (b *Bot) backup(ctx context.Context, log *zap.Logger, in Input, cmd Command) {
 	pol := b.policy()
 	log = log.With(zap.String("account", cmd.Account), zap.String("tablegroup", cmd.TableGroup),
 		zap.String("level", string(cmd.Level)))
 	subj := auth.Subject{User: in.User, Channel: in.Channel}
 	target := auth.Target{Account: cmd.Account, TableGroup: cmd.TableGroup, Level: levelName(cmd.Level), Reason: cmd.Reason}
+	emergency := cmd.Kind == KindEmergency
 	var d auth.Decision
-	if cmd.Kind == KindEmergency {
+	if emergency {
 		d = pol.CheckBreakglass(ctx, b.groups, subj, target)
 	} else {
 		d = pol.CheckRequest(ctx, b.groups, subj, target)
 	}
 	if !d.Allow {
 		log.Info("command", zap.String("outcome", "denied"), zap.String("rule", d.Rule))
+		b.audit(ctx, log, store.Event{Actor: in.User, Action: "denied", Rule: d.Rule, Account: cmd.Account,
+			TableGroup: cmd.TableGroup, Channel: in.Channel, Detail: string(cmd.Kind) + ": " + d.Reason})
 		b.reply(ctx, log, in, DeniedMessage(d))
 		return
 	}
@@ -37,69 +52,206 @@ func (b *Bot) backup(ctx context.Context, log *zap.Logger, in Input, cmd Command
 		b.internalError(ctx, log, in, fmt.Errorf("policy allowed unknown account %q", cmd.Account))
 		return
 	}
-	if cmd.Kind == KindBackup && acct.NeedsApproval() {
-		log.Info("command", zap.String("outcome", "approval-unsupported"))
-		b.reply(ctx, log, in, Message{Text: fmt.Sprintf("*%s* needs a second person's approval, and approval-gated accounts "+
-			"arrive in a later version of backupbot. Nothing was submitted.", esc(acct.Name))})
-		return
-	}
-
 	sc, err := b.cv.TableGroup(ctx, acct.Client, cmd.TableGroup)
 	if err != nil {
 		b.resolveFailed(ctx, log, in, acct, err)
 		return
 	}
+
+	now := b.now()
 	r := Request{
 		ID: "r-" + b.newID(), User: in.User, Channel: in.Channel, Account: acct.Name, TableGroup: sc,
-		Level: cmd.Level, Reason: cmd.Reason, Emergency: cmd.Kind == KindEmergency, State: StateApproved, Created: b.now(),
+		Level: cmd.Level, Reason: cmd.Reason, Emergency: emergency, State: StateApproved, Created: now, Updated: now,
+		Approvers: acct.Approvers,
+	}
+	if acct.NeedsApproval() && !emergency {
+		r.State, r.Expires = StatePending, now.Add(acct.Timeout())
 	}
 	log = log.With(zap.String("request", r.ID), zap.Int("subclient", sc.ID))
+	if !b.create(ctx, log, in, r) {
+		return
+	}
 	ts, err := b.chat.Post(ctx, in.Channel, ParentMessage(r))
 	if err != nil { // nobody would see the outcome: do not submit
+		ctx, cancel := detached(ctx)
+		defer cancel()
 		b.internalError(ctx, log, in, fmt.Errorf("post parent message: %w", err))
+		b.transition(ctx, log, r, []State{r.State}, store.Change{To: StateFailed, Actor: actorBot,
+			Problem: "the request could not be posted in the channel"})
 		return
 	}
 	r.ParentTS = ts
-	if r.Emergency {
-		b.thread(ctx, log, r, BreakglassReply(r, acct.Approvers))
+	if err := b.store.SetParentTS(ctx, r.ID, ts); err != nil {
+		log.Error("record parent message", zap.Error(err))
 	}
-	b.submit(ctx, log, r)
+	switch {
+	case r.State == StatePending:
+		log.Info("command", zap.String("outcome", "pending-approval"))
+	case emergency:
+		log.Warn("command", zap.String("outcome", "breakglass"))
+		b.thread(ctx, log, r, BreakglassReply(r, acct.Approvers))
+		b.submit(ctx, log, r)
+	default:
+		b.submit(ctx, log, r)
+	}
 }
 
-// reportTimeout bounds the chat calls that report a submission's outcome.
-const reportTimeout = 30 * time.Second
+// create records r with its first audit event. A table group that already
+// has an active request refuses it, with a link to that request's thread;
+// a break-glass request supersedes one that only waits for approval.
+func (b *Bot) create(ctx context.Context, log *zap.Logger, in Input, r Request) bool {
+	rec, err := r.record()
+	if err != nil {
+		b.internalError(ctx, log, in, err)
+		return false
+	}
+	action := "request"
+	if r.Emergency {
+		action = "breakglass"
+	}
+	ev := store.Event{At: r.Created, RequestID: r.ID, Actor: r.User, Action: action, Account: r.Account,
+		TableGroup: r.TableGroup.Name, Channel: r.Channel, Review: r.Emergency,
+		Detail: fmt.Sprintf("%s backup; reason: %s", levelName(r.Level), r.Reason)}
+	for attempt := 0; ; attempt++ {
+		err = b.store.Create(ctx, rec, ev)
+		var busy *store.BusyError
+		switch {
+		case err == nil:
+			return true
+		case errors.As(err, &busy) && r.Emergency && busy.Existing.State == StatePending && attempt == 0:
+			b.supersede(ctx, log, busy.Existing, r)
+			continue
+		case errors.As(err, &busy):
+			log.Info("command", zap.String("outcome", "table-group-busy"), zap.String("existing", busy.Existing.ID))
+			b.audit(ctx, log, store.Event{Actor: r.User, Action: "denied", Rule: "one-at-a-time", Account: r.Account,
+				TableGroup: r.TableGroup.Name, Channel: r.Channel, Detail: "active request " + busy.Existing.ID})
+			b.reply(ctx, log, in, BusyMessage(busy.Existing, b.permalink(ctx, busy.Existing)))
+			return false
+		default:
+			b.internalError(ctx, log, in, fmt.Errorf("record request: %w", err))
+			return false
+		}
+	}
+}
 
-// submit sends the backup to Commvault and reports the answer in the thread.
-// CreateTask is sent once: an unknown outcome is reported, never retried.
+// supersede withdraws a pending request in favour of a break-glass one.
+func (b *Bot) supersede(ctx context.Context, log *zap.Logger, old store.Request, by Request) {
+	r, err := fromRecord(old)
+	if err != nil {
+		log.Error("superseded request", zap.Error(err))
+		return
+	}
+	b.finish(ctx, log, r, []State{StatePending}, store.Change{To: StateCancelled, Actor: by.User, Decided: true,
+		Problem: "superseded by break-glass request " + by.ID}, "cancelled")
+}
+
+// permalink links to a request's thread, or names it when Slack cannot.
+func (b *Bot) permalink(ctx context.Context, r store.Request) string {
+	if r.ParentTS == "" {
+		return ""
+	}
+	link, err := b.chat.Permalink(ctx, r.Channel, r.ParentTS)
+	if err != nil {
+		b.log.Warn("permalink", zap.String("request", r.ID), zap.Error(err))
+		return ""
+	}
+	return link
+}
+
+// submit sends an approved request to Commvault, once, and reports the
+// answer in its thread. The request is recorded as submitting before
+// CreateTask is sent, so that a crash in between is found at start-up and
+// reported as an unknown outcome rather than sent again.
 func (b *Bot) submit(ctx context.Context, log *zap.Logger, r Request) {
+	rec, err := b.store.Transition(ctx, r.ID, []State{StateApproved}, store.Change{To: StateSubmitting, Actor: actorBot, At: b.now()})
+	if err != nil {
+		log.Warn("not submitted: the request changed meanwhile", zap.Error(err))
+		return
+	}
+	r.Updated = rec.Updated
 	task, err := b.cv.CreateBackup(ctx, r.TableGroup, r.Level)
 	// Whatever happened, the thread must hear of it, even when the command's
 	// own deadline has passed.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), reportTimeout)
+	ctx, cancel := detached(ctx)
 	defer cancel()
 	var apiErr *commvault.APIError
 	switch {
 	case errors.Is(err, commvault.ErrOutcomeUnknown):
 		ref := b.newID()
 		log.Error("submission outcome unknown", zap.String("ref", ref), zap.String("outcome", "unknown"), zap.Error(err))
-		r.State = StateUnknown
-		b.thread(ctx, log, r, OutcomeUnknownReply(r, ref))
+		b.unknown(ctx, log, r, "Commvault did not answer in time", ref)
 	case errors.As(err, &apiErr):
 		log.Warn("submission refused", zap.String("outcome", "failed"), zap.Error(err))
-		r.State, r.Problem = StateFailed, commvaultProblem(apiErr)
-		b.thread(ctx, log, r, SubmitFailedReply(r.Problem))
+		b.failed(ctx, log, r, commvaultProblem(apiErr))
 	case err != nil:
 		ref := b.newID()
 		log.Error("submission", zap.String("ref", ref), zap.String("outcome", "failed"), zap.Error(err))
-		r.State, r.Problem = StateFailed, "Commvault could not be reached (ref "+ref+")"
-		b.thread(ctx, log, r, SubmitFailedReply(r.Problem))
+		b.failed(ctx, log, r, "Commvault could not be reached (ref "+ref+")")
 	default:
-		r.State, r.TaskID, r.JobIDs = StateSubmitted, task.ID, task.JobIDs
 		log.Info("command", zap.String("outcome", "submitted"), zap.Int("task", task.ID), zap.Strings("jobs", task.JobIDs))
+		r, ok := b.transition(ctx, log, r, []State{StateSubmitting}, store.Change{To: StateSubmitted, Actor: actorBot,
+			TaskID: task.ID, JobIDs: task.JobIDs})
+		if !ok { // left submitting: start-up recovery reports it as unknown
+			return
+		}
+		b.audit(ctx, log, store.Event{RequestID: r.ID, Actor: actorBot, Action: "submitted", Account: r.Account,
+			TableGroup: r.TableGroup.Name, Channel: r.Channel, Detail: fmt.Sprintf("task %d, jobs %s", task.ID, strings.Join(task.JobIDs, ", "))})
 		b.thread(ctx, log, r, SubmittedReply(r))
-		b.follow(r)
+		b.updateParent(ctx, log, r)
 	}
+}
+
+// failed records and reports that Commvault did not start the backup.
+func (b *Bot) failed(ctx context.Context, log *zap.Logger, r Request, problem string) {
+	r, ok := b.transition(ctx, log, r, []State{StateSubmitting}, store.Change{To: StateFailed, Actor: actorBot, Problem: problem})
+	if !ok {
+		return
+	}
+	b.audit(ctx, log, store.Event{RequestID: r.ID, Actor: actorBot, Action: "failed", Account: r.Account,
+		TableGroup: r.TableGroup.Name, Channel: r.Channel, Detail: problem})
+	b.thread(ctx, log, r, SubmitFailedReply(problem))
 	b.updateParent(ctx, log, r)
+}
+
+// unknown records and reports a submission whose outcome is not known.
+func (b *Bot) unknown(ctx context.Context, log *zap.Logger, r Request, problem, ref string) {
+	r, ok := b.transition(ctx, log, r, []State{StateSubmitting}, store.Change{To: StateUnknown, Actor: actorBot, Problem: problem})
+	if !ok {
+		return
+	}
+	b.audit(ctx, log, store.Event{RequestID: r.ID, Actor: actorBot, Action: "unknown", Account: r.Account,
+		TableGroup: r.TableGroup.Name, Channel: r.Channel, Detail: problem + " (ref " + ref + ")"})
+	b.thread(ctx, log, r, OutcomeUnknownReply(r, ref))
+	b.updateParent(ctx, log, r)
+}
+
+// transition applies ch to r in the store and returns r as it now is.
+func (b *Bot) transition(ctx context.Context, log *zap.Logger, r Request, from []State, ch store.Change) (Request, bool) {
+	if ch.At.IsZero() {
+		ch.At = b.now()
+	}
+	rec, err := b.store.Transition(ctx, r.ID, from, ch)
+	if err != nil {
+		log.Error("record transition", zap.String("to", string(ch.To)), zap.Error(err))
+		return r, false
+	}
+	next, err := fromRecord(rec)
+	if err != nil {
+		log.Error("read request", zap.Error(err))
+		return r, false
+	}
+	next.Jobs, next.Approvers = r.Jobs, r.Approvers
+	return next, true
+}
+
+// audit appends e to the audit trail; a failure is logged, not shown.
+func (b *Bot) audit(ctx context.Context, log *zap.Logger, e store.Event) {
+	if e.At.IsZero() {
+		e.At = b.now()
+	}
+	if err := b.store.Audit(ctx, e); err != nil {
+		log.Error("audit", zap.String("action", e.Action), zap.Error(err))
+	}
 }
 
 // resolveFailed tells the caller why the table group could not be resolved.
@@ -144,6 +296,10 @@ func commvaultProblem(e *commvault.APIError) string {
 
 // thread posts m in r's thread.
 func (b *Bot) thread(ctx context.Context, log *zap.Logger, r Request, m Message) {
+	if r.ParentTS == "" {
+		log.Error("thread reply without a parent message", zap.String("request", r.ID))
+		return
+	}
 	if _, err := b.chat.Reply(ctx, r.Channel, r.ParentTS, m); err != nil {
 		log.Error("thread reply", zap.Error(err))
 	}
@@ -151,6 +307,9 @@ func (b *Bot) thread(ctx context.Context, log *zap.Logger, r Request, m Message)
 
 // updateParent shows r's state in its parent message.
 func (b *Bot) updateParent(ctx context.Context, log *zap.Logger, r Request) {
+	if r.ParentTS == "" {
+		return
+	}
 	if err := b.chat.Update(ctx, r.Channel, r.ParentTS, ParentMessage(r)); err != nil {
 		log.Error("update parent message", zap.Error(err))
 	}

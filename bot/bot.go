@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/backupbot/backupbot/auth"
+	"github.com/backupbot/backupbot/bot/store"
 	"github.com/backupbot/backupbot/commvault"
 )
 
@@ -34,6 +35,7 @@ type Config struct {
 	Commvault    Backups
 	Policy       func() *auth.Policy // the policy in force now (it may be reloaded)
 	Groups       auth.GroupLookup
+	Store        store.Store // requests, transitions, audit trail
 	Log          *zap.Logger
 	Command      string           // the slash command's name; default "/backup"
 	PollInterval time.Duration    // how often followed jobs are polled; default 30s
@@ -47,14 +49,15 @@ type Bot struct {
 	cv       Backups
 	policy   func() *auth.Policy
 	groups   auth.GroupLookup
+	store    store.Store
 	log      *zap.Logger
 	command  string
 	interval time.Duration
 	now      func() time.Time
 	newID    func() string
 
-	mu       sync.Mutex
-	followed map[string]*followed // by request ID
+	mu      sync.Mutex
+	missing map[string]int // polls in a row a followed job had no record, by job ID
 }
 
 // New checks cfg and returns a Bot.
@@ -68,11 +71,13 @@ func New(cfg Config) (*Bot, error) {
 		return nil, errors.New("new bot: no policy")
 	case cfg.Groups == nil:
 		return nil, errors.New("new bot: no group lookup")
+	case cfg.Store == nil:
+		return nil, errors.New("new bot: no store")
 	}
 	b := &Bot{
-		chat: cfg.Chat, cv: cfg.Commvault, policy: cfg.Policy, groups: cfg.Groups,
+		chat: cfg.Chat, cv: cfg.Commvault, policy: cfg.Policy, groups: cfg.Groups, store: cfg.Store,
 		log: cfg.Log, command: cfg.Command, interval: cfg.PollInterval, now: cfg.Now, newID: cfg.NewID,
-		followed: make(map[string]*followed),
+		missing: make(map[string]int),
 	}
 	if b.log == nil {
 		b.log = zap.NewNop()
@@ -118,9 +123,7 @@ func (b *Bot) Handle(ctx context.Context, in Input) {
 	case KindStatus:
 		b.status(ctx, log, in, cmd)
 	case KindCancel:
-		log.Info("command", zap.String("request", cmd.RequestID), zap.String("outcome", "nothing-to-cancel"))
-		b.reply(ctx, log, in, Message{Text: fmt.Sprintf("No request %s is waiting for approval, so there is nothing to cancel. "+
-			"(Approval-gated requests arrive in a later version.)", esc(cmd.RequestID))})
+		b.cancel(ctx, log, in, cmd.RequestID)
 	case KindBackup, KindEmergency:
 		b.backup(ctx, log, in, cmd)
 	default:
@@ -150,12 +153,18 @@ const (
 	ActionDeny    = "backup_deny"
 )
 
-// Click serves one button press. Approval buttons arrive with approvals;
-// until then no message of this bot carries a button, and a click on any
-// (an old message, a forged payload) changes nothing and says so.
+// Click serves one button press: Approve or Deny on an approval card.
 func (b *Bot) Click(ctx context.Context, c Click) {
-	log := b.log.With(zap.String("user", c.User), zap.String("channel", c.Channel), zap.String("action", c.ActionID))
-	log.Info("click", zap.String("outcome", "no-such-button"))
-	b.reply(ctx, log, Input{User: c.User, Channel: c.Channel},
-		Message{Text: "That button does nothing any more: no request waits for it. Nothing was changed."})
+	log := b.log.With(zap.String("user", c.User), zap.String("channel", c.Channel), zap.String("action", c.ActionID),
+		zap.String("request", c.Value))
+	in := Input{User: c.User, Channel: c.Channel}
+	switch c.ActionID {
+	case ActionApprove:
+		b.decide(ctx, log, in, c.Value, true, "")
+	case ActionDeny:
+		b.decide(ctx, log, in, c.Value, false, "")
+	default:
+		log.Info("click", zap.String("outcome", "no-such-button"))
+		b.reply(ctx, log, in, Message{Text: "That button does nothing: no request waits for it. Nothing was changed."})
+	}
 }

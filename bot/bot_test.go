@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/backupbot/backupbot/auth"
+	"github.com/backupbot/backupbot/bot/store"
 	"github.com/backupbot/backupbot/commvault"
 	"github.com/backupbot/backupbot/commvault/simulator"
 )
@@ -82,6 +84,10 @@ func (r *recorder) Ephemeral(_ context.Context, channel, user string, m Message)
 	return nil
 }
 
+func (r *recorder) Permalink(_ context.Context, channel, ts string) (string, error) {
+	return "https://example.slack.com/archives/" + channel + "/p" + strings.ReplaceAll(ts, ".", ""), nil
+}
+
 // all returns what was sent so far, of the given kind ("" for every kind).
 func (r *recorder) all(kind string) []sent {
 	r.mu.Lock()
@@ -95,13 +101,17 @@ func (r *recorder) all(kind string) []sent {
 	return out
 }
 
-// env is a bot wired to the real commvault client and a simulator.
+// env is a bot wired to the real commvault client, a simulator, and a
+// SQLite store in a file.
 type env struct {
 	bot   *Bot
 	chat  *recorder
 	sim   *simulator.Server
 	cv    *commvault.Client
 	clock *clock
+	store store.Store
+	pol   *auth.Policy
+	db    string // the store's URL, to open it again after a "restart"
 }
 
 const simJob = 10 * time.Second
@@ -126,17 +136,38 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	chat := &recorder{}
-	var ids atomic.Int64
+	e := &env{chat: &recorder{}, sim: sim, cv: cv, clock: clk, pol: pol,
+		db: "sqlite:" + filepath.Join(t.TempDir(), "backupbot.db")}
+	e.restart(t)
+	return e
+}
+
+// ids makes request IDs and references unique across restarts of a test.
+var ids atomic.Int64
+
+// restart is a new Bot on the same store file, chat and Commvault, as after
+// the process was restarted.
+func (e *env) restart(t *testing.T) {
+	t.Helper()
+	if e.store != nil {
+		if err := e.store.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st, err := store.Open(context.Background(), e.db, e.clock.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
 	b, err := New(Config{
-		Chat: chat, Commvault: cv, Policy: func() *auth.Policy { return pol }, Groups: auth.StaticGroups(pol.Groups),
-		PollInterval: time.Second, Now: clk.Now,
+		Chat: e.chat, Commvault: e.cv, Policy: func() *auth.Policy { return e.pol }, Groups: auth.StaticGroups(e.pol.Groups),
+		Store: st, PollInterval: time.Second, Now: e.clock.Now,
 		NewID: func() string { return fmt.Sprintf("%06x", ids.Add(1)) },
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &env{bot: b, chat: chat, sim: sim, cv: cv, clock: clk}
+	e.bot, e.store = b, st
 }
 
 // do runs one slash command as user in channel.
@@ -164,11 +195,10 @@ func contains(t *testing.T, what, got string, wants ...string) {
 
 // followedJobs lists the IDs of the jobs being followed, for tests.
 func (b *Bot) followedJobs() []string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
+	rs, _ := b.store.ByState(context.Background(), StateSubmitted)
 	var ids []string
-	for _, f := range b.followed {
-		ids = append(ids, f.req.JobIDs...)
+	for _, r := range rs {
+		ids = append(ids, r.JobIDs...)
 	}
 	return ids
 }

@@ -26,6 +26,8 @@ type Chat interface {
 	Update(ctx context.Context, channel, ts string, m Message) error
 	// Ephemeral shows m to user only.
 	Ephemeral(ctx context.Context, channel, user string, m Message) error
+	// Permalink links to the message ts.
+	Permalink(ctx context.Context, channel, ts string) (string, error)
 }
 
 // Input is one slash command as the core sees it, whatever the transport.

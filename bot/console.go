@@ -10,6 +10,9 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/slack-go/slack"
+	"go.uber.org/zap"
 )
 
 // Console is a Chat that prints what the channel would see: each message
@@ -38,7 +41,7 @@ func (c *Console) Post(_ context.Context, channel string, m Message) (string, er
 	c.seq++
 	ts := strconv.Itoa(c.seq)
 	c.name[ts] = "msg " + ts
-	c.printf("[%s] #%s — backupbot (msg %s):\n%s", c.clock(), channel, ts, indent(Plain(m.Text), "  "))
+	c.printf("[%s] #%s — backupbot (msg %s):\n%s", c.clock(), channel, ts, indent(render(m), "  "))
 	return ts, nil
 }
 
@@ -52,7 +55,8 @@ func (c *Console) Reply(_ context.Context, _ string, threadTS string, m Message)
 	return ts, nil
 }
 
-// Update prints the new content of an edited message.
+// Update prints the new content of an edited message: its one-line text,
+// which says what changed, rather than the whole card again.
 func (c *Console) Update(_ context.Context, _ string, ts string, m Message) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -66,6 +70,13 @@ func (c *Console) Ephemeral(_ context.Context, _ string, user string, m Message)
 	defer c.mu.Unlock()
 	c.printf("  (only visible to @%s)\n%s", user, indent(Plain(m.Text), "  │ "))
 	return nil
+}
+
+// Permalink names a message, as the console has no links.
+func (c *Console) Permalink(_ context.Context, _ string, ts string) (string, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return "console:" + c.label(ts), nil
 }
 
 // Printf prints a line of the console's own, between messages.
@@ -86,6 +97,58 @@ func (c *Console) label(ts string) string {
 		return n
 	}
 	return "message " + ts
+}
+
+// render shows a message as Slack would: its blocks when it has them
+// (sections, fields as "label: value", context, buttons with how to press
+// them in the console), else its text.
+func render(m Message) string {
+	if len(m.Blocks) == 0 {
+		return Plain(m.Text)
+	}
+	var lines []string
+	for _, b := range m.Blocks {
+		switch b := b.(type) {
+		case *slack.SectionBlock:
+			if b.Text != nil {
+				text := Plain(b.Text.Text)
+				if label, value, ok := strings.Cut(text, "*\n"); ok && strings.HasPrefix(label, "*") {
+					text = strings.TrimPrefix(label, "*") + ": " + value
+				}
+				lines = append(lines, text)
+			}
+			for _, f := range b.Fields {
+				label, value, _ := strings.Cut(Plain(f.Text), "\n")
+				lines = append(lines, "  "+strings.Trim(label, "*")+": "+value)
+			}
+		case *slack.ContextBlock:
+			for _, e := range b.ContextElements.Elements {
+				if t, ok := e.(*slack.TextBlockObject); ok {
+					lines = append(lines, "  "+Plain(t.Text))
+				}
+			}
+		case *slack.ActionBlock:
+			lines = append(lines, buttons(b))
+		}
+	}
+	return strings.Join(lines, "\n")
+}
+
+// buttons shows an action block's buttons, and how to press them here.
+func buttons(ab *slack.ActionBlock) string {
+	var out []string
+	if ab.Elements == nil {
+		return ""
+	}
+	for _, e := range ab.Elements.ElementSet {
+		btn, ok := e.(*slack.ButtonBlockElement)
+		if !ok || btn.Text == nil {
+			continue
+		}
+		verb := map[string]string{ActionApprove: "approve", ActionDeny: "deny"}[btn.ActionID]
+		out = append(out, fmt.Sprintf("[ %s ] (type: %s %s --as U…)", btn.Text.Text, verb, btn.Value))
+	}
+	return strings.Join(out, "  ")
 }
 
 func indent(s, prefix string) string {
@@ -163,7 +226,7 @@ func (s ConsoleSession) line(ctx context.Context, line string) {
 	case strings.EqualFold(word, s.Bot.command):
 		s.Bot.Handle(ctx, Input{User: s.User, Channel: s.Channel, Text: rest})
 	case strings.EqualFold(word, "approve") || strings.EqualFold(word, "deny"):
-		s.Console.Printf("  (console) %s acts as an approver; approvals arrive in a later version.", strings.ToLower(word))
+		s.decide(ctx, strings.EqualFold(word, "approve"), rest)
 	case strings.HasPrefix(word, "/"):
 		s.Console.Printf("  (console) unknown slash command %s: type %s help", word, s.Bot.command)
 	default: // the slash command may be left out
@@ -171,14 +234,44 @@ func (s ConsoleSession) line(ctx context.Context, line string) {
 	}
 }
 
+// decide is a click on Approve or Deny by another user: approve <id>
+// [--as U…], deny <id> [--as U…] [reason…]. Without --as, it acts as the
+// first of the account's approvers who is not the requester.
+func (s ConsoleSession) decide(ctx context.Context, approve bool, args string) {
+	words := strings.Fields(args)
+	if len(words) == 0 {
+		s.Console.Printf("  (console) usage: approve <request-id> [--as U…]   or   deny <request-id> [--as U…] [reason…]")
+		return
+	}
+	id, as, reason := words[0], "", []string{}
+	for i := 1; i < len(words); i++ {
+		if words[i] == "--as" && i+1 < len(words) {
+			as = words[i+1]
+			i++
+			continue
+		}
+		reason = append(reason, words[i])
+	}
+	if as == "" {
+		as = s.Bot.someApprover(ctx, id)
+		if as == "" {
+			s.Console.Printf("  (console) no approver found for %s: name one with --as U…", id)
+			return
+		}
+	}
+	s.Console.Printf("  (console) %s clicks %s on %s", as, map[bool]string{true: "Approve", false: "Deny"}[approve], id)
+	log := s.Bot.log.With(zap.String("user", as), zap.String("request", id))
+	s.Bot.decide(ctx, log, Input{User: as, Channel: s.Channel}, id, approve, strings.Join(reason, " "))
+}
+
 // drain waits until no job is followed any more, or ctx is done.
 func (s ConsoleSession) drain(ctx context.Context) error {
-	if n := s.Bot.Following(); n > 0 {
+	if n := s.Bot.Following(ctx); n > 0 {
 		s.Console.Printf("(console) end of input: waiting for the jobs of %d %s to end; Ctrl-C to quit.", n, plural(n, "request", "requests"))
 	}
 	t := time.NewTicker(50 * time.Millisecond)
 	defer t.Stop()
-	for s.Bot.Following() > 0 {
+	for s.Bot.Following(ctx) > 0 {
 		select {
 		case <-ctx.Done():
 			return nil

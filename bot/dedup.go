@@ -10,14 +10,16 @@ import (
 // Slack's retry window (SPEC §4: at least 10 minutes).
 const dedupTTL = 15 * time.Minute
 
-// Dedup remembers which envelopes were taken.
+// Dedup remembers which envelopes were taken; store.Store is one that
+// survives restarts and is shared by replicas.
 type Dedup interface {
-	// Seen records keys and reports whether any of them was recorded
-	// before (and has not expired).
-	Seen(ctx context.Context, keys ...string) (bool, error)
+	// Seen records keys for ttl and reports whether any of them was
+	// recorded before and has not expired.
+	Seen(ctx context.Context, ttl time.Duration, keys ...string) (bool, error)
 }
 
-// MemoryDedup is a Dedup in memory: it forgets on restart.
+// MemoryDedup is a Dedup in memory: it forgets on restart. Tests and the
+// transport without a store use it.
 type MemoryDedup struct {
 	now func() time.Time
 
@@ -35,7 +37,7 @@ func NewMemoryDedup(now func() time.Time) *MemoryDedup {
 }
 
 // Seen records keys and reports whether any was seen within the TTL.
-func (d *MemoryDedup) Seen(_ context.Context, keys ...string) (bool, error) {
+func (d *MemoryDedup) Seen(_ context.Context, ttl time.Duration, keys ...string) (bool, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	now := d.now()
@@ -52,7 +54,7 @@ func (d *MemoryDedup) Seen(_ context.Context, keys ...string) (bool, error) {
 		if exp, ok := d.seen[k]; ok && !now.After(exp) {
 			dup = true
 		}
-		d.seen[k] = now.Add(dedupTTL)
+		d.seen[k] = now.Add(ttl)
 	}
 	return dup, nil
 }

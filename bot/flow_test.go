@@ -84,8 +84,8 @@ func TestBackupHappyPath(t *testing.T) {
 	if len(e.chat.all("ephemeral")) != 0 {
 		t.Errorf("ephemeral replies = %+v, want none", e.chat.all("ephemeral"))
 	}
-	if e.bot.Following() != 1 {
-		t.Fatalf("following %d requests, want 1", e.bot.Following())
+	if e.bot.Following(t.Context()) != 1 {
+		t.Fatalf("following %d requests, want 1", e.bot.Following(t.Context()))
 	}
 
 	// Polls before the end say nothing; the end reaches the thread.
@@ -110,8 +110,8 @@ func TestBackupHappyPath(t *testing.T) {
 		t.Errorf("updated %q, want the parent %q", last.TS, parent.TS)
 	}
 	contains(t, "final parent", last.Msg.Text, "finished", "Completed")
-	if e.bot.Following() != 0 {
-		t.Errorf("still following %d requests after the end", e.bot.Following())
+	if e.bot.Following(t.Context()) != 0 {
+		t.Errorf("still following %d requests after the end", e.bot.Following(t.Context()))
 	}
 }
 
@@ -149,7 +149,6 @@ func TestBackupRefusals(t *testing.T) {
 		{"wrong channel", "U0ALICE", "C0ELSEWHERE", "dynamodb staging orders full", []string{"Not allowed", "C0OPS"}},
 		{"unknown account", "U0ALICE", "C0OPS", "dynamodb nosuch orders full", []string{"Not allowed", "nosuch"}},
 		{"table group outside the policy", "U0ALICE", "C0OPS", "dynamodb prod inventory full", []string{"Not allowed"}},
-		{"approval-gated", "U0ALICE", "C0OPS", "dynamodb prod orders full", []string{"approval", "later version", "Nothing was submitted"}},
 		{"unknown table group", "U0ALICE", "C0OPS", "dynamodb demo ordres full", []string{"no table group", "ordres", "Did you mean", "orders"}},
 		{"parse error", "U0ALICE", "C0OPS", "dynamodb demo orders ful", []string{"ful", "Usage"}},
 		{"emergency by a non-member", "U0GROUPIE", "C0OPS", "emergency dynamodb prod orders full it burns", []string{"Not allowed"}},
@@ -232,7 +231,7 @@ func TestSubmissionFaults(t *testing.T) {
 				t.Fatal("parent not updated")
 			}
 			contains(t, "parent", ups[len(ups)-1].Msg.Text, stateLine(Request{State: tt.state, Problem: "x"})[:6])
-			if e.bot.Following() != 0 {
+			if e.bot.Following(t.Context()) != 0 {
 				t.Errorf("following a failed submission")
 			}
 		})

@@ -7,6 +7,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/backupbot/backupbot/bot/store"
 	"github.com/backupbot/backupbot/commvault"
 )
 
@@ -15,76 +16,87 @@ import (
 // submission Commvault can briefly report no record.
 const lostAfter = 10
 
-// followed is a submitted request whose jobs have not all ended.
-type followed struct {
-	req     Request
-	ended   map[string]bool
-	missing map[string]int // polls in a row without a record, by job ID
-}
+// housekeeping is the longest pause between expiry checks.
+const housekeeping = 5 * time.Second
 
-// follow starts following r's jobs.
-func (b *Bot) follow(r Request) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.followed[r.ID] = &followed{req: r, ended: make(map[string]bool), missing: make(map[string]int)}
-}
-
-// Following reports how many requests have jobs that are still followed.
-func (b *Bot) Following() int {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return len(b.followed)
-}
-
-// Run polls the followed jobs every poll interval until ctx ends, and posts
-// each job's end in its request's thread.
+// Run recovers what a previous run left unfinished, then until ctx ends:
+// expires pending requests whose time is up, polls the jobs of submitted
+// requests every poll interval, and posts each job's end in its thread.
 func (b *Bot) Run(ctx context.Context) error {
-	t := time.NewTicker(b.interval)
-	defer t.Stop()
+	b.Recover(ctx)
+	tick := time.NewTicker(min(b.interval, housekeeping))
+	defer tick.Stop()
+	next := b.now().Add(b.interval)
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-t.C:
+		case <-tick.C:
 		}
+		b.expireDue(ctx)
+		if b.now().Before(next) {
+			continue
+		}
+		next = b.now().Add(b.interval)
 		if wait := b.poll(ctx); wait > 0 {
 			b.log.Warn("commvault rate limit: polling paused", zap.Duration("for", wait))
-			select {
-			case <-ctx.Done():
-				return nil
-			case <-time.After(wait):
-			}
+			next = b.now().Add(wait)
 		}
 	}
 }
 
+// Following reports how many requests have jobs that are still followed.
+func (b *Bot) Following(ctx context.Context) int {
+	rs, err := b.store.ByState(ctx, StateSubmitted)
+	if err != nil {
+		b.log.Warn("list submitted requests", zap.Error(err))
+		return 0
+	}
+	return len(rs)
+}
+
 // poll reads the state of every followed job: one listing per Commvault
 // client, so that reads do not grow with the number of jobs, then a single
-// read for a job the listing did not show. It returns how long to wait when
-// Commvault asks the bot to slow down.
+// read for a job the listing did not show. Requests whose outcome is
+// unknown are looked for in the same listings. It returns how long to wait
+// when Commvault asks the bot to slow down.
 func (b *Bot) poll(ctx context.Context) (backoff time.Duration) {
-	b.mu.Lock()
-	byClient := make(map[int][]*followed)
-	for _, f := range b.followed {
-		byClient[f.req.TableGroup.ClientID] = append(byClient[f.req.TableGroup.ClientID], f)
+	recs, err := b.store.ByState(ctx, StateSubmitted, StateUnknown)
+	if err != nil {
+		b.log.Warn("list followed requests", zap.Error(err))
+		return 0
 	}
-	b.mu.Unlock()
-
+	byClient := make(map[int][]Request)
+	for _, rec := range recs {
+		if rec.State == StateUnknown && b.now().Sub(rec.Updated) > reconcileFor {
+			continue
+		}
+		r, err := fromRecord(rec)
+		if err != nil {
+			b.log.Error("read request", zap.String("request", rec.ID), zap.Error(err))
+			continue
+		}
+		byClient[r.TableGroup.ClientID] = append(byClient[r.TableGroup.ClientID], r)
+	}
 	window := 2*b.interval + time.Minute
-	for clientID, fs := range byClient {
-		listed := make(map[string]commvault.Job)
-		jobs, err := b.cv.Jobs(ctx, clientID, window)
+	for clientID, rs := range byClient {
+		jobs, err := b.cv.Jobs(ctx, clientID, max(window, reconcileFor))
 		if wait := retryAfter(err); wait > 0 {
 			return wait
 		}
 		if err != nil {
 			b.log.Warn("list jobs", zap.Int("client", clientID), zap.Error(err))
 		}
+		listed := make(map[string]commvault.Job, len(jobs))
 		for _, j := range jobs {
 			listed[j.ID] = j
 		}
-		for _, f := range fs {
-			if wait := b.update(ctx, f, listed); wait > 0 {
+		for _, r := range rs {
+			if r.State == StateUnknown {
+				b.reconcile(ctx, r, jobs)
+				continue
+			}
+			if wait := b.update(ctx, r, listed); wait > 0 {
 				return wait
 			}
 		}
@@ -92,11 +104,16 @@ func (b *Bot) poll(ctx context.Context) (backoff time.Duration) {
 	return 0
 }
 
-// update brings one request's jobs up to date and reports the ones that ended.
-func (b *Bot) update(ctx context.Context, f *followed, listed map[string]commvault.Job) time.Duration {
-	log := b.log.With(zap.String("request", f.req.ID))
-	for _, id := range f.req.JobIDs {
-		if f.ended[id] {
+// update brings one request's jobs up to date and reports those that ended.
+func (b *Bot) update(ctx context.Context, r Request, listed map[string]commvault.Job) time.Duration {
+	log := b.log.With(zap.String("request", r.ID))
+	ended, err := b.store.EndedJobs(ctx, r.ID)
+	if err != nil {
+		log.Warn("read ended jobs", zap.Error(err))
+		return 0
+	}
+	for _, id := range r.JobIDs {
+		if _, done := ended[id]; done {
 			continue
 		}
 		j, ok := listed[id]
@@ -108,12 +125,9 @@ func (b *Bot) update(ctx context.Context, f *followed, listed map[string]commvau
 			}
 			switch {
 			case errors.Is(err, commvault.ErrJobNotFound):
-				f.missing[id]++
-				if f.missing[id] >= lostAfter {
-					log.Error("job lost", zap.String("job", id))
-					b.thread(ctx, log, f.req, JobLostReply(id, lostAfter))
-					f.ended[id] = true
-					f.req.Problem = "Commvault has no record of job " + id
+				if b.missed(id) >= lostAfter && b.ended(ctx, log, r, id, "lost") {
+					b.thread(ctx, log, r, JobLostReply(id, lostAfter))
+					ended[id] = "lost"
 				}
 				continue
 			case err != nil:
@@ -121,27 +135,72 @@ func (b *Bot) update(ctx context.Context, f *followed, listed map[string]commvau
 				continue
 			}
 		}
-		f.missing[id] = 0
+		b.found(id)
 		if !j.Terminal() {
 			continue
 		}
-		log.Info("job ended", zap.String("job", id), zap.String("status", j.Status))
-		f.ended[id] = true
-		f.req.Jobs = append(f.req.Jobs, j)
-		b.thread(ctx, log, f.req, JobEndReply(j))
+		if b.ended(ctx, log, r, id, j.Status) { // only the poller that records the end posts it
+			b.thread(ctx, log, r, JobEndReply(j))
+		}
+		ended[id] = j.Status
 	}
-	if len(f.ended) < len(f.req.JobIDs) {
+	if len(ended) < len(r.JobIDs) {
 		return 0
 	}
-	f.req.State = StateFinished
-	if f.req.Problem != "" && len(f.req.Jobs) < len(f.req.JobIDs) {
-		f.req.State = StateUnknown
-	}
-	b.updateParent(ctx, log, f.req)
-	b.mu.Lock()
-	delete(b.followed, f.req.ID)
-	b.mu.Unlock()
+	b.finishJobs(ctx, log, r, ended)
 	return 0
+}
+
+// ended records a job's end; it reports whether this call recorded it.
+func (b *Bot) ended(ctx context.Context, log *zap.Logger, r Request, jobID, status string) bool {
+	first, err := b.store.JobEnded(ctx, r.ID, jobID, status, b.now())
+	if err != nil {
+		log.Error("record job end", zap.String("job", jobID), zap.Error(err))
+		return false
+	}
+	if first {
+		log.Info("job ended", zap.String("job", jobID), zap.String("status", status))
+		b.audit(ctx, log, store.Event{RequestID: r.ID, Actor: actorBot, Action: "job-ended", Account: r.Account,
+			TableGroup: r.TableGroup.Name, Channel: r.Channel, Detail: "job " + jobID + ": " + status})
+	}
+	return first
+}
+
+// finishJobs moves a request whose jobs all ended to finished.
+func (b *Bot) finishJobs(ctx context.Context, log *zap.Logger, r Request, ended map[string]string) {
+	r.Jobs = r.Jobs[:0]
+	lost := 0
+	for _, id := range r.JobIDs {
+		if ended[id] == "lost" {
+			lost++
+			continue
+		}
+		r.Jobs = append(r.Jobs, commvault.Job{ID: id, Status: ended[id]})
+	}
+	ch := store.Change{To: StateFinished, Actor: actorBot}
+	if lost > 0 {
+		ch = store.Change{To: StateUnknown, Actor: actorBot, Problem: "Commvault lost track of a job"}
+	}
+	next, ok := b.transition(ctx, log, r, []State{StateSubmitted}, ch)
+	if !ok {
+		return
+	}
+	b.audit(ctx, log, store.Event{RequestID: r.ID, Actor: actorBot, Action: string(next.State), Account: r.Account,
+		TableGroup: r.TableGroup.Name, Channel: r.Channel})
+	b.updateParent(ctx, log, next)
+}
+
+func (b *Bot) missed(jobID string) int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.missing[jobID]++
+	return b.missing[jobID]
+}
+
+func (b *Bot) found(jobID string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	delete(b.missing, jobID)
 }
 
 // retryAfter is how long Commvault asked to wait, if err is a 429.

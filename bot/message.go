@@ -49,8 +49,15 @@ func what(r Request) string {
 func stateLine(r Request) string {
 	switch r.State {
 	case StatePending:
-		return "⏳ waiting for approval"
-	case StateApproved:
+		line := "⏳ waiting for approval"
+		if !r.Expires.IsZero() {
+			line += " until " + clockTime(r.Expires)
+		}
+		return line
+	case StateApproved, StateSubmitting:
+		if r.DecidedBy != "" {
+			return fmt.Sprintf("✅ approved by <@%s> at %s — submitting to Commvault", r.DecidedBy, clockTime(r.DecidedAt))
+		}
 		return "⏳ submitting to Commvault"
 	case StateSubmitted:
 		return fmt.Sprintf("🔄 running — task %d, %s %s", r.TaskID, plural(len(r.JobIDs), "job", "jobs"), strings.Join(r.JobIDs, ", "))
@@ -60,9 +67,26 @@ func stateLine(r Request) string {
 		return "❌ failed: " + esc(r.Problem)
 	case StateUnknown:
 		return "⚠️ outcome unknown — check Commvault before asking again"
+	case StateRejected:
+		line := fmt.Sprintf("🚫 denied by <@%s> at %s", r.DecidedBy, clockTime(r.DecidedAt))
+		if r.Problem != "" {
+			line += ": " + esc(r.Problem)
+		}
+		return line
+	case StateExpired:
+		return fmt.Sprintf("⌛ expired at %s: nobody approved it in time", clockTime(r.Expires))
+	case StateCancelled:
+		line := fmt.Sprintf("↩️ withdrawn by <@%s> at %s", r.DecidedBy, clockTime(r.DecidedAt))
+		if r.Problem != "" {
+			line += " (" + esc(r.Problem) + ")"
+		}
+		return line
 	}
 	return string(r.State)
 }
+
+// clockTime is a time of day for messages, in UTC.
+func clockTime(t time.Time) string { return t.UTC().Format("15:04 UTC") }
 
 func finishedLine(r Request) string {
 	parts := make([]string, 0, len(r.Jobs))
@@ -84,6 +108,9 @@ func finishedLine(r Request) string {
 func ParentMessage(r Request) Message {
 	sc := r.TableGroup
 	head := fmt.Sprintf("<@%s> requested a %s", r.User, what(r))
+	if r.State == StatePending {
+		head = fmt.Sprintf("<@%s> requests a %s", r.User, what(r))
+	}
 	if r.Emergency {
 		head = "🚨 *EMERGENCY (break-glass)* " + head
 	}
@@ -106,8 +133,44 @@ func ParentMessage(r Request) Message {
 	if r.Reason != "" {
 		blocks = append(blocks, section("*Reason*\n"+esc(r.Reason)))
 	}
+	if r.State == StatePending {
+		who := mentions(r.Approvers)
+		text = fmt.Sprintf("%s — needs approval by %s (until %s). Request %s.", head, who, clockTime(r.Expires), r.ID)
+		if r.Reason != "" {
+			text += " Reason: " + esc(r.Reason)
+		}
+		blocks = append(blocks, section("*Approvers:* "+who+" — the requester cannot approve their own request."),
+			slack.NewActionBlock("approval:"+r.ID, approveButton(r.ID), denyButton(r)))
+	}
 	blocks = append(blocks, contextBlock("Request "+r.ID))
 	return Message{Text: text, Blocks: blocks}
+}
+
+func approveButton(id string) *slack.ButtonBlockElement {
+	return slack.NewButtonBlockElement(ActionApprove, id, slack.NewTextBlockObject(slack.PlainTextType, "Approve", false, false)).
+		WithStyle(slack.StylePrimary)
+}
+
+func denyButton(r Request) *slack.ButtonBlockElement {
+	confirm := slack.NewConfirmationBlockObject(
+		slack.NewTextBlockObject(slack.PlainTextType, "Deny this backup?", false, false),
+		mrkdwn(fmt.Sprintf("The %s requested by <@%s> will not run.", what(r), r.User)),
+		slack.NewTextBlockObject(slack.PlainTextType, "Deny", false, false),
+		slack.NewTextBlockObject(slack.PlainTextType, "Keep it", false, false)).WithStyle(slack.StyleDanger)
+	return slack.NewButtonBlockElement(ActionDeny, r.ID, slack.NewTextBlockObject(slack.PlainTextType, "Deny", false, false)).
+		WithStyle(slack.StyleDanger).WithConfirm(confirm)
+}
+
+// mentions renders policy entries as Slack mentions.
+func mentions(ids []string) string {
+	if len(ids) == 0 {
+		return "nobody (no approvers are configured)"
+	}
+	ms := make([]string, 0, len(ids))
+	for _, id := range ids {
+		ms = append(ms, mention(id))
+	}
+	return strings.Join(ms, " ")
 }
 
 // SubmittedReply is the thread reply with Commvault's task and job IDs.

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/backupbot/backupbot/auth"
+	"github.com/backupbot/backupbot/bot/store"
 	"github.com/backupbot/backupbot/commvault"
 )
 
@@ -96,11 +97,7 @@ func UnknownTableGroupMessage(command, account, client, name string, suggestions
 func BreakglassReply(r Request, approvers []string) Message {
 	who := "No approvers are configured for this account"
 	if len(approvers) > 0 {
-		ms := make([]string, 0, len(approvers))
-		for _, a := range approvers {
-			ms = append(ms, mention(a))
-		}
-		who = strings.Join(ms, " ") + ": please review"
+		who = mentions(approvers) + ": please review"
 	}
 	return Message{Text: fmt.Sprintf("🚨 Break-glass: <@%s> skipped approval for this %s. %s. Reason: %s",
 		r.User, what(r), who, esc(r.Reason))}
@@ -151,3 +148,39 @@ func StatusMessage(j commvault.Job) Message {
 }
 
 func formatTime(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") }
+
+// BusyMessage refuses a request because its table group already has one
+// that is pending, approved or running, and links to its thread.
+func BusyMessage(existing store.Request, link string) Message {
+	where := "its thread"
+	if link != "" {
+		where = "<" + link + "|its thread>"
+	}
+	return Message{Text: fmt.Sprintf("⛔ %s / %s already has a backup %s (request %s by <@%s>): see %s. "+
+		"One backup at a time per table group; nothing was submitted.", esc(existing.Account), esc(existing.TableGroup),
+		activeWords(existing.State), existing.ID, existing.User, where)}
+}
+
+func activeWords(s State) string {
+	switch s {
+	case StatePending:
+		return "waiting for approval"
+	case StateApproved, StateSubmitting:
+		return "being submitted"
+	}
+	return "running"
+}
+
+// ApprovedReply says in the thread who approved the request.
+func ApprovedReply(r Request) Message {
+	return Message{Text: fmt.Sprintf("👍 Approved by <@%s> at %s. Submitting to Commvault.", r.DecidedBy, clockTime(r.DecidedAt))}
+}
+
+// DeniedReply says in the thread who denied the request, and why if they said.
+func DeniedReply(r Request) Message {
+	text := fmt.Sprintf("🚫 Denied by <@%s> at %s. Nothing runs.", r.DecidedBy, clockTime(r.DecidedAt))
+	if r.Problem != "" {
+		text += " Reason: " + esc(r.Problem)
+	}
+	return Message{Text: text}
+}

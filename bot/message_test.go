@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/backupbot/backupbot/auth"
+	"github.com/backupbot/backupbot/bot/store"
 	"github.com/backupbot/backupbot/commvault"
 )
 
@@ -50,10 +51,27 @@ func TestMessagesGolden(t *testing.T) {
 	running := sampleJob("Running")
 	running.End, running.Percent = time.Time{}, 42
 
+	pending := sampleRequest(StatePending)
+	pending.Expires, pending.Approvers = pending.Created.Add(30*time.Minute), []string{"S0LEADS", "U0LEAD"}
+	decided := func(s State, problem string) Request {
+		r := sampleRequest(s)
+		r.DecidedBy, r.DecidedAt, r.Problem = "U0LEAD", r.Created.Add(4*time.Minute), problem
+		r.Expires = r.Created.Add(30 * time.Minute)
+		return r
+	}
 	tests := []struct {
 		name string
 		msg  Message
 	}{
+		{"parent-pending", ParentMessage(pending)},
+		{"parent-approved-by", ParentMessage(decided(StateApproved, ""))},
+		{"parent-rejected", ParentMessage(decided(StateRejected, "not during the freeze"))},
+		{"parent-expired", ParentMessage(decided(StateExpired, ""))},
+		{"parent-cancelled", ParentMessage(decided(StateCancelled, "superseded by break-glass request r-9z8y7x"))},
+		{"reply-approved", ApprovedReply(decided(StateApproved, ""))},
+		{"reply-denied", DeniedReply(decided(StateRejected, "not during the freeze"))},
+		{"busy", BusyMessage(store.Request{ID: "r-1a2b3c", User: "U0ALICE", Account: "prod", TableGroup: "orders", State: StateSubmitted},
+			"https://example.slack.com/archives/C0OPS/p1764237600000100")},
 		{"parent-approved", ParentMessage(sampleRequest(StateApproved))},
 		{"parent-submitted", ParentMessage(sampleRequest(StateSubmitted))},
 		{"parent-finished", ParentMessage(finished)},

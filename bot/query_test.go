@@ -77,20 +77,20 @@ func TestStatusOfAnotherTeamsJob(t *testing.T) {
 	contains(t, "status", eph[len(eph)-1].Msg.Text, "not in an account you may use")
 }
 
-func TestCancelWithNothingPending(t *testing.T) {
+func TestCancelUnknownRequest(t *testing.T) {
 	e := newEnv(t)
 	e.do("U0ALICE", "C0OPS", "cancel r-abc123")
-	contains(t, "cancel", e.chat.all("ephemeral")[0].Msg.Text, "r-abc123", "nothing to cancel")
+	contains(t, "cancel", e.chat.all("ephemeral")[0].Msg.Text, "no request r-abc123", "Nothing was changed")
 }
 
-func TestClickWithoutButtons(t *testing.T) {
+func TestClickOnUnknownRequest(t *testing.T) {
 	e := newEnv(t)
 	e.bot.Click(t.Context(), Click{User: "U0LEAD", Channel: "C0OPS", MessageTS: "1.2", ActionID: ActionApprove, Value: "r-1a2b3c"})
 	eph := e.chat.all("ephemeral")
 	if len(eph) != 1 || eph[0].User != "U0LEAD" {
 		t.Fatalf("ephemeral = %+v", eph)
 	}
-	contains(t, "click answer", eph[0].Msg.Text, "Nothing was changed")
+	contains(t, "click answer", eph[0].Msg.Text, "no request r-1a2b3c", "Nothing was changed")
 	if e.createTasks() != 0 || len(e.chat.all("post")) != 0 {
 		t.Error("a click changed something")
 	}

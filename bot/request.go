@@ -1,30 +1,38 @@
 package bot
 
 import (
+	"encoding/json"
+	"fmt"
 	"time"
 
+	"github.com/backupbot/backupbot/bot/store"
 	"github.com/backupbot/backupbot/commvault"
 )
 
-// State is where a backup request stands. A request moves through
-// pending → approved → submitted → finished, or ends rejected, expired,
-// cancelled, failed, or unknown (the submission's outcome is not known).
-type State string
+// State is where a backup request stands (see store.State): pending →
+// approved → submitting → submitted → finished, or rejected, expired,
+// cancelled, failed, or unknown.
+type State = store.State
 
 // The states of a request.
 const (
-	StatePending   State = "pending"
-	StateApproved  State = "approved"
-	StateSubmitted State = "submitted"
-	StateFinished  State = "finished"
-	StateRejected  State = "rejected"
-	StateExpired   State = "expired"
-	StateCancelled State = "cancelled"
-	StateFailed    State = "failed"
-	StateUnknown   State = "unknown"
+	StatePending    = store.Pending
+	StateApproved   = store.Approved
+	StateSubmitting = store.Submitting
+	StateSubmitted  = store.Submitted
+	StateFinished   = store.Finished
+	StateRejected   = store.Rejected
+	StateExpired    = store.Expired
+	StateCancelled  = store.Cancelled
+	StateFailed     = store.Failed
+	StateUnknown    = store.Unknown
 )
 
-// Request is one backup request and what became of it.
+// actorBot is the actor of what the bot does on its own (expiry, recovery).
+const actorBot = "backupbot"
+
+// Request is one backup request and what became of it, as the core and its
+// messages see it.
 type Request struct {
 	ID         string
 	User       string // requester's Slack user ID
@@ -36,9 +44,44 @@ type Request struct {
 	Emergency  bool
 	State      State
 	Created    time.Time
+	Updated    time.Time
+	Expires    time.Time // when a pending request expires
+	Approvers  []string  // who may approve (policy entries), for the card
+	DecidedBy  string
+	DecidedAt  time.Time
 	ParentTS   string // the parent message, root of the thread
 	TaskID     int
 	JobIDs     []string
 	Jobs       []commvault.Job // final states of the jobs that have ended
-	Problem    string          // why it failed, for the parent message
+	Problem    string          // why it failed, or what is unknown
+}
+
+// record is r as the store keeps it.
+func (r Request) record() (store.Request, error) {
+	sc, err := json.Marshal(r.TableGroup)
+	if err != nil {
+		return store.Request{}, fmt.Errorf("encode subclient of %s: %w", r.ID, err)
+	}
+	return store.Request{
+		ID: r.ID, User: r.User, Channel: r.Channel, Account: r.Account,
+		Client: r.TableGroup.ClientName, ClientID: r.TableGroup.ClientID,
+		TableGroup: r.TableGroup.Name, SubclientID: r.TableGroup.ID, Subclient: sc,
+		Level: string(r.Level), Reason: r.Reason, Emergency: r.Emergency, Review: r.Emergency,
+		State: r.State, ParentTS: r.ParentTS, TaskID: r.TaskID, JobIDs: r.JobIDs, Problem: r.Problem,
+		DecidedBy: r.DecidedBy, DecidedAt: r.DecidedAt, Expires: r.Expires, Created: r.Created, Updated: r.Updated,
+	}, nil
+}
+
+// fromRecord is the stored request as the core sees it.
+func fromRecord(s store.Request) (Request, error) {
+	var sc commvault.Subclient
+	if err := json.Unmarshal(s.Subclient, &sc); err != nil {
+		return Request{}, fmt.Errorf("decode subclient of %s: %w", s.ID, err)
+	}
+	return Request{
+		ID: s.ID, User: s.User, Channel: s.Channel, Account: s.Account, TableGroup: sc,
+		Level: commvault.Level(s.Level), Reason: s.Reason, Emergency: s.Emergency, State: s.State,
+		Created: s.Created, Updated: s.Updated, Expires: s.Expires, DecidedBy: s.DecidedBy, DecidedAt: s.DecidedAt,
+		ParentTS: s.ParentTS, TaskID: s.TaskID, JobIDs: s.JobIDs, Problem: s.Problem,
+	}, nil
 }

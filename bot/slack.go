@@ -256,7 +256,7 @@ func (s *Slack) duplicate(ctx context.Context, log *zap.Logger, req *socketmode.
 	if trigger != "" {
 		keys = append(keys, "trigger:"+trigger)
 	}
-	seen, err := s.dedup.Seen(ctx, keys...)
+	seen, err := s.dedup.Seen(ctx, dedupTTL, keys...)
 	if err != nil { // cannot tell: taking it twice could submit twice
 		log.Error("de-duplication unavailable; envelope dropped", zap.Error(err))
 		return true

@@ -142,3 +142,12 @@ func responseURL(ctx context.Context) string {
 	s, _ := ctx.Value(responseURLKey{}).(string)
 	return s
 }
+
+// Permalink links to the message ts (chat.getPermalink).
+func (c *SlackChat) Permalink(ctx context.Context, channel, ts string) (string, error) {
+	link, err := c.api.GetPermalinkContext(ctx, &slack.PermalinkParameters{Channel: channel, Ts: ts})
+	if err != nil {
+		return "", fmt.Errorf("slack chat.getPermalink: %w", err)
+	}
+	return link, nil
+}

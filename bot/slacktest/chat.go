@@ -3,6 +3,7 @@ package slacktest
 import (
 	"bytes"
 	"encoding/json"
+	"strings"
 	"time"
 )
 
@@ -219,6 +220,17 @@ func (s *Server) chatDelete(req *apiRequest) apiResult {
 		return fail("message_not_found")
 	}
 	return ok(map[string]any{"channel": channel, "ts": ts})
+}
+
+// chatGetPermalink links to a message the way Slack does:
+// https://<team>.slack.com/archives/<channel>/p<ts without the dot>.
+func (s *Server) chatGetPermalink(req *apiRequest) apiResult {
+	channel, ts := req.params.Get("channel"), req.params.Get("message_ts")
+	if s.web.byTS[key(channel, ts)] == nil {
+		return fail("message_not_found")
+	}
+	return ok(map[string]any{"channel": channel,
+		"permalink": "https://fake.slack.com/archives/" + channel + "/p" + strings.ReplaceAll(ts, ".", "")})
 }
 
 func (s *Server) chatPostEphemeral(req *apiRequest) apiResult {

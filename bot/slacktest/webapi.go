@@ -183,6 +183,8 @@ func (s *Server) handleLocked(req *apiRequest) apiResult {
 		h = s.chatDelete
 	case "chat.postEphemeral":
 		h = s.chatPostEphemeral
+	case "chat.getPermalink":
+		h = s.chatGetPermalink
 	case "users.info":
 		h = s.usersInfo
 	case "usergroups.users.list":

@@ -48,26 +48,31 @@ func runBot(ctx context.Context, args []string, stderr io.Writer) int {
 		return exitUsage
 	}
 	defer cv.stop()
-
 	api := slack.New(cfg.SlackBotToken, slack.OptionAppLevelToken(cfg.SlackAppToken), slack.OptionAPIURL(cfg.SlackAPIURL))
 	who, err := authTest(ctx, api)
 	if err != nil {
 		log.Error("slack auth.test: the bot token does not work", zap.Error(err))
 		return exitError
 	}
+	st, _, closeStore, err := openStore(ctx, cfg, false)
+	if err != nil {
+		log.Error("store", zap.Error(err))
+		return exitUsage
+	}
+	defer closeStore()
 	log.Info("starting", zap.String("slack_team", who.TeamID), zap.String("bot_user", who.UserID),
 		zap.String("policy", polName), zap.String("policy_hash", pol.Hash),
 		zap.String("commvault", cv.url), zap.Bool("commvault_simulated", cv.simulated))
 
 	b, err := bot.New(bot.Config{
 		Chat: bot.NewSlackChat(api, log), Commvault: cv.client, Policy: func() *auth.Policy { return pol },
-		Groups: bot.NewSlackGroups(api, nil), Log: log, Command: cfg.Command, PollInterval: cfg.PollInterval,
+		Groups: bot.NewSlackGroups(api, nil), Store: st, Log: log, Command: cfg.Command, PollInterval: cfg.PollInterval,
 	})
 	if err != nil {
 		log.Error("bot", zap.Error(err))
 		return exitError
 	}
-	transport, err := bot.NewSlack(bot.SlackConfig{API: api, Handler: b, Log: log, Command: cfg.Command})
+	transport, err := bot.NewSlack(bot.SlackConfig{API: api, Handler: b, Log: log, Command: cfg.Command, Dedup: st})
 	if err != nil {
 		log.Error("slack", zap.Error(err))
 		return exitError

@@ -52,6 +52,12 @@ func runConsole(ctx context.Context, args []string, stdin io.Reader, stdout, std
 		return exitUsage
 	}
 	defer cv.stop()
+	st, dbURL, closeStore, err := openStore(ctx, cfg, true)
+	if err != nil {
+		fmt.Fprintf(stderr, "backupbot: %v\n", err)
+		return exitUsage
+	}
+	defer closeStore()
 	interval := cfg.PollInterval
 	if _, set := os.LookupEnv("BACKUPBOT_JOB_POLL_INTERVAL"); !set && cv.simulated {
 		interval = time.Second // the simulator's jobs take seconds, not hours
@@ -60,7 +66,7 @@ func runConsole(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	con := bot.NewConsole(stdout, nil)
 	b, err := bot.New(bot.Config{
 		Chat: con, Commvault: cv.client, Policy: func() *auth.Policy { return pol },
-		Groups: auth.StaticGroups(pol.Groups), Log: log, Command: cfg.Command, PollInterval: interval,
+		Groups: auth.StaticGroups(pol.Groups), Store: st, Log: log, Command: cfg.Command, PollInterval: interval,
 	})
 	if err != nil {
 		fmt.Fprintf(stderr, "backupbot: %v\n", err)
@@ -71,8 +77,9 @@ func runConsole(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	} else {
 		con.Printf("backupbot console — Commvault: %s", cv.url)
 	}
-	con.Printf("Policy %s, hash %s. You are %s in channel %s.", polName, pol.Hash, *user, *channel)
-	con.Printf("Type %s help, or %s dynamodb demo orders full before the migration. quit or Ctrl-D ends.", cfg.Command, cfg.Command)
+	con.Printf("Policy %s, hash %s. State in %s. You are %s in channel %s.", polName, pol.Hash, dbURL, *user, *channel)
+	con.Printf("Type %s help, or %s dynamodb demo orders full before the migration; approve <id> [--as U…] "+
+		"or deny <id> [--as U…] [reason] click a card's buttons as an approver. quit or Ctrl-D ends.", cfg.Command, cfg.Command)
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()

@@ -3,6 +3,7 @@
 //
 //	backupbot                 the Slack bot
 //	backupbot console         the same core, driven from the terminal
+//	backupbot audit           print the audit trail
 //	backupbot simulator       a standalone Commvault simulator
 //
 // Configuration is read from the environment (see README.md).
@@ -42,6 +43,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return runConsole(ctx, args, stdin, stdout, stderr)
 	case "simulator":
 		return runSimulator(ctx, args, stdout, stderr)
+	case "audit":
+		return runAudit(ctx, args, stdout, stderr)
 	case "", "bot":
 		return runBot(ctx, args, stderr)
 	case "help":
@@ -56,6 +59,7 @@ const usage = `usage:
   backupbot [--simulate]                              run the Slack bot
   backupbot console [--user U…] [--channel C…] [--simulate]
                                                       the bot in the terminal, as one user
+  backupbot audit [--since 24h] [--format jsonl|csv]  print the audit trail
   backupbot simulator [--addr 127.0.0.1:8400]         a Commvault simulator on a port
 Configuration comes from the environment; see README.md.
 `

@@ -128,6 +128,15 @@ func TestConsole(t *testing.T) {
 	c.expect(`(?s)↳ \[[0-9:]+\] in thread of msg 1:\n      ✅ Job ` + job + ` Completed`)
 	c.expect(`✎ \[[0-9:]+\] msg 1 edited:\n.*finished`)
 
+	// An approval-gated account: the card, a refused self-approval, then an approver.
+	c.send("/backup dynamodb prod orders full before the schema migration")
+	id := c.expect(`(?s)Table group: orders \(subclient \d+\).*Approvers:\* @S02SRELEADS.*\[ Approve \] \(type: approve (r-[0-9a-f]+) --as U…\)`)
+	c.send("approve " + id + " --as U0CONSOLE")
+	c.expect(`(?s)only visible to @U0CONSOLE.*You may not approve ` + id)
+	c.send("approve " + id)
+	c.expect(`\(console\) U03CAROL clicks Approve on ` + id)
+	c.expect(`(?s)Approved by @U03CAROL.*✅ Submitted to Commvault: task \d+, job \d+`)
+
 	c.send("quit")
 	select {
 	case code := <-c.done:

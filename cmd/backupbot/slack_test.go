@@ -19,6 +19,9 @@ import (
 // slackPolicy is the policy of the Slack end-to-end tests.
 const slackPolicy = `
 accounts:
+  load:
+    client: aws-load-account
+    requesters: ["*"]
   demo:
     client: aws-demo-account
     requesters: ["*"]
@@ -27,6 +30,10 @@ accounts:
     requesters: [S0ONCALL]
     channels: [C0OPS]
 `
+
+// burst is how many commands TestSlackBurst sends at once, each for its own
+// table group of the load account.
+const burst = 200
 
 // commvaultPassword is the simulator's password in the Slack tests: it
 // must never show in the bot's log.
@@ -44,7 +51,7 @@ type slackBot struct {
 	stop   context.CancelFunc
 }
 
-func startSlackBot(t *testing.T, env map[string]string) *slackBot {
+func startSlackBot(t *testing.T, policyText string, env map[string]string) *slackBot {
 	t.Helper()
 	clearEnv(t)
 	fake, err := slacktest.New(slacktest.Config{UserGroups: map[string][]string{"S0ONCALL": {"U0ONCALL"}}})
@@ -52,17 +59,26 @@ func startSlackBot(t *testing.T, env map[string]string) *slackBot {
 		t.Fatal(err)
 	}
 	t.Cleanup(fake.Close)
-	sim := simulator.New(simulator.Config{JobDuration: 1500 * time.Millisecond, Password: commvaultPassword})
+	load := simulator.Account{Name: "aws-load-account"}
+	for i := range burst {
+		load.TableGroups = append(load.TableGroups, simulator.TableGroup{Name: fmt.Sprintf("tg%03d", i)})
+	}
+	sim := simulator.New(simulator.Config{JobDuration: 1500 * time.Millisecond, Password: commvaultPassword,
+		Accounts: append(simulator.Catalogue(), load)})
 	srv := httptest.NewServer(sim)
 	t.Cleanup(srv.Close)
 	policy := filepath.Join(t.TempDir(), "policy.yaml")
-	if err := os.WriteFile(policy, []byte(slackPolicy), 0o600); err != nil {
+	if policyText == "" {
+		policyText = slackPolicy
+	}
+	if err := os.WriteFile(policy, []byte(policyText), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	vars := map[string]string{
 		"SLACK_APP_TOKEN": fake.AppToken(), "SLACK_BOT_TOKEN": fake.BotToken(), "SLACK_API_URL": fake.APIURL(),
 		"COMMVAULT_API_URL": srv.URL + "/commandcenter/api", "COMMVAULT_USERNAME": "admin", "COMMVAULT_PASSWORD": commvaultPassword,
 		"BACKUPBOT_POLICY": policy, "BACKUPBOT_JOB_POLL_INTERVAL": "1s", "BACKUPBOT_LOG_LEVEL": "debug",
+		"BACKUPBOT_DATABASE_URL": "sqlite:" + filepath.Join(t.TempDir(), "backupbot.db"),
 	}
 	for k, v := range env {
 		vars[k] = v
@@ -74,16 +90,10 @@ func startSlackBot(t *testing.T, env map[string]string) *slackBot {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	b := &slackBot{t: t, slack: fake, sim: sim, cv: cv, stderr: &syncBuffer{}, done: make(chan int, 1), stop: cancel}
-	go func() { b.done <- run(ctx, nil, strings.NewReader(""), &syncBuffer{}, b.stderr) }()
+	b := &slackBot{t: t, slack: fake, sim: sim, cv: cv, stderr: &syncBuffer{}}
+	b.startBot()
 	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-b.done:
-		case <-time.After(30 * time.Second):
-			t.Error("the bot did not stop within 30s")
-		}
+		b.stopBot(t)
 		// The whole debug log of the run holds no secret.
 		for _, secret := range []string{fake.AppToken(), fake.BotToken(), commvaultPassword} {
 			if strings.Contains(b.stderr.String(), secret) {
@@ -91,8 +101,43 @@ func startSlackBot(t *testing.T, env map[string]string) *slackBot {
 			}
 		}
 	})
-	b.wait("two socket-mode connections", func() bool { return fake.Connections() >= 2 })
 	return b
+}
+
+// startBot runs backupbot with the environment set, and waits for its
+// two connections.
+func (b *slackBot) startBot() {
+	b.t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	b.done, b.stop = make(chan int, 1), cancel
+	go func() { b.done <- run(ctx, nil, strings.NewReader(""), &syncBuffer{}, b.stderr) }()
+	b.wait("two socket-mode connections", func() bool { return b.slack.Connections() >= 2 })
+}
+
+// stopBot stops backupbot as SIGTERM would, and waits for it.
+func (b *slackBot) stopBot(t *testing.T) {
+	t.Helper()
+	if b.stop == nil {
+		return
+	}
+	b.stop()
+	b.stop = nil
+	select {
+	case code := <-b.done:
+		if code != exitOK {
+			t.Errorf("bot exited %d; log:\n%s", code, b.stderr.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Error("the bot did not stop within 30s")
+	}
+}
+
+// restartBot stops backupbot and starts it again on the same state.
+func (b *slackBot) restartBot(t *testing.T) {
+	t.Helper()
+	b.stopBot(t)
+	b.wait("the old connections to close", func() bool { return b.slack.Connections() == 0 })
+	b.startBot()
 }
 
 // wait polls cond for up to 20 s.
@@ -136,7 +181,7 @@ func (b *slackBot) ephemerals(user string) []string {
 var taskReply = regexp.MustCompile(`task (\d+), jobs? ([\d, ]+)\.`)
 
 func TestSlackBackupEndToEnd(t *testing.T) {
-	b := startSlackBot(t, nil)
+	b := startSlackBot(t, "", nil)
 	b.command("U0ALICE", "C0OPS", "dynamodb demo orders full before the schema migration (INC-4711)")
 
 	b.wait("a thread reply with the task", func() bool {
@@ -205,7 +250,7 @@ func TestSlackBackupEndToEnd(t *testing.T) {
 }
 
 func TestSlackRefusals(t *testing.T) {
-	b := startSlackBot(t, nil)
+	b := startSlackBot(t, "", nil)
 	b.command("U0STRANGER", "C0OPS", "dynamodb staging orders full")
 	b.command("U0ONCALL", "C0ELSEWHERE", "dynamodb staging orders full")
 	b.wait("two answers", func() bool { return len(b.ephemerals("U0STRANGER")) == 1 && len(b.ephemerals("U0ONCALL")) == 1 })
@@ -229,7 +274,7 @@ func TestSlackRefusals(t *testing.T) {
 }
 
 func TestSlackBadInputs(t *testing.T) {
-	b := startSlackBot(t, nil)
+	b := startSlackBot(t, "", nil)
 	bad := []string{
 		"bakup", "dynamodb", "dynamodb demo", "dynamodb demo orders", "dynamodb demo orders ful",
 		"dynamodb demo orders weekly", "dynamodb nosuch orders full", "dynamodb demo ordrs full",
@@ -266,7 +311,7 @@ func TestSlackBadInputs(t *testing.T) {
 }
 
 func TestSlackRetriedEnvelopeSubmitsOnce(t *testing.T) {
-	b := startSlackBot(t, nil)
+	b := startSlackBot(t, "", nil)
 	id := b.command("U0ALICE", "C0OPS", "dynamodb demo payments full")
 	ctx := t.Context()
 	for _, same := range []bool{true, false} {
@@ -289,7 +334,7 @@ func TestSlackRetriedEnvelopeSubmitsOnce(t *testing.T) {
 }
 
 func TestSlackReconnects(t *testing.T) {
-	b := startSlackBot(t, nil)
+	b := startSlackBot(t, "", nil)
 	opened := b.slack.ConnectionsOpened()
 
 	// A refresh of one connection: a command sent meanwhile goes to the other.
@@ -312,7 +357,7 @@ func TestSlackReconnects(t *testing.T) {
 }
 
 func TestSlackRateLimitDelaysButLosesNothing(t *testing.T) {
-	b := startSlackBot(t, nil)
+	b := startSlackBot(t, "", nil)
 	b.slack.RateLimit("chat.postMessage", 2, time.Second)
 	b.command("U0ALICE", "C0OPS", "dynamodb demo orders full")
 	b.wait("parent and reply after the 429s", func() bool { return len(b.slack.Messages("C0OPS")) >= 2 })
@@ -334,13 +379,13 @@ func TestSlackBurst(t *testing.T) {
 	if testing.Short() {
 		t.Skip("burst of 200 commands")
 	}
-	b := startSlackBot(t, nil)
-	const n = 200
+	b := startSlackBot(t, "", nil)
+	const n = burst
 	ctx := t.Context()
 	ids := make([]string, 0, n)
 	for i := range n {
 		id, err := b.slack.SlashCommand(ctx, slacktest.SlashCommand{UserID: fmt.Sprintf("U0USER%03d", i), ChannelID: "C0OPS",
-			Text: fmt.Sprintf("dynamodb demo orders full burst %d", i)})
+			Text: fmt.Sprintf("dynamodb load tg%03d full burst %d", i, i)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -393,6 +438,7 @@ func TestSlackBadTokenStopsAtOnce(t *testing.T) {
 			t.Setenv("SLACK_BOT_TOKEN", tt.bot)
 			t.Setenv("SLACK_API_URL", fake.APIURL())
 			t.Setenv("BACKUPBOT_POLICY", "../../deploy/policy.yaml")
+			t.Setenv("BACKUPBOT_DATABASE_URL", "sqlite:"+filepath.Join(t.TempDir(), "bot.db"))
 			var out, errs syncBuffer
 			done := make(chan int, 1)
 			go func() { done <- run(t.Context(), []string{"--simulate"}, strings.NewReader(""), &out, &errs) }()
@@ -411,5 +457,124 @@ func TestSlackBadTokenStopsAtOnce(t *testing.T) {
 				t.Errorf("log shows the token:\n%s", errs.String())
 			}
 		})
+	}
+}
+
+// slackApprovalPolicy gates prod behind an approval.
+const slackApprovalPolicy = `
+accounts:
+  prod:
+    client: aws-prod-account
+    requesters: [U0ALICE]
+    approvers: [S0LEADS]
+`
+
+func TestSlackApprovalEndToEnd(t *testing.T) {
+	b := startSlackBot(t, slackApprovalPolicy, nil)
+	b.slack.SetUserGroup("S0LEADS", []string{"U0CAROL"})
+	b.command("U0ALICE", "C0OPS", "dynamodb prod orders full before the migration")
+	b.wait("the approval card", func() bool { return len(b.slack.Messages("C0OPS")) == 1 })
+	card := b.slack.Messages("C0OPS")[0]
+	if !strings.Contains(string(card.Blocks), `"action_id":"backup_approve"`) || !strings.Contains(string(card.Blocks), `"style":"danger"`) {
+		t.Fatalf("card blocks = %s", card.Blocks)
+	}
+	if n := b.sim.CreateTaskCount(); n != 0 {
+		t.Fatalf("CreateTasks = %d before approval", n)
+	}
+
+	// The requester's own click is refused; the approver's works.
+	ctx := t.Context()
+	for _, user := range []string{"U0ALICE", "U0CAROL"} {
+		id, err := b.slack.Click(ctx, slacktest.Click{UserID: user, ChannelID: "C0OPS", MessageTS: card.TS, ActionID: "backup_approve"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.slack.Ack(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+		if user == "U0ALICE" {
+			b.wait("the refusal", func() bool { return len(b.ephemerals("U0ALICE")) == 1 })
+		}
+	}
+	b.wait("the submission", func() bool { return len(b.slack.Thread("C0OPS", card.TS)) >= 2 })
+	if n := b.sim.CreateTaskCount(); n != 1 {
+		t.Errorf("CreateTasks = %d, want 1", n)
+	}
+	if !strings.Contains(b.ephemerals("U0ALICE")[0], "own request") {
+		t.Errorf("self-approval answer = %q", b.ephemerals("U0ALICE")[0])
+	}
+	thread := b.slack.Thread("C0OPS", card.TS)
+	if !strings.Contains(thread[0].Text, "Approved by <@U0CAROL>") || taskReply.FindString(thread[1].Text) == "" {
+		t.Errorf("thread = %q, %q", thread[0].Text, thread[1].Text)
+	}
+	updated, _ := b.slack.Message("C0OPS", card.TS)
+	if strings.Contains(string(updated.Blocks), "backup_approve") || !strings.Contains(updated.Text, "running") {
+		t.Errorf("card after approval: %q %s", updated.Text, updated.Blocks)
+	}
+}
+
+// A retried envelope that arrives after a restart is still taken once.
+func TestSlackRetryAfterRestartSubmitsOnce(t *testing.T) {
+	db := "sqlite:" + filepath.Join(t.TempDir(), "bot.db")
+	b := startSlackBot(t, "", map[string]string{"BACKUPBOT_DATABASE_URL": db})
+	id := b.command("U0ALICE", "C0OPS", "dynamodb demo orders full")
+	b.wait("the submission", func() bool { return b.sim.CreateTaskCount() == 1 })
+	b.wait("the thread reply", func() bool { return len(b.slack.Messages("C0OPS")) == 2 })
+	b.restartBot(t)
+	rid, err := b.slack.Resend(t.Context(), id, 1, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.slack.Ack(t.Context(), rid); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond) // the retry, had it been taken, would have been answered by now
+	if n := b.sim.CreateTaskCount(); n != 1 {
+		t.Errorf("CreateTasks = %d after a retry across a restart, want 1", n)
+	}
+	// Not even refused as a second request: the retry never reached the core.
+	if n, eph := len(b.slack.Messages("C0OPS")), b.ephemerals("U0ALICE"); n != 2 || len(eph) != 0 {
+		t.Errorf("after the retry: %d channel messages, ephemerals %q; want 2 and none", n, eph)
+	}
+}
+
+func TestAuditCommand(t *testing.T) {
+	db := "sqlite:" + filepath.Join(t.TempDir(), "bot.db")
+	b := startSlackBot(t, slackApprovalPolicy+`
+  staging:
+    client: aws-staging-account
+    requesters: [U0ALICE]
+    approvers: [S0LEADS]
+    approval_timeout: 1s
+`, map[string]string{"BACKUPBOT_DATABASE_URL": db})
+	b.slack.SetUserGroup("S0LEADS", []string{"U0CAROL"})
+	b.command("U0MALLORY", "C0OPS", "dynamodb prod orders full")
+	b.command("U0ALICE", "C0OPS", "dynamodb prod orders full")
+	b.wait("the card", func() bool { return len(b.slack.Messages("C0OPS")) == 1 })
+	card := b.slack.Messages("C0OPS")[0]
+	if _, err := b.slack.Click(t.Context(), slacktest.Click{UserID: "U0CAROL", ChannelID: "C0OPS", MessageTS: card.TS, ActionID: "backup_approve"}); err != nil {
+		t.Fatal(err)
+	}
+	b.wait("the job's end", func() bool {
+		p, _ := b.slack.Message("C0OPS", card.TS)
+		return strings.Contains(p.Text, "finished")
+	})
+	b.command("U0ALICE", "C0OPS", "dynamodb staging sessions full nobody will approve this")
+	b.wait("the expiry", func() bool {
+		ms := b.slack.Messages("C0OPS")
+		return len(ms) > 0 && strings.Contains(ms[len(ms)-1].Text, "expired")
+	})
+	b.stopBot(t)
+
+	for _, format := range []string{"jsonl", "csv"} {
+		var out, errs syncBuffer
+		if code := run(t.Context(), []string{"audit", "--since", "1h", "--format", format}, strings.NewReader(""), &out, &errs); code != 0 {
+			t.Fatalf("audit --format %s: exit %d: %s", format, code, errs.String())
+		}
+		for _, want := range []string{"denied", "request", "approved", "submitted", "job-ended", "finished", "expired", "U0MALLORY", "U0CAROL"} {
+			if !strings.Contains(out.String(), want) {
+				t.Errorf("audit --format %s lacks %q:\n%s", format, want, out.String())
+			}
+		}
 	}
 }

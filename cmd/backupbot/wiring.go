@@ -8,12 +8,14 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"time"
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
 	"github.com/backupbot/backupbot/auth"
+	"github.com/backupbot/backupbot/bot/store"
 	"github.com/backupbot/backupbot/commvault"
 	"github.com/backupbot/backupbot/commvault/simulator"
 	"github.com/backupbot/backupbot/deploy"
@@ -106,4 +108,24 @@ func randomHex(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b) // crypto/rand.Read never fails on supported platforms
 	return hex.EncodeToString(b)
+}
+
+// openStore opens BACKUPBOT_DATABASE_URL. With tempByDefault and the
+// variable unset, it uses a SQLite file in a temporary folder instead,
+// removed by the returned cleanup.
+func openStore(ctx context.Context, cfg config, tempByDefault bool) (store.Store, string, func(), error) {
+	url, cleanup := cfg.DatabaseURL, func() {}
+	if _, set := os.LookupEnv("BACKUPBOT_DATABASE_URL"); !set && tempByDefault {
+		dir, err := os.MkdirTemp("", "backupbot-console-")
+		if err != nil {
+			return nil, "", nil, fmt.Errorf("temporary database: %w", err)
+		}
+		url, cleanup = "sqlite:"+filepath.Join(dir, "backupbot.db"), func() { _ = os.RemoveAll(dir) }
+	}
+	st, err := store.Open(ctx, url, nil)
+	if err != nil {
+		cleanup()
+		return nil, "", nil, fmt.Errorf("BACKUPBOT_DATABASE_URL: %w", err)
+	}
+	return st, url, func() { _ = st.Close(); cleanup() }, nil
 }

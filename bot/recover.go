@@ -1,0 +1,102 @@
+package bot
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/backupbot/backupbot/bot/store"
+	"github.com/backupbot/backupbot/commvault"
+)
+
+// reconcileFor is how long after an unknown outcome the bot keeps looking
+// for the job in Commvault's listings.
+const reconcileFor = time.Hour
+
+// reconcileSkew is how much earlier than the submission a job may seem to
+// start (clocks differ) and still be taken for it.
+const reconcileSkew = time.Minute
+
+// Recover finishes what a previous run left half done: a request recorded
+// but never posted is posted; an approved one never sent is sent; one that
+// was being sent when the bot stopped is reported as an unknown outcome
+// (and looked for in Commvault) rather than sent again. Submitted requests
+// need nothing: Run follows them from the store.
+func (b *Bot) Recover(ctx context.Context) {
+	recs, err := b.store.ByState(ctx, StatePending, StateApproved, StateSubmitting)
+	if err != nil {
+		b.log.Error("recover: list unfinished requests", zap.Error(err))
+		return
+	}
+	for _, rec := range recs {
+		r, err := fromRecord(rec)
+		if err != nil {
+			b.log.Error("recover: read request", zap.String("request", rec.ID), zap.Error(err))
+			continue
+		}
+		log := b.log.With(zap.String("request", r.ID), zap.String("state", string(r.State)))
+		if acct, ok := b.policy().Account(r.Account); ok {
+			r.Approvers = acct.Approvers
+		}
+		if r.ParentTS == "" && !b.repost(ctx, log, &r) {
+			continue
+		}
+		switch r.State {
+		case StateSubmitting:
+			ref := b.newID()
+			log.Warn("recover: interrupted submission; outcome unknown", zap.String("ref", ref))
+			b.unknown(ctx, log, r, "the bot stopped between sending the backup to Commvault and recording the answer", ref)
+		case StateApproved:
+			log.Info("recover: submitting an approved request")
+			b.submit(ctx, log, r)
+		}
+	}
+	b.expireDue(ctx)
+}
+
+// repost posts the parent message of a request recorded before the bot
+// stopped but never posted.
+func (b *Bot) repost(ctx context.Context, log *zap.Logger, r *Request) bool {
+	ts, err := b.chat.Post(ctx, r.Channel, ParentMessage(*r))
+	if err != nil {
+		log.Error("recover: post parent message", zap.Error(err))
+		return false
+	}
+	r.ParentTS = ts
+	if err := b.store.SetParentTS(ctx, r.ID, ts); err != nil {
+		log.Error("recover: record parent message", zap.Error(err))
+	}
+	return true
+}
+
+// reconcile looks in a listing of the client's jobs for the job of a
+// request whose submission outcome is unknown: a backup of the same table
+// group at the same level, started when the request was being sent. Found,
+// the request is followed like any other.
+func (b *Bot) reconcile(ctx context.Context, r Request, jobs []commvault.Job) {
+	log := b.log.With(zap.String("request", r.ID))
+	sent := r.Updated // when it became unknown; the submission was shortly before
+	for _, j := range jobs {
+		if !strings.EqualFold(j.SubclientName, r.TableGroup.Name) || j.Start.IsZero() ||
+			j.Start.Before(r.Created.Add(-reconcileSkew)) || j.Start.After(sent.Add(reconcileSkew)) ||
+			(j.BackupLevel != "" && !strings.EqualFold(j.BackupLevel, levelName(r.Level))) {
+			continue
+		}
+		next, ok := b.transition(ctx, log, r, []State{StateUnknown}, store.Change{To: StateSubmitted, Actor: actorBot,
+			JobIDs: []string{j.ID}, Detail: "reconciled with job " + j.ID})
+		if !ok {
+			return
+		}
+		log.Info("reconciled", zap.String("job", j.ID))
+		b.audit(ctx, log, store.Event{RequestID: r.ID, Actor: actorBot, Action: "reconciled", Account: r.Account,
+			TableGroup: r.TableGroup.Name, Channel: r.Channel, Detail: "job " + j.ID})
+		b.thread(ctx, log, next, Message{Text: fmt.Sprintf("🔎 Found it: Commvault shows job %s for %s / %s, started at %s, "+
+			"which matches this request. I'm following it and will post here when it ends.",
+			j.ID, esc(r.Account), esc(r.TableGroup.Name), formatTime(j.Start))})
+		b.updateParent(ctx, log, next)
+		return
+	}
+}

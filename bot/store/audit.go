@@ -1,0 +1,61 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+)
+
+// Audit appends e to the audit trail. A zero e.At is now.
+func (s *sqlStore) Audit(ctx context.Context, e Event) error {
+	if e.At.IsZero() {
+		e.At = s.now()
+	}
+	if err := insertEvent(ctx, s.db, s.q(qInsertEvent), e); err != nil {
+		return fmt.Errorf("audit %s of request %q: %w", e.Action, e.RequestID, err)
+	}
+	return nil
+}
+
+// insertEvent runs qInsertEvent (in query) for e, whose At is set.
+func insertEvent(ctx context.Context, db querier, query string, e Event) error {
+	_, err := db.ExecContext(ctx, query, e.At.UnixNano(), e.RequestID, e.Actor, e.Action, e.Rule,
+		e.Account, e.TableGroup, e.Channel, e.Detail, boolInt(e.Review))
+	return err
+}
+
+// AuditSince lists events at or after since, oldest first (in the order
+// they were recorded when their times are equal).
+func (s *sqlStore) AuditSince(ctx context.Context, since time.Time) ([]Event, error) {
+	out, err := s.auditSince(ctx, since)
+	if err != nil {
+		return nil, fmt.Errorf("list audit events since %s: %w", since.Format(time.RFC3339), err)
+	}
+	return out, nil
+}
+
+func (s *sqlStore) auditSince(ctx context.Context, since time.Time) ([]Event, error) {
+	var from int64 // the zero time: everything
+	if !since.IsZero() {
+		from = since.UnixNano()
+	}
+	rows, err := s.db.QueryContext(ctx, s.q(qEventsSince), from)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Event
+	for rows.Next() {
+		var e Event
+		var at, review int64
+		if err := rows.Scan(&at, &e.RequestID, &e.Actor, &e.Action, &e.Rule, &e.Account,
+			&e.TableGroup, &e.Channel, &e.Detail, &review); err != nil {
+			return nil, err
+		}
+		e.At = fromUnixNano(sql.NullInt64{Int64: at, Valid: true})
+		e.Review = review != 0
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}

@@ -1,0 +1,76 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+)
+
+// Seen records the keys with an expiry of now+ttl and reports whether any
+// of them was already recorded and unexpired (a key is unexpired until,
+// and including, its expiry time). A key seen again is renewed, so it
+// outlives the last of its retries by ttl. The keys are recorded in one
+// transaction, each with one INSERT … ON CONFLICT, so that of any number of
+// concurrent callers with the same key exactly one gets false. A key given
+// twice in one call counts once. Expired keys are purged about once every
+// purgeEvery.
+func (s *sqlStore) Seen(ctx context.Context, ttl time.Duration, keys ...string) (bool, error) {
+	if ttl <= 0 {
+		return false, fmt.Errorf("seen: ttl %v is not positive", ttl)
+	}
+	if len(keys) == 0 {
+		return false, nil
+	}
+	now := s.now()
+	expires, at := now.Add(ttl).UnixNano(), now.UnixNano()
+	purge := s.purgeDue(now)
+	seen := false
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		seen = false
+		if purge {
+			if _, err := tx.ExecContext(ctx, s.q(qSeenPurge), at); err != nil {
+				return err
+			}
+		}
+		done := make(map[string]bool, len(keys))
+		for _, k := range keys {
+			if done[k] {
+				continue
+			}
+			done[k] = true
+			res, err := tx.ExecContext(ctx, s.q(qSeen), k, expires, at)
+			if err != nil {
+				return err
+			}
+			n, err := res.RowsAffected()
+			if err != nil {
+				return err
+			}
+			if n > 0 {
+				continue // new, or expired and now renewed
+			}
+			seen = true
+			if _, err := tx.ExecContext(ctx, s.q(qSeenRenew), expires, k, expires); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return false, fmt.Errorf("record de-duplication keys: %w", err)
+	}
+	return seen, nil
+}
+
+// purgeDue reports whether it is time to purge expired keys, and if so
+// sets the next time.
+func (s *sqlStore) purgeDue(now time.Time) bool {
+	s.purgeMu.Lock()
+	defer s.purgeMu.Unlock()
+	if now.Before(s.nextPurge) {
+		return false
+	}
+	s.nextPurge = now.Add(purgeEvery)
+	return true
+}

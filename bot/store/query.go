@@ -1,0 +1,98 @@
+package store
+
+import (
+	"strconv"
+	"strings"
+)
+
+// Every statement the store runs, written once with '?' placeholders and in
+// SQL that SQLite and PostgreSQL both take: plain types, INSERT … ON
+// CONFLICT, conditional UPDATEs. A dialect rewrites the placeholders it
+// needs (rebindDollar for PostgreSQL's $1, $2, …). "%s" marks a list of
+// placeholders that inList fills in.
+//
+// The schema itself, which differs between databases in details (how an
+// id is generated), is in migrations/<dialect>/.
+
+// activeStates is the SQL list of the Active states; the partial unique
+// index requests_one_active uses the same list.
+const activeStates = `'pending', 'approved', 'submitting', 'submitted'`
+
+// requestColumns are read by scanRequest, in this order.
+const requestColumns = `id, user_id, channel, account, client, client_id, table_group,
+	subclient_id, subclient, level, reason, emergency, review, state, parent_ts, task_id,
+	job_ids, problem, decided_by, decided_at, expires, created, updated`
+
+const (
+	qCreateMigrations = `CREATE TABLE IF NOT EXISTS schema_migrations (
+	version    INTEGER NOT NULL PRIMARY KEY,
+	applied_at BIGINT  NOT NULL
+)`
+	qSchemaVersion   = `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`
+	qRecordMigration = `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`
+
+	// qInsertRequest does nothing when the id is taken or when the table
+	// group is held by an active request (requests_one_active): the caller
+	// tells the two apart.
+	qInsertRequest = `INSERT INTO requests (` + requestColumns + `)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	ON CONFLICT DO NOTHING`
+	qGetRequest    = `SELECT ` + requestColumns + ` FROM requests WHERE id = ?`
+	qRequestExists = `SELECT COUNT(*) FROM requests WHERE id = ?`
+	qRequestState  = `SELECT state FROM requests WHERE id = ?`
+	qActiveRequest = `SELECT ` + requestColumns + ` FROM requests
+	WHERE client_id = ? AND subclient_id = ? AND state IN (` + activeStates + `)`
+	qByState = `SELECT ` + requestColumns + ` FROM requests
+	WHERE state IN (%s) ORDER BY created, id`
+	qSetParentTS = `UPDATE requests SET parent_ts = ?, updated = ? WHERE id = ?`
+
+	// qTransition moves a request on only from the state the caller saw;
+	// a NULL leaves a column as it is.
+	qTransition = `UPDATE requests SET
+	state = ?, updated = ?,
+	decided_by = COALESCE(?, decided_by), decided_at = COALESCE(?, decided_at),
+	task_id = COALESCE(?, task_id), job_ids = COALESCE(?, job_ids), problem = COALESCE(?, problem)
+	WHERE id = ? AND state = ?`
+	qInsertTransition = `INSERT INTO transitions (request_id, from_state, to_state, actor, at, detail)
+	VALUES (?, ?, ?, ?, ?, ?)`
+	qTransitions = `SELECT request_id, from_state, to_state, actor, at, detail
+	FROM transitions WHERE request_id = ? ORDER BY id`
+
+	qInsertEvent = `INSERT INTO audit (at, request_id, actor, action, rule, account, table_group, channel, detail, review)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	qEventsSince = `SELECT at, request_id, actor, action, rule, account, table_group, channel, detail, review
+	FROM audit WHERE at >= ? ORDER BY at, id`
+
+	// qSeen records a key, or renews one that has expired; it changes no
+	// row when the key is there and unexpired.
+	qSeen = `INSERT INTO dedup (key, expires) VALUES (?, ?)
+	ON CONFLICT (key) DO UPDATE SET expires = excluded.expires WHERE dedup.expires < ?`
+	qSeenRenew = `UPDATE dedup SET expires = ? WHERE key = ? AND expires < ?`
+	qSeenPurge = `DELETE FROM dedup WHERE expires < ?`
+	qJobEnded  = `INSERT INTO jobs (request_id, job_id, status, ended_at) VALUES (?, ?, ?, ?)
+	ON CONFLICT (request_id, job_id) DO NOTHING`
+	qEndedJobs = `SELECT job_id, status FROM jobs WHERE request_id = ?`
+	qPing      = qSchemaVersion
+)
+
+// inList is n comma-separated placeholders, for an IN (…) list.
+func inList(n int) string {
+	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
+}
+
+// rebindDollar rewrites '?' placeholders as PostgreSQL's $1, $2, ….
+// The store's statements hold no '?' in literals or identifiers.
+func rebindDollar(q string) string {
+	var b strings.Builder
+	n := 0
+	for _, c := range q {
+		if c == '?' {
+			n++
+			b.WriteByte('$')
+			b.WriteString(strconv.Itoa(n))
+			continue
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
+}

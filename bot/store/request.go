@@ -1,0 +1,269 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"slices"
+)
+
+// maxAttempts bounds the retries of a statement that lost a race it can
+// retry (on PostgreSQL; SQLite's write transactions are serialised).
+const maxAttempts = 5
+
+// Create records a new request and its first audit event in one
+// transaction. A zero r.State is Pending, a zero r.Created is now, a zero
+// r.Updated is r.Created; a zero e.RequestID is r.ID and a zero e.At is
+// r.Created. It fails with *BusyError when an Active request holds the
+// same (ClientID, SubclientID).
+func (s *sqlStore) Create(ctx context.Context, r Request, e Event) error {
+	if r.ID == "" {
+		return errors.New("create request: no id")
+	}
+	if r.State == "" {
+		r.State = Pending
+	}
+	if !r.State.valid() {
+		return fmt.Errorf("create request %s: unknown state %q", r.ID, r.State)
+	}
+	if r.Created.IsZero() {
+		r.Created = s.now()
+	}
+	if r.Updated.IsZero() {
+		r.Updated = r.Created
+	}
+	if e.RequestID == "" {
+		e.RequestID = r.ID
+	}
+	if e.At.IsZero() {
+		e.At = r.Created
+	}
+	for range maxAttempts {
+		retry := false
+		err := s.inTx(ctx, func(tx *sql.Tx) error {
+			res, err := tx.ExecContext(ctx, s.q(qInsertRequest), r.ID, r.User, r.Channel, r.Account,
+				r.Client, r.ClientID, r.TableGroup, r.SubclientID, string(r.Subclient), r.Level, r.Reason,
+				boolInt(r.Emergency), boolInt(r.Review), string(r.State), r.ParentTS, r.TaskID,
+				jobIDs(r.JobIDs), r.Problem, r.DecidedBy, unixNano(r.DecidedAt), unixNano(r.Expires),
+				r.Created.UnixNano(), r.Updated.UnixNano())
+			if err != nil {
+				return err
+			}
+			if n, err := res.RowsAffected(); err != nil {
+				return err
+			} else if n == 0 { // the table group is busy, or the id is taken
+				existing, err := scanRequest(tx.QueryRowContext(ctx, s.q(qActiveRequest), r.ClientID, r.SubclientID))
+				if err == nil {
+					return &BusyError{Existing: existing}
+				}
+				if !errors.Is(err, sql.ErrNoRows) {
+					return err
+				}
+				var taken int
+				if err := tx.QueryRowContext(ctx, s.q(qRequestExists), r.ID).Scan(&taken); err != nil {
+					return err
+				}
+				if taken > 0 {
+					return errors.New("the id is taken")
+				}
+				retry = true // the active request moved on meanwhile
+				return nil
+			}
+			return insertEvent(ctx, tx, s.q(qInsertEvent), e)
+		})
+		var busy *BusyError
+		switch {
+		case errors.As(err, &busy):
+			return busy
+		case err != nil:
+			return fmt.Errorf("create request %s: %w", r.ID, err)
+		case !retry:
+			return nil
+		}
+	}
+	return fmt.Errorf("create request %s: the table group's request keeps changing", r.ID)
+}
+
+// Get returns request id, or ErrNotFound.
+func (s *sqlStore) Get(ctx context.Context, id string) (Request, error) {
+	r, err := scanRequest(s.db.QueryRowContext(ctx, s.q(qGetRequest), id))
+	if errors.Is(err, sql.ErrNoRows) {
+		err = ErrNotFound
+	}
+	if err != nil {
+		return Request{}, fmt.Errorf("get request %s: %w", id, err)
+	}
+	return r, nil
+}
+
+// Transition moves request id to ch.To if it is in one of the states from,
+// records the transition, and returns the request as it now is. A zero
+// ch.At is now. The UPDATE is conditional on the state the transaction read
+// (itself one of from), so exactly one of concurrent callers wins and the
+// transition records the true previous state; the others get
+// *ConflictError with the state it is in now. Moving a request back to an
+// Active state (unknown → submitted when reconciled) while another request
+// holds its table group fails with *BusyError.
+func (s *sqlStore) Transition(ctx context.Context, id string, from []State, ch Change) (Request, error) {
+	if !ch.To.valid() {
+		return Request{}, fmt.Errorf("transition request %s: unknown state %q", id, ch.To)
+	}
+	if len(from) == 0 {
+		return Request{}, fmt.Errorf("transition request %s to %s: no state to move from", id, ch.To)
+	}
+	at := ch.At
+	if at.IsZero() {
+		at = s.now()
+	}
+	var decidedBy, decidedAt, taskID, jobs, problem any // nil: left as it is
+	if ch.Decided {
+		decidedBy, decidedAt = ch.Actor, at.UnixNano()
+	}
+	if ch.TaskID != 0 {
+		taskID = ch.TaskID
+	}
+	if len(ch.JobIDs) > 0 {
+		jobs = jobIDs(ch.JobIDs)
+	}
+	if ch.Problem != "" {
+		problem = ch.Problem
+	}
+	var out Request
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		for range maxAttempts {
+			var cur State
+			err := tx.QueryRowContext(ctx, s.q(qRequestState), id).Scan(&cur)
+			if errors.Is(err, sql.ErrNoRows) {
+				return ErrNotFound
+			}
+			if err != nil {
+				return err
+			}
+			if !slices.Contains(from, cur) {
+				return &ConflictError{ID: id, State: cur}
+			}
+			res, err := tx.ExecContext(ctx, s.q(qTransition), string(ch.To), at.UnixNano(),
+				decidedBy, decidedAt, taskID, jobs, problem, id, string(cur))
+			if err != nil {
+				return err
+			}
+			n, err := res.RowsAffected()
+			if err != nil {
+				return err
+			}
+			if n == 0 {
+				continue // it moved between the read and the update: look again
+			}
+			if _, err := tx.ExecContext(ctx, s.q(qInsertTransition), id, string(cur), string(ch.To),
+				ch.Actor, at.UnixNano(), ch.Detail); err != nil {
+				return err
+			}
+			out, err = scanRequest(tx.QueryRowContext(ctx, s.q(qGetRequest), id))
+			return err
+		}
+		return errors.New("its state keeps changing")
+	})
+	var conflict *ConflictError
+	switch {
+	case err == nil:
+		return out, nil
+	case errors.As(err, &conflict):
+		return Request{}, conflict
+	case s.d.isUnique(err):
+		if busy := s.holder(ctx, id); busy != nil {
+			return Request{}, busy
+		}
+	}
+	return Request{}, fmt.Errorf("transition request %s to %s: %w", id, ch.To, err)
+}
+
+// holder is the *BusyError for the active request that holds request id's
+// table group, or nil if there is none (any more).
+func (s *sqlStore) holder(ctx context.Context, id string) *BusyError {
+	r, err := s.Get(ctx, id)
+	if err != nil {
+		return nil
+	}
+	existing, err := scanRequest(s.db.QueryRowContext(ctx, s.q(qActiveRequest), r.ClientID, r.SubclientID))
+	if err != nil {
+		return nil
+	}
+	return &BusyError{Existing: existing}
+}
+
+// SetParentTS records the request's parent message.
+func (s *sqlStore) SetParentTS(ctx context.Context, id, ts string) error {
+	res, err := s.db.ExecContext(ctx, s.q(qSetParentTS), ts, s.now().UnixNano(), id)
+	if err == nil {
+		var n int64
+		if n, err = res.RowsAffected(); err == nil && n == 0 {
+			err = ErrNotFound
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("set parent message of request %s: %w", id, err)
+	}
+	return nil
+}
+
+// ByState lists requests in any of the states, oldest (Created) first.
+func (s *sqlStore) ByState(ctx context.Context, states ...State) ([]Request, error) {
+	if len(states) == 0 {
+		return nil, nil
+	}
+	args := make([]any, len(states))
+	for i, st := range states {
+		args[i] = string(st)
+	}
+	out, err := queryRequests(ctx, s.db, s.q(fmt.Sprintf(qByState, inList(len(states)))), args...)
+	if err != nil {
+		return nil, fmt.Errorf("list requests %v: %w", states, err)
+	}
+	return out, nil
+}
+
+// Transitions lists request id's transitions in the order they happened.
+// A request that never moved has none; one that does not exist is
+// ErrNotFound.
+func (s *sqlStore) Transitions(ctx context.Context, id string) ([]Transition, error) {
+	out, err := s.transitions(ctx, id)
+	if err == nil && len(out) == 0 {
+		err = s.exists(ctx, id)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list transitions of request %s: %w", id, err)
+	}
+	return out, nil
+}
+
+func (s *sqlStore) transitions(ctx context.Context, id string) ([]Transition, error) {
+	rows, err := s.db.QueryContext(ctx, s.q(qTransitions), id)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Transition
+	for rows.Next() {
+		var t Transition
+		var at int64
+		if err := rows.Scan(&t.RequestID, &t.From, &t.To, &t.Actor, &at, &t.Detail); err != nil {
+			return nil, err
+		}
+		t.At = fromUnixNano(sql.NullInt64{Int64: at, Valid: true})
+		out = append(out, t)
+	}
+	return out, rows.Err()
+}
+
+// exists is nil if request id exists, else ErrNotFound.
+func (s *sqlStore) exists(ctx context.Context, id string) error {
+	var n int
+	if err := s.db.QueryRowContext(ctx, s.q(qRequestExists), id).Scan(&n); err != nil {
+		return err
+	}
+	if n == 0 {
+		return ErrNotFound
+	}
+	return nil
+}

@@ -1,0 +1,168 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"sync"
+	"time"
+)
+
+// dialect is what differs between the databases the store runs on.
+type dialect struct {
+	rebind     func(string) string // the placeholders of query.go in the database's style; nil: as written
+	migrations fs.FS               // NNNN_name.sql files
+	// isUnique reports whether err is a unique constraint violation.
+	isUnique func(error) bool
+}
+
+// sqlStore is the Store on a database/sql database. Its SQL is in query.go.
+type sqlStore struct {
+	db   *sql.DB
+	d    dialect
+	now  func() time.Time
+	name string // what errors call the database: its path
+
+	purgeMu   sync.Mutex
+	nextPurge time.Time // when Seen next deletes expired keys
+}
+
+// purgeEvery is how often Seen deletes expired keys.
+const purgeEvery = time.Minute
+
+// q is query in the dialect's placeholder style.
+func (s *sqlStore) q(query string) string {
+	if s.d.rebind == nil {
+		return query
+	}
+	return s.d.rebind(query)
+}
+
+// querier is what both *sql.DB and *sql.Tx offer.
+type querier interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// inTx runs fn in a transaction and commits it if fn returns nil. On SQLite
+// the transaction takes the write lock as it begins (_txlock=immediate), so
+// two writers never deadlock upgrading a read lock.
+func (s *sqlStore) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		_ = tx.Rollback() // the error that matters is fn's
+		return err
+	}
+	return tx.Commit()
+}
+
+// Ping checks that the database answers and holds the store's schema.
+func (s *sqlStore) Ping(ctx context.Context) error {
+	var v int
+	if err := s.db.QueryRowContext(ctx, s.q(qPing)).Scan(&v); err != nil {
+		return fmt.Errorf("ping store %s: %w", s.name, err)
+	}
+	return nil
+}
+
+// Close closes the database.
+func (s *sqlStore) Close() error {
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("close store %s: %w", s.name, err)
+	}
+	return nil
+}
+
+// unixNano is t as stored: unix nanoseconds, or NULL for the zero time.
+func unixNano(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t.UnixNano()
+}
+
+// fromUnixNano is a stored time as read back: in UTC, the zero time for NULL.
+func fromUnixNano(n sql.NullInt64) time.Time {
+	if !n.Valid {
+		return time.Time{}
+	}
+	return time.Unix(0, n.Int64).UTC()
+}
+
+// boolInt is b as stored: 1 or 0.
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// jobIDs is ids as stored: a JSON array.
+func jobIDs(ids []string) string {
+	if ids == nil {
+		ids = []string{}
+	}
+	b, _ := json.Marshal(ids) // a []string always marshals
+	return string(b)
+}
+
+// scanner is *sql.Row or *sql.Rows.
+type scanner interface{ Scan(dest ...any) error }
+
+// scanRequest reads the requestColumns.
+func scanRequest(sc scanner) (Request, error) {
+	var (
+		r                           Request
+		clientID, subclientID, task int64
+		emergency, review           int64
+		subclient, jobs, state      string
+		decidedAt, expires          sql.NullInt64
+		created, updated            int64
+	)
+	err := sc.Scan(&r.ID, &r.User, &r.Channel, &r.Account, &r.Client, &clientID, &r.TableGroup,
+		&subclientID, &subclient, &r.Level, &r.Reason, &emergency, &review, &state, &r.ParentTS, &task,
+		&jobs, &r.Problem, &r.DecidedBy, &decidedAt, &expires, &created, &updated)
+	if err != nil {
+		return Request{}, err
+	}
+	r.ClientID, r.SubclientID, r.TaskID = int(clientID), int(subclientID), int(task)
+	r.Emergency, r.Review = emergency != 0, review != 0
+	r.State = State(state)
+	if subclient != "" {
+		r.Subclient = []byte(subclient)
+	}
+	if err := json.Unmarshal([]byte(jobs), &r.JobIDs); err != nil {
+		return Request{}, fmt.Errorf("request %s: job IDs %q: %w", r.ID, jobs, err)
+	}
+	if len(r.JobIDs) == 0 {
+		r.JobIDs = nil
+	}
+	r.DecidedAt, r.Expires = fromUnixNano(decidedAt), fromUnixNano(expires)
+	r.Created = fromUnixNano(sql.NullInt64{Int64: created, Valid: true})
+	r.Updated = fromUnixNano(sql.NullInt64{Int64: updated, Valid: true})
+	return r, nil
+}
+
+// queryRequests runs a query for requestColumns.
+func queryRequests(ctx context.Context, db querier, query string, args ...any) ([]Request, error) {
+	rows, err := db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Request
+	for rows.Next() {
+		r, err := scanRequest(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}

@@ -1,0 +1,94 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+//go:embed migrations/sqlite/*.sql
+var sqliteFiles embed.FS
+
+// sqliteParams are the DSN parameters every connection is opened with: WAL
+// (readers do not block the writer), a busy timeout long enough that a
+// writer waits for the lock instead of failing with "database is locked",
+// foreign keys enforced, and write transactions that take the lock as they
+// begin (BEGIN IMMEDIATE), so no transaction fails upgrading a read lock.
+const sqliteParams = "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)" +
+	"&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_txlock=immediate"
+
+// sqliteMaxConns caps the connections to the file. Writers queue for the
+// write lock in SQLite anyway; a few connections let readers run beside them.
+const sqliteMaxConns = 4
+
+// sqlitePath is the file path in the rest of a "sqlite:" URL.
+func sqlitePath(rest string) (string, error) {
+	if strings.HasPrefix(rest, "//") {
+		if !strings.HasPrefix(rest, "///") {
+			return "", errors.New(`open store: "sqlite://" names a host, not a file: want "sqlite:PATH" or "sqlite:///ABSOLUTE/PATH"`)
+		}
+		rest = rest[2:]
+	}
+	switch {
+	case rest == "":
+		return "", errors.New(`open store: the database URL has no path: want "sqlite:PATH"`)
+	case rest == ":memory:" || strings.HasPrefix(rest, "file:") || strings.Contains(rest, "mode=memory"):
+		return "", fmt.Errorf("open store: %q is an in-memory database, which a restart empties: give the path of a file", rest)
+	case strings.ContainsAny(rest, "?\x00"):
+		return "", fmt.Errorf("open store %q: want a plain file path, without parameters", rest)
+	}
+	return rest, nil
+}
+
+// openSQLite opens (creating it if need be) the SQLite database at path,
+// whose directory must exist, and brings its schema up to date.
+func openSQLite(ctx context.Context, path string, now func() time.Time) (Store, error) {
+	dir := filepath.Dir(path)
+	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+		return nil, fmt.Errorf("open store %s: directory %s does not exist", path, dir)
+	}
+	migrations, err := fs.Sub(sqliteFiles, "migrations/sqlite")
+	if err != nil {
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	db, err := sql.Open("sqlite", sqliteDSN(path))
+	if err != nil {
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	db.SetMaxOpenConns(sqliteMaxConns)
+	db.SetMaxIdleConns(sqliteMaxConns)
+	s := &sqlStore{
+		db:   db,
+		d:    dialect{migrations: migrations, isUnique: sqliteUnique},
+		now:  now,
+		name: path,
+	}
+	if err := s.migrate(ctx); err != nil {
+		_ = db.Close() // the error that matters is the migration's
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	return s, nil
+}
+
+// sqliteDSN is the modernc.org/sqlite name for the file at path: a "file:"
+// URI, in which '%' and '#' must be escaped.
+func sqliteDSN(path string) string {
+	p := strings.NewReplacer("%", "%25", "#", "%23").Replace(filepath.Clean(path))
+	return "file:" + p + "?" + sqliteParams
+}
+
+// sqliteUnique reports whether err is SQLite's unique constraint violation.
+func sqliteUnique(err error) bool {
+	var e *sqlite.Error
+	return errors.As(err, &e) && e.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE
+}

@@ -1,0 +1,240 @@
+// Package store keeps backupbot's durable state: backup requests and their
+// state transitions, the audit trail, de-duplication keys, and which followed
+// jobs have ended.
+//
+// Open takes a BACKUPBOT_DATABASE_URL. "sqlite:PATH" is a SQLite file
+// (modernc.org/sqlite, pure Go); PostgreSQL is to come with the same
+// behaviour, so the SQL is kept portable and in one place (query.go).
+//
+// Times are stored as BIGINT unix nanoseconds (NULL for the zero time) and
+// read back in UTC: they compare and sort as integers, round-trip exactly,
+// and mean the same thing in SQLite and PostgreSQL.
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// State is where a request stands.
+type State string
+
+// The states of a request.
+const (
+	Pending    State = "pending"    // waits for an approver
+	Approved   State = "approved"   // approved (or needs no approval), not yet sent to Commvault
+	Submitting State = "submitting" // recorded just before CreateTask is sent: the outcome is not recorded yet
+	Submitted  State = "submitted"  // Commvault answered with task and job IDs; jobs are followed
+	Finished   State = "finished"   // every job ended
+	Rejected   State = "rejected"   // an approver denied it
+	Expired    State = "expired"    // nobody approved it within the approval timeout
+	Cancelled  State = "cancelled"  // the requester withdrew it (or a break-glass request superseded it)
+	Failed     State = "failed"     // Commvault refused it; nothing runs
+	Unknown    State = "unknown"    // the submission's outcome is not known (check Commvault)
+)
+
+// states lists every State.
+var states = []State{Pending, Approved, Submitting, Submitted, Finished, Rejected, Expired, Cancelled, Failed, Unknown}
+
+// Active reports whether a request in this state holds its table group:
+// pending, approved, submitting, submitted.
+func (s State) Active() bool {
+	switch s {
+	case Pending, Approved, Submitting, Submitted:
+		return true
+	}
+	return false
+}
+
+// valid reports whether s is one of the States.
+func (s State) valid() bool {
+	for _, v := range states {
+		if s == v {
+			return true
+		}
+	}
+	return false
+}
+
+// Request is one backup request and what became of it.
+type Request struct {
+	ID          string
+	User        string // requester's Slack user ID
+	Channel     string
+	Account     string // policy account key
+	Client      string // Commvault clientName
+	ClientID    int
+	TableGroup  string // subclientName as Commvault lists it
+	SubclientID int
+	Subclient   []byte // the resolved subclient entity, JSON (exactly what will run)
+	Level       string // "FULL" | "INCREMENTAL"
+	Reason      string
+	Emergency   bool // break-glass
+	Review      bool // marked for review in the audit trail
+	State       State
+	ParentTS    string // the parent message (thread root); "" until posted
+	TaskID      int
+	JobIDs      []string
+	Problem     string // why it failed / what is unknown
+	DecidedBy   string // who approved / denied / cancelled
+	DecidedAt   time.Time
+	Expires     time.Time // when a pending request expires (zero when it needs no approval)
+	Created     time.Time
+	Updated     time.Time
+}
+
+// Change is one transition. Zero fields are left as they are.
+type Change struct {
+	To      State
+	Actor   string    // who caused it: a user ID, or "backupbot"
+	At      time.Time // zero: now
+	Detail  string    // recorded with the transition (e.g. the rule, the Commvault error)
+	Decided bool      // record Actor/At as DecidedBy/DecidedAt
+	TaskID  int
+	JobIDs  []string
+	Problem string
+}
+
+// Event is one line of the audit trail.
+type Event struct {
+	At         time.Time // zero: now
+	RequestID  string    // "" for a denial that created no request
+	Actor      string    // user ID or "backupbot"
+	Action     string    // request, denied, approved, rejected, expired, cancelled, submitting, submitted, failed, unknown, reconciled, job-ended, finished, breakglass, click-refused …
+	Rule       string    // the policy rule that decided, if any
+	Account    string
+	TableGroup string
+	Channel    string
+	Detail     string
+	Review     bool // for review (break-glass)
+}
+
+// Transition is one recorded state change of a request.
+type Transition struct {
+	RequestID string
+	From, To  State
+	Actor     string
+	At        time.Time
+	Detail    string
+}
+
+// Errors callers branch on with errors.Is.
+var (
+	ErrNotFound = errors.New("store: not found")
+	ErrConflict = errors.New("store: state changed") // ConflictError Is(ErrConflict)
+	ErrBusy     = errors.New("store: table group busy")
+)
+
+// ConflictError is a Transition refused because the request is in another
+// state than the caller expected: someone else moved it first.
+type ConflictError struct {
+	ID    string
+	State State // the request's current state
+}
+
+func (e *ConflictError) Error() string {
+	return fmt.Sprintf("store: request %s is %s", e.ID, e.State)
+}
+
+// Is reports whether target is ErrConflict.
+func (e *ConflictError) Is(target error) bool { return target == ErrConflict }
+
+// BusyError is a request refused because another request holds its table
+// group: one backup at a time per table group.
+type BusyError struct {
+	Existing Request // the active request holding that table group
+}
+
+func (e *BusyError) Error() string {
+	return fmt.Sprintf("store: table group %s/%s busy with request %s (%s)",
+		e.Existing.Client, e.Existing.TableGroup, e.Existing.ID, e.Existing.State)
+}
+
+// Is reports whether target is ErrBusy.
+func (e *BusyError) Is(target error) bool { return target == ErrBusy }
+
+// Store is backupbot's durable state.
+type Store interface {
+	// Create records a new request and its first audit event in one transaction. It fails with
+	// *BusyError when an Active request exists for the same (ClientID, SubclientID) — enforced by the
+	// database (a partial unique index), so that two replicas racing cannot both win.
+	Create(ctx context.Context, r Request, e Event) error
+	Get(ctx context.Context, id string) (Request, error)
+	// Transition moves request id to ch.To only if its state is one of from (a conditional
+	// UPDATE … WHERE state IN (…)), records the transition (from, to, actor, at, detail) in the same
+	// transaction, and returns the request as it now is. Otherwise *ConflictError with the current state
+	// (ErrNotFound if there is no such request). Exactly one of any number of concurrent callers wins.
+	// Moving to a non-Active state releases the table group.
+	Transition(ctx context.Context, id string, from []State, ch Change) (Request, error)
+	SetParentTS(ctx context.Context, id, ts string) error
+	// ByState lists requests in any of the states, oldest first.
+	ByState(ctx context.Context, states ...State) ([]Request, error)
+	// Transitions lists a request's transitions in order (for tests and the audit).
+	Transitions(ctx context.Context, id string) ([]Transition, error)
+	Audit(ctx context.Context, e Event) error
+	// AuditSince lists events at or after since, oldest first.
+	AuditSince(ctx context.Context, since time.Time) ([]Event, error)
+	// Seen records the keys with an expiry of now+ttl and reports whether any of them was already
+	// recorded and unexpired — atomically, so two replicas seeing the same envelope cannot both get
+	// false. Expired keys are purged now and then.
+	Seen(ctx context.Context, ttl time.Duration, keys ...string) (bool, error)
+	// JobEnded records that a followed job ended with status; first is true only for the one caller
+	// that recorded it (so its end is posted once).
+	JobEnded(ctx context.Context, requestID, jobID, status string, at time.Time) (first bool, err error)
+	// EndedJobs returns jobID → final status of a request's jobs that have ended.
+	EndedJobs(ctx context.Context, requestID string) (map[string]string, error)
+	Ping(ctx context.Context) error
+	Close() error
+}
+
+// Open opens the store named by a BACKUPBOT_DATABASE_URL: "sqlite:PATH" (":memory:" is refused:
+// use a temp file). "postgres://…" answers "not supported yet" for now. Migrations are embedded
+// (embed.FS, numbered .sql files) and applied at open, recorded in a schema_migrations table; a
+// database newer than the program is refused with a clear error.
+//
+// PATH is a file path, relative to the working directory or absolute
+// ("sqlite:///var/lib/backupbot.db" is the absolute /var/lib/backupbot.db).
+// The file is created if it is missing; its directory is not. now is the
+// clock (nil: time.Now). Errors name the path and nothing else of the URL,
+// which for PostgreSQL can hold a password.
+func Open(ctx context.Context, url string, now func() time.Time) (Store, error) {
+	if now == nil {
+		now = time.Now
+	}
+	scheme, rest, ok := strings.Cut(url, ":")
+	if !ok {
+		return nil, errors.New(`open store: database URL has no scheme: want "sqlite:PATH"`)
+	}
+	switch strings.ToLower(scheme) {
+	case "sqlite":
+		path, err := sqlitePath(rest)
+		if err != nil {
+			return nil, err
+		}
+		return openSQLite(ctx, path, now)
+	case "postgres", "postgresql":
+		return nil, errors.New("open store: postgres is not supported yet: use sqlite:PATH")
+	default:
+		if !isScheme(scheme) { // something else than a scheme: echo none of it
+			return nil, errors.New(`open store: database URL has no scheme: want "sqlite:PATH"`)
+		}
+		return nil, fmt.Errorf(`open store: unsupported database %q: want "sqlite:PATH"`, scheme)
+	}
+}
+
+// isScheme reports whether s is a URL scheme (RFC 3986: a letter, then
+// letters, digits, '+', '-', '.').
+func isScheme(s string) bool {
+	for i, c := range s {
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z':
+		case i > 0 && ('0' <= c && c <= '9' || c == '+' || c == '-' || c == '.'):
+		default:
+			return false
+		}
+	}
+	return s != ""
+}
