@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -25,6 +26,12 @@ func (s *sqlStore) Seen(ctx context.Context, ttl time.Duration, keys ...string) 
 	now := s.now()
 	expires, at := now.Add(ttl).UnixNano(), now.UnixNano()
 	purge := s.purgeDue(now)
+	// Each key once, in one order for every caller: concurrent calls with
+	// keys in common then lock their rows in the same order (PostgreSQL),
+	// and none waits for another that waits for it.
+	uniq := slices.Clone(keys)
+	slices.Sort(uniq)
+	uniq = slices.Compact(uniq)
 	seen := false
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		seen = false
@@ -33,12 +40,7 @@ func (s *sqlStore) Seen(ctx context.Context, ttl time.Duration, keys ...string) 
 				return err
 			}
 		}
-		done := make(map[string]bool, len(keys))
-		for _, k := range keys {
-			if done[k] {
-				continue
-			}
-			done[k] = true
+		for _, k := range uniq {
 			res, err := tx.ExecContext(ctx, s.q(qSeen), k, expires, at)
 			if err != nil {
 				return err

@@ -56,7 +56,9 @@ func migrations(fsys fs.FS) ([]migration, error) {
 // migrate brings the schema up to date in one transaction and records each
 // migration it applies in schema_migrations. A database whose version is
 // newer than the newest migration the program has is refused: it was
-// written by a newer backupbot.
+// written by a newer backupbot. The transaction holds the dialect's
+// migrateLock, so that of processes opening one new database together, one
+// creates the schema and the others find it done.
 func (s *sqlStore) migrate(ctx context.Context) error {
 	ms, err := migrations(s.d.migrations)
 	if err != nil {
@@ -64,6 +66,11 @@ func (s *sqlStore) migrate(ctx context.Context) error {
 	}
 	latest := ms[len(ms)-1].version
 	return s.inTx(ctx, func(tx *sql.Tx) error {
+		if s.d.migrateLock != "" {
+			if _, err := tx.ExecContext(ctx, s.d.migrateLock); err != nil {
+				return fmt.Errorf("lock the schema for migrating: %w", err)
+			}
+		}
 		if _, err := tx.ExecContext(ctx, qCreateMigrations); err != nil {
 			return fmt.Errorf("create schema_migrations: %w", err)
 		}

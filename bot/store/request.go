@@ -42,6 +42,7 @@ func (s *sqlStore) Create(ctx context.Context, r Request, e Event) error {
 	for range maxAttempts {
 		retry := false
 		err := s.inTx(ctx, func(tx *sql.Tx) error {
+			retry = false
 			res, err := tx.ExecContext(ctx, s.q(qInsertRequest), r.ID, r.User, r.Channel, r.Account,
 				r.Client, r.ClientID, r.TableGroup, r.SubclientID, string(r.Subclient), r.Level, r.Reason,
 				boolInt(r.Emergency), boolInt(r.Review), string(r.State), r.ParentTS, r.TaskID,

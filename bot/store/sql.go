@@ -16,6 +16,18 @@ type dialect struct {
 	migrations fs.FS               // NNNN_name.sql files
 	// isUnique reports whether err is a unique constraint violation.
 	isUnique func(error) bool
+	// retryable reports whether err lost a race that running the whole
+	// transaction again can win (PostgreSQL's deadlock victim); nil: none.
+	retryable func(error) bool
+	// migrateLock is run first in the migration transaction, to hold off
+	// other processes migrating the same database until it commits; "":
+	// beginning the transaction is enough (SQLite's BEGIN IMMEDIATE).
+	migrateLock string
+	// txOptions are the transactions' (nil: the database's default). The
+	// store is written for READ COMMITTED on PostgreSQL: a conditional
+	// UPDATE or an INSERT … ON CONFLICT that waited for another
+	// transaction sees what it committed.
+	txOptions *sql.TxOptions
 }
 
 // sqlStore is the Store on a database/sql database. Its SQL is in query.go.
@@ -23,7 +35,7 @@ type sqlStore struct {
 	db   *sql.DB
 	d    dialect
 	now  func() time.Time
-	name string // what errors call the database: its path
+	name string // what errors call the database: its path, or "postgres HOST:PORT/DATABASE"
 
 	purgeMu   sync.Mutex
 	nextPurge time.Time // when Seen next deletes expired keys
@@ -49,9 +61,22 @@ type querier interface {
 
 // inTx runs fn in a transaction and commits it if fn returns nil. On SQLite
 // the transaction takes the write lock as it begins (_txlock=immediate), so
-// two writers never deadlock upgrading a read lock.
+// two writers never deadlock upgrading a read lock. On PostgreSQL (READ
+// COMMITTED) a transaction that the database aborted to break a deadlock is
+// run again, up to maxAttempts times in all: fn must set its results anew
+// each time it runs.
 func (s *sqlStore) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	tx, err := s.db.BeginTx(ctx, nil)
+	for attempt := 1; ; attempt++ {
+		err := s.tx(ctx, fn)
+		if err == nil || s.d.retryable == nil || !s.d.retryable(err) || attempt >= maxAttempts || ctx.Err() != nil {
+			return err
+		}
+	}
+}
+
+// tx runs fn in one transaction and commits it if fn returns nil.
+func (s *sqlStore) tx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := s.db.BeginTx(ctx, s.d.txOptions)
 	if err != nil {
 		return err
 	}

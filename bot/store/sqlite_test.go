@@ -33,7 +33,7 @@ func TestOpenRefuses(t *testing.T) {
 		want      string // in the error
 	}{
 		{"mysql", "mysql://backup:s3cret@db.example.com/backupbot", `unsupported database "mysql"`},
-		{"postgres", "postgres://backup:s3cret@db.example.com/backupbot", "not supported yet"},
+		{"postgres", "postgres://backup:s3cret@db.example.com:port/backupbot", "invalid PostgreSQL URL"},
 		{"no scheme", "backupbot.db", "no scheme"},
 		{"no scheme but a colon", "backup:s3cret@db.example.com", "unsupported"},
 		{"nothing", "", "no scheme"},

@@ -3,12 +3,19 @@
 // jobs have ended.
 //
 // Open takes a BACKUPBOT_DATABASE_URL. "sqlite:PATH" is a SQLite file
-// (modernc.org/sqlite, pure Go); PostgreSQL is to come with the same
-// behaviour, so the SQL is kept portable and in one place (query.go).
+// (modernc.org/sqlite, pure Go); "postgres://…" is a PostgreSQL database
+// (github.com/jackc/pgx/v5). Both behave the same, on the same SQL, kept
+// portable and in one place (query.go).
 //
 // Times are stored as BIGINT unix nanoseconds (NULL for the zero time) and
 // read back in UTC: they compare and sort as integers, round-trip exactly,
 // and mean the same thing in SQLite and PostgreSQL.
+//
+// The tests run every Store behaviour on SQLite, and on PostgreSQL too when
+// BACKUPBOT_TEST_POSTGRES names a server's database, each test in a schema
+// of its own that it drops afterwards:
+//
+//	BACKUPBOT_TEST_POSTGRES='postgres://postgres@127.0.0.1:5432/test?sslmode=disable' go test ./bot/store/
 package store
 
 import (
@@ -191,22 +198,29 @@ type Store interface {
 }
 
 // Open opens the store named by a BACKUPBOT_DATABASE_URL: "sqlite:PATH" (":memory:" is refused:
-// use a temp file). "postgres://…" answers "not supported yet" for now. Migrations are embedded
-// (embed.FS, numbered .sql files) and applied at open, recorded in a schema_migrations table; a
-// database newer than the program is refused with a clear error.
+// use a temp file) or "postgres://USER:PASSWORD@HOST:PORT/DATABASE?PARAM=VALUE…" ("postgresql://"
+// too). Migrations are embedded (embed.FS, numbered .sql files, one folder per database) and
+// applied at open, recorded in a schema_migrations table; a database newer than the program is
+// refused with a clear error.
 //
 // PATH is a file path, relative to the working directory or absolute
 // ("sqlite:///var/lib/backupbot.db" is the absolute /var/lib/backupbot.db).
-// The file is created if it is missing; its directory is not. now is the
-// clock (nil: time.Now). Errors name the path and nothing else of the URL,
-// which for PostgreSQL can hold a password.
+// The file is created if it is missing; its directory is not.
+//
+// A PostgreSQL URL takes what pgx takes (sslmode, connect_timeout, and
+// run-time parameters such as search_path=SCHEMA, whose first schema gets
+// the tables); the database must exist. Replicas opening a new database
+// together migrate it once (an advisory lock).
+//
+// now is the clock (nil: time.Now). Errors name the path, or the user,
+// host, port and database, and nothing else of the URL: never a password.
 func Open(ctx context.Context, url string, now func() time.Time) (Store, error) {
 	if now == nil {
 		now = time.Now
 	}
 	scheme, rest, ok := strings.Cut(url, ":")
 	if !ok {
-		return nil, errors.New(`open store: database URL has no scheme: want "sqlite:PATH"`)
+		return nil, errors.New(`open store: database URL has no scheme: ` + wantURL)
 	}
 	switch strings.ToLower(scheme) {
 	case "sqlite":
@@ -216,14 +230,17 @@ func Open(ctx context.Context, url string, now func() time.Time) (Store, error) 
 		}
 		return openSQLite(ctx, path, now)
 	case "postgres", "postgresql":
-		return nil, errors.New("open store: postgres is not supported yet: use sqlite:PATH")
+		return openPostgres(ctx, rest, now)
 	default:
 		if !isScheme(scheme) { // something else than a scheme: echo none of it
-			return nil, errors.New(`open store: database URL has no scheme: want "sqlite:PATH"`)
+			return nil, errors.New(`open store: database URL has no scheme: ` + wantURL)
 		}
-		return nil, fmt.Errorf(`open store: unsupported database %q: want "sqlite:PATH"`, scheme)
+		return nil, fmt.Errorf(`open store: unsupported database %q: `+wantURL, scheme)
 	}
 }
+
+// wantURL tells which database URLs Open takes.
+const wantURL = `want "sqlite:PATH" or "postgres://USER:PASSWORD@HOST:PORT/DATABASE"`
 
 // isScheme reports whether s is a URL scheme (RFC 3986: a letter, then
 // letters, digits, '+', '-', '.').

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"maps"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -125,6 +126,39 @@ func testConcurrentSeen(t *testing.T, su suite) {
 	}
 	if first != 1 {
 		t.Errorf("%d of %d concurrent Seen calls with one key got false, want 1", first, n)
+	}
+}
+
+// testSeenEitherOrder gives concurrent Seen calls the same keys in
+// opposite orders: none waits on another forever (on PostgreSQL, none is
+// a deadlock's victim), and exactly one gets false.
+func testSeenEitherOrder(t *testing.T, su suite) {
+	s, _ := su.open(t, newClock())
+	const n = 20
+	seen := make([]bool, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		keys := []string{"envelope-1", "trigger-1", "retry-1"}
+		if i%2 == 1 {
+			slices.Reverse(keys)
+		}
+		wg.Go(func() {
+			seen[i], errs[i] = s.Seen(context.Background(), time.Minute, keys...)
+		})
+	}
+	wg.Wait()
+	first := 0
+	for i := range n {
+		if errs[i] != nil {
+			t.Errorf("Seen %d: %v", i, errs[i])
+		}
+		if !seen[i] {
+			first++
+		}
+	}
+	if first != 1 {
+		t.Errorf("%d of %d concurrent Seen calls with the same keys got false, want 1", first, n)
 	}
 }
 

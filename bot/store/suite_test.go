@@ -37,6 +37,7 @@ func testStore(t *testing.T, newURL func(t *testing.T) string) {
 		{"audit", testAudit},
 		{"seen", testSeen},
 		{"concurrent seen", testConcurrentSeen},
+		{"seen, keys in either order", testSeenEitherOrder},
 		{"job ended", testJobEnded},
 		{"concurrent job ended", testConcurrentJobEnded},
 		{"reopen", testReopen},
