@@ -25,6 +25,7 @@ func (b *Bot) decide(ctx context.Context, log *zap.Logger, in Input, id string, 
 	d := b.policy().CheckApprove(ctx, b.groups, in.User, r.User, r.Account)
 	if !d.Allow {
 		log.Info("click", zap.String("outcome", "refused"), zap.String("rule", d.Rule))
+		b.denied(d.Rule)
 		b.audit(ctx, log, store.Event{RequestID: r.ID, Actor: in.User, Action: "click-refused", Rule: d.Rule,
 			Account: r.Account, TableGroup: r.TableGroup.Name, Channel: r.Channel, Detail: verb + ": " + d.Reason})
 		b.reply(ctx, log, in, Message{Text: fmt.Sprintf("🚫 You may not %s %s: %s. Nothing was changed.", verb, r.ID, esc(d.Reason))})
@@ -36,6 +37,9 @@ func (b *Bot) decide(ctx context.Context, log *zap.Logger, in Input, id string, 
 		ch.To, ch.Problem, action = StateRejected, reason, "rejected"
 	}
 	next, err := b.store.Transition(ctx, r.ID, []State{StatePending}, withTime(ch, b.now()))
+	if err == nil {
+		logState(log, next, ch)
+	}
 	var conflict *store.ConflictError
 	switch {
 	case errors.As(err, &conflict):
@@ -51,6 +55,7 @@ func (b *Bot) decide(ctx context.Context, log *zap.Logger, in Input, id string, 
 		return
 	}
 	log.Info("click", zap.String("outcome", action))
+	b.metrics.decisions.WithLabelValues(action).Inc()
 	b.audit(ctx, log, store.Event{RequestID: r.ID, Actor: in.User, Action: action, Rule: d.Rule, Account: r.Account,
 		TableGroup: r.TableGroup.Name, Channel: r.Channel, Detail: reason})
 	ctx, cancel := detached(ctx)
@@ -116,12 +121,14 @@ func (b *Bot) cancel(ctx context.Context, log *zap.Logger, in Input, id string) 
 		return
 	}
 	if r.User != in.User {
-		log.Info("command", zap.String("outcome", "denied"), zap.String("rule", "cancel-own"))
+		b.outcome(log, KindCancel, "denied", zap.String("rule", "cancel-own"))
+		b.denied("cancel-own")
 		b.reply(ctx, log, in, Message{Text: fmt.Sprintf("Only <@%s>, who asked for %s, can withdraw it; approvers can deny it. "+
 			"Nothing was changed.", r.User, r.ID)})
 		return
 	}
 	if b.finish(ctx, log, r, []State{StatePending}, store.Change{To: StateCancelled, Actor: in.User, Decided: true}, "cancelled") {
+		b.outcome(log, KindCancel, "cancelled")
 		b.reply(ctx, log, in, Message{Text: fmt.Sprintf("Request %s is withdrawn.", r.ID)})
 		return
 	}
@@ -130,7 +137,9 @@ func (b *Bot) cancel(ctx context.Context, log *zap.Logger, in Input, id string) 
 
 // expire ends a pending request nobody approved in time.
 func (b *Bot) expire(ctx context.Context, log *zap.Logger, r Request) {
-	b.finish(ctx, log, r, []State{StatePending}, store.Change{To: StateExpired, Actor: actorBot}, "expired")
+	if b.finish(ctx, log, r, []State{StatePending}, store.Change{To: StateExpired, Actor: actorBot}, "expired") {
+		b.metrics.expiries.Inc()
+	}
 }
 
 // finish moves r to an end state that runs nothing, records it in the
@@ -144,6 +153,7 @@ func (b *Bot) finish(ctx context.Context, log *zap.Logger, r Request, from []Sta
 		}
 		return false
 	}
+	logState(log, next, ch)
 	r, err = fromRecord(next)
 	if err != nil {
 		log.Error("read request", zap.Error(err))

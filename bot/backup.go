@@ -41,7 +41,8 @@ func (b *Bot) backup(ctx context.Context, log *zap.Logger, in Input, cmd Command
 		d = pol.CheckRequest(ctx, b.groups, subj, target)
 	}
 	if !d.Allow {
-		log.Info("command", zap.String("outcome", "denied"), zap.String("rule", d.Rule))
+		b.outcome(log, cmd.Kind, "denied", zap.String("rule", d.Rule))
+		b.denied(d.Rule)
 		b.audit(ctx, log, store.Event{Actor: in.User, Action: "denied", Rule: d.Rule, Account: cmd.Account,
 			TableGroup: cmd.TableGroup, Channel: in.Channel, Detail: string(cmd.Kind) + ": " + d.Reason})
 		b.reply(ctx, log, in, DeniedMessage(d))
@@ -54,7 +55,7 @@ func (b *Bot) backup(ctx context.Context, log *zap.Logger, in Input, cmd Command
 	}
 	sc, err := b.cv.TableGroup(ctx, acct.Client, cmd.TableGroup)
 	if err != nil {
-		b.resolveFailed(ctx, log, in, acct, err)
+		b.resolveFailed(ctx, log, in, cmd.Kind, acct, err)
 		return
 	}
 
@@ -68,7 +69,7 @@ func (b *Bot) backup(ctx context.Context, log *zap.Logger, in Input, cmd Command
 		r.State, r.Expires = StatePending, now.Add(acct.Timeout())
 	}
 	log = log.With(zap.String("request", r.ID), zap.Int("subclient", sc.ID))
-	if !b.create(ctx, log, in, r) {
+	if !b.create(ctx, log, in, cmd.Kind, r) {
 		return
 	}
 	ts, err := b.chat.Post(ctx, in.Channel, ParentMessage(r))
@@ -86,9 +87,9 @@ func (b *Bot) backup(ctx context.Context, log *zap.Logger, in Input, cmd Command
 	}
 	switch {
 	case r.State == StatePending:
-		log.Info("command", zap.String("outcome", "pending-approval"))
+		b.outcome(log, cmd.Kind, "pending-approval")
 	case emergency:
-		log.Warn("command", zap.String("outcome", "breakglass"))
+		b.outcome(log, cmd.Kind, "breakglass")
 		b.thread(ctx, log, r, BreakglassReply(r, acct.Approvers))
 		b.submit(ctx, log, r)
 	default:
@@ -99,7 +100,7 @@ func (b *Bot) backup(ctx context.Context, log *zap.Logger, in Input, cmd Command
 // create records r with its first audit event. A table group that already
 // has an active request refuses it, with a link to that request's thread;
 // a break-glass request supersedes one that only waits for approval.
-func (b *Bot) create(ctx context.Context, log *zap.Logger, in Input, r Request) bool {
+func (b *Bot) create(ctx context.Context, log *zap.Logger, in Input, kind Kind, r Request) bool {
 	rec, err := r.record()
 	if err != nil {
 		b.internalError(ctx, log, in, err)
@@ -117,12 +118,14 @@ func (b *Bot) create(ctx context.Context, log *zap.Logger, in Input, r Request) 
 		var busy *store.BusyError
 		switch {
 		case err == nil:
+			logState(log, rec, store.Change{Actor: r.User, Detail: action})
 			return true
 		case errors.As(err, &busy) && r.Emergency && busy.Existing.State == StatePending && attempt == 0:
 			b.supersede(ctx, log, busy.Existing, r)
 			continue
 		case errors.As(err, &busy):
-			log.Info("command", zap.String("outcome", "table-group-busy"), zap.String("existing", busy.Existing.ID))
+			b.outcome(log, kind, "table-group-busy", zap.String("existing", busy.Existing.ID))
+			b.denied("one-at-a-time")
 			b.audit(ctx, log, store.Event{Actor: r.User, Action: "denied", Rule: "one-at-a-time", Account: r.Account,
 				TableGroup: r.TableGroup.Name, Channel: r.Channel, Detail: "active request " + busy.Existing.ID})
 			b.reply(ctx, log, in, BusyMessage(busy.Existing, b.permalink(ctx, busy.Existing)))
@@ -163,13 +166,18 @@ func (b *Bot) permalink(ctx context.Context, r store.Request) string {
 // CreateTask is sent, so that a crash in between is found at start-up and
 // reported as an unknown outcome rather than sent again.
 func (b *Bot) submit(ctx context.Context, log *zap.Logger, r Request) {
-	rec, err := b.store.Transition(ctx, r.ID, []State{StateApproved}, store.Change{To: StateSubmitting, Actor: actorBot, At: b.now()})
+	ch := store.Change{To: StateSubmitting, Actor: actorBot, At: b.now()}
+	rec, err := b.store.Transition(ctx, r.ID, []State{StateApproved}, ch)
 	if err != nil {
 		log.Warn("not submitted: the request changed meanwhile", zap.Error(err))
 		return
 	}
+	logState(log, rec, ch)
 	r.Updated = rec.Updated
+	started := time.Now()
 	task, err := b.cv.CreateBackup(ctx, r.TableGroup, r.Level)
+	b.metrics.submitSeconds.Observe(time.Since(started).Seconds())
+	b.commvaultError(err)
 	// Whatever happened, the thread must hear of it, even when the command's
 	// own deadline has passed.
 	ctx, cancel := detached(ctx)
@@ -188,7 +196,8 @@ func (b *Bot) submit(ctx context.Context, log *zap.Logger, r Request) {
 		log.Error("submission", zap.String("ref", ref), zap.String("outcome", "failed"), zap.Error(err))
 		b.failed(ctx, log, r, "Commvault could not be reached (ref "+ref+")")
 	default:
-		log.Info("command", zap.String("outcome", "submitted"), zap.Int("task", task.ID), zap.Strings("jobs", task.JobIDs))
+		log.Info("submitted", zap.Int("task", task.ID), zap.Strings("jobs", task.JobIDs))
+		b.metrics.submissions.WithLabelValues("submitted").Inc()
 		r, ok := b.transition(ctx, log, r, []State{StateSubmitting}, store.Change{To: StateSubmitted, Actor: actorBot,
 			TaskID: task.ID, JobIDs: task.JobIDs})
 		if !ok { // left submitting: start-up recovery reports it as unknown
@@ -207,6 +216,7 @@ func (b *Bot) failed(ctx context.Context, log *zap.Logger, r Request, problem st
 	if !ok {
 		return
 	}
+	b.metrics.submissions.WithLabelValues("failed").Inc()
 	b.audit(ctx, log, store.Event{RequestID: r.ID, Actor: actorBot, Action: "failed", Account: r.Account,
 		TableGroup: r.TableGroup.Name, Channel: r.Channel, Detail: problem})
 	b.thread(ctx, log, r, SubmitFailedReply(problem))
@@ -219,6 +229,7 @@ func (b *Bot) unknown(ctx context.Context, log *zap.Logger, r Request, problem, 
 	if !ok {
 		return
 	}
+	b.metrics.submissions.WithLabelValues("unknown").Inc()
 	b.audit(ctx, log, store.Event{RequestID: r.ID, Actor: actorBot, Action: "unknown", Account: r.Account,
 		TableGroup: r.TableGroup.Name, Channel: r.Channel, Detail: problem + " (ref " + ref + ")"})
 	b.thread(ctx, log, r, OutcomeUnknownReply(r, ref))
@@ -235,6 +246,7 @@ func (b *Bot) transition(ctx context.Context, log *zap.Logger, r Request, from [
 		log.Error("record transition", zap.String("to", string(ch.To)), zap.Error(err))
 		return r, false
 	}
+	logState(log, rec, ch)
 	next, err := fromRecord(rec)
 	if err != nil {
 		log.Error("read request", zap.Error(err))
@@ -242,6 +254,13 @@ func (b *Bot) transition(ctx context.Context, log *zap.Logger, r Request, from [
 	}
 	next.Jobs, next.Approvers = r.Jobs, r.Approvers
 	return next, true
+}
+
+// logState is the one log line of a state change.
+func logState(log *zap.Logger, r store.Request, ch store.Change) {
+	log.Info("state", zap.String("request", r.ID), zap.String("state", string(r.State)), zap.String("actor", ch.Actor),
+		zap.String("user", r.User), zap.String("channel", r.Channel), zap.String("account", r.Account),
+		zap.String("tablegroup", r.TableGroup), zap.String("detail", ch.Problem+ch.Detail))
 }
 
 // audit appends e to the audit trail; a failure is logged, not shown.
@@ -255,12 +274,13 @@ func (b *Bot) audit(ctx context.Context, log *zap.Logger, e store.Event) {
 }
 
 // resolveFailed tells the caller why the table group could not be resolved.
-func (b *Bot) resolveFailed(ctx context.Context, log *zap.Logger, in Input, acct *auth.Account, err error) {
+func (b *Bot) resolveFailed(ctx context.Context, log *zap.Logger, in Input, kind Kind, acct *auth.Account, err error) {
+	b.commvaultError(err)
 	var nf *commvault.NotFoundError
 	var apiErr *commvault.APIError
 	switch {
 	case errors.As(err, &nf):
-		log.Info("command", zap.String("outcome", "unknown-tablegroup"))
+		b.outcome(log, kind, "unknown-tablegroup")
 		var close []string
 		for _, s := range nf.Suggestions {
 			if acct.AllowsTableGroup(s) {
@@ -269,16 +289,41 @@ func (b *Bot) resolveFailed(ctx context.Context, log *zap.Logger, in Input, acct
 		}
 		b.reply(ctx, log, in, UnknownTableGroupMessage(b.command, acct.Name, acct.Client, nf.Name, close))
 	case errors.Is(err, commvault.ErrTimeout):
-		log.Warn("command", zap.String("outcome", "commvault-timeout"), zap.Error(err))
+		b.outcome(log, kind, "commvault-timeout", zap.Error(err))
 		b.reply(ctx, log, in, Message{Text: "Commvault did not answer in time while I looked up the table group. " +
 			"Nothing was submitted; try again in a minute."})
 	case errors.As(err, &apiErr):
-		log.Warn("command", zap.String("outcome", "commvault-error"), zap.Error(err))
+		b.outcome(log, kind, "commvault-error", zap.Error(err))
 		b.reply(ctx, log, in, Message{Text: fmt.Sprintf("Commvault answered with an error while I looked up the table groups of %s: %s. "+
 			"Nothing was submitted.", esc(acct.Client), esc(commvaultProblem(apiErr)))})
 	default:
 		b.internalError(ctx, log, in, fmt.Errorf("resolve table group: %w", err))
 	}
+}
+
+// commvaultError counts a Commvault error by kind.
+func (b *Bot) commvaultError(err error) {
+	if err == nil {
+		return
+	}
+	var apiErr *commvault.APIError
+	var nf *commvault.NotFoundError
+	kind := "other"
+	switch {
+	case errors.As(err, &nf), errors.Is(err, commvault.ErrJobNotFound):
+		return // an answer, not an error
+	case errors.Is(err, commvault.ErrOutcomeUnknown):
+		kind = "unknown_outcome"
+	case errors.Is(err, commvault.ErrTimeout):
+		kind = "timeout"
+	case errors.As(err, &apiErr) && apiErr.StatusCode == 429:
+		kind = "rate_limited"
+	case errors.As(err, &apiErr) && apiErr.Code != 0:
+		kind = "error_code"
+	case errors.As(err, &apiErr):
+		kind = "http"
+	}
+	b.metrics.cvErrors.WithLabelValues(kind).Inc()
 }
 
 // commvaultProblem is Commvault's error in words for a person.

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
 	"github.com/backupbot/backupbot/auth"
@@ -36,6 +37,7 @@ type Config struct {
 	Policy       func() *auth.Policy // the policy in force now (it may be reloaded)
 	Groups       auth.GroupLookup
 	Store        store.Store // requests, transitions, audit trail
+	Metrics      *Metrics    // default: registered nowhere
 	Log          *zap.Logger
 	Command      string           // the slash command's name; default "/backup"
 	PollInterval time.Duration    // how often followed jobs are polled; default 30s
@@ -50,6 +52,7 @@ type Bot struct {
 	policy   func() *auth.Policy
 	groups   auth.GroupLookup
 	store    store.Store
+	metrics  *Metrics
 	log      *zap.Logger
 	command  string
 	interval time.Duration
@@ -75,12 +78,15 @@ func New(cfg Config) (*Bot, error) {
 		return nil, errors.New("new bot: no store")
 	}
 	b := &Bot{
-		chat: cfg.Chat, cv: cfg.Commvault, policy: cfg.Policy, groups: cfg.Groups, store: cfg.Store,
+		chat: cfg.Chat, cv: cfg.Commvault, policy: cfg.Policy, groups: cfg.Groups, store: cfg.Store, metrics: cfg.Metrics,
 		log: cfg.Log, command: cfg.Command, interval: cfg.PollInterval, now: cfg.Now, newID: cfg.NewID,
 		missing: make(map[string]int),
 	}
 	if b.log == nil {
 		b.log = zap.NewNop()
+	}
+	if b.metrics == nil {
+		b.metrics = NewMetrics(prometheus.NewRegistry())
 	}
 	if b.command == "" {
 		b.command = "/backup"
@@ -110,13 +116,14 @@ func (b *Bot) Handle(ctx context.Context, in Input) {
 	log := b.log.With(zap.String("user", in.User), zap.String("channel", in.Channel))
 	cmd, err := Parse(in.Text)
 	if err != nil {
-		log.Info("command", zap.String("outcome", "usage-error"), zap.Error(err))
+		b.outcome(log, "", "usage-error", zap.Error(err))
 		b.reply(ctx, log, in, b.usageMessage(err))
 		return
 	}
 	log = log.With(zap.String("command", string(cmd.Kind)))
 	switch cmd.Kind {
 	case KindHelp:
+		b.outcome(log, KindHelp, "help")
 		b.reply(ctx, log, in, b.helpMessage(ctx, in))
 	case KindList:
 		b.list(ctx, log, in, cmd)
@@ -144,6 +151,7 @@ func (b *Bot) reply(ctx context.Context, log *zap.Logger, in Input, m Message) {
 func (b *Bot) internalError(ctx context.Context, log *zap.Logger, in Input, err error) {
 	ref := b.newID()
 	log.Error("internal error", zap.String("ref", ref), zap.Error(err))
+	b.metrics.internal.Inc()
 	b.reply(ctx, log, in, InternalErrorMessage(ref))
 }
 

@@ -67,7 +67,11 @@ func (b *Bot) poll(ctx context.Context) (backoff time.Duration) {
 		return 0
 	}
 	byClient := make(map[int][]Request)
+	followed := 0
 	for _, rec := range recs {
+		if rec.State == StateSubmitted {
+			followed++
+		}
 		if rec.State == StateUnknown && b.now().Sub(rec.Updated) > reconcileFor {
 			continue
 		}
@@ -78,9 +82,12 @@ func (b *Bot) poll(ctx context.Context) (backoff time.Duration) {
 		}
 		byClient[r.TableGroup.ClientID] = append(byClient[r.TableGroup.ClientID], r)
 	}
+	b.metrics.jobsFollowed.Set(float64(followed))
 	window := 2*b.interval + time.Minute
 	for clientID, rs := range byClient {
 		jobs, err := b.cv.Jobs(ctx, clientID, max(window, reconcileFor))
+		b.metrics.cvReads.Inc()
+		b.commvaultError(err)
 		if wait := retryAfter(err); wait > 0 {
 			return wait
 		}
@@ -120,6 +127,8 @@ func (b *Bot) update(ctx context.Context, r Request, listed map[string]commvault
 		if !ok {
 			var err error
 			j, err = b.cv.Job(ctx, id)
+			b.metrics.cvReads.Inc()
+			b.commvaultError(err)
 			if wait := retryAfter(err); wait > 0 {
 				return wait
 			}
@@ -160,6 +169,7 @@ func (b *Bot) ended(ctx context.Context, log *zap.Logger, r Request, jobID, stat
 	}
 	if first {
 		log.Info("job ended", zap.String("job", jobID), zap.String("status", status))
+		b.metrics.jobsEnded.WithLabelValues(status).Inc()
 		b.audit(ctx, log, store.Event{RequestID: r.ID, Actor: actorBot, Action: "job-ended", Account: r.Account,
 			TableGroup: r.TableGroup.Name, Channel: r.Channel, Detail: "job " + jobID + ": " + status})
 	}

@@ -115,6 +115,11 @@ func ParentMessage(r Request) Message {
 		head = "🚨 *EMERGENCY (break-glass)* " + head
 	}
 	text := fmt.Sprintf("%s — %s. Request %s.", head, stateLine(r), r.ID)
+	approved := r.DecidedBy != "" && r.State != StateRejected && r.State != StateCancelled && r.State != StateApproved &&
+		r.State != StateSubmitting
+	if approved {
+		text += fmt.Sprintf(" Approved by <@%s> at %s.", r.DecidedBy, clockTime(r.DecidedAt))
+	}
 	if r.Reason != "" {
 		text += " Reason: " + esc(r.Reason)
 	}
@@ -125,6 +130,9 @@ func ParentMessage(r Request) Message {
 		mrkdwn(fmt.Sprintf("*Table group*\n%s (subclient %d)", esc(sc.Name), sc.ID)),
 		mrkdwn(fmt.Sprintf("*Instance / backup set*\n%s / %s", esc(sc.InstanceName), esc(sc.BackupsetName))),
 		mrkdwn("*State*\n" + stateLine(r)),
+	}
+	if approved {
+		fields = append(fields, mrkdwn(fmt.Sprintf("*Approved by*\n<@%s> at %s", r.DecidedBy, clockTime(r.DecidedAt))))
 	}
 	blocks := []slack.Block{
 		section(head),

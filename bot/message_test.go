@@ -65,6 +65,7 @@ func TestMessagesGolden(t *testing.T) {
 	}{
 		{"parent-pending", ParentMessage(pending)},
 		{"parent-approved-by", ParentMessage(decided(StateApproved, ""))},
+		{"parent-approved-running", ParentMessage(decided(StateSubmitted, ""))},
 		{"parent-rejected", ParentMessage(decided(StateRejected, "not during the freeze"))},
 		{"parent-expired", ParentMessage(decided(StateExpired, ""))},
 		{"parent-cancelled", ParentMessage(decided(StateCancelled, "superseded by break-glass request r-9z8y7x"))},

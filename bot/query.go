@@ -77,7 +77,7 @@ func (b *Bot) list(ctx context.Context, log *zap.Logger, in Input, cmd Command) 
 		}
 		entries = append(entries, e)
 	}
-	log.Info("command", zap.String("outcome", "listed"), zap.Int("accounts", len(entries)))
+	b.outcome(log, KindList, "listed", zap.Int("accounts", len(entries)))
 	b.reply(ctx, log, in, ListMessage(b.command, cmd.Account, entries))
 }
 
@@ -89,15 +89,15 @@ func (b *Bot) status(ctx context.Context, log *zap.Logger, in Input, cmd Command
 	var apiErr *commvault.APIError
 	switch {
 	case errors.Is(err, commvault.ErrJobNotFound):
-		log.Info("command", zap.String("outcome", "no-such-job"))
+		b.outcome(log, KindStatus, "no-such-job")
 		b.reply(ctx, log, in, Message{Text: fmt.Sprintf("Commvault has no job %s.", esc(cmd.JobID))})
 		return
 	case errors.Is(err, commvault.ErrTimeout):
-		log.Warn("command", zap.String("outcome", "commvault-timeout"), zap.Error(err))
+		b.outcome(log, KindStatus, "commvault-timeout", zap.Error(err))
 		b.reply(ctx, log, in, Message{Text: "Commvault did not answer in time. Try again in a minute."})
 		return
 	case errors.As(err, &apiErr):
-		log.Warn("command", zap.String("outcome", "commvault-error"), zap.Error(err))
+		b.outcome(log, KindStatus, "commvault-error", zap.Error(err))
 		b.reply(ctx, log, in, Message{Text: "Commvault answered with an error: " + esc(commvaultProblem(apiErr)) + "."})
 		return
 	case err != nil:
@@ -105,11 +105,12 @@ func (b *Bot) status(ctx context.Context, log *zap.Logger, in Input, cmd Command
 		return
 	}
 	if !b.mayView(ctx, in, j.ClientName) {
-		log.Info("command", zap.String("outcome", "denied"), zap.String("rule", "status-account"))
+		b.outcome(log, KindStatus, "denied", zap.String("rule", "status-account"))
+		b.denied("status-account")
 		b.reply(ctx, log, in, Message{Text: fmt.Sprintf("Job %s is not in an account you may use here.", esc(cmd.JobID))})
 		return
 	}
-	log.Info("command", zap.String("outcome", "status"), zap.String("status", j.Status))
+	b.outcome(log, KindStatus, "status", zap.String("status", j.Status))
 	b.reply(ctx, log, in, StatusMessage(j))
 }
 

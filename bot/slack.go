@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/slack-go/slack"
 	"github.com/slack-go/slack/socketmode"
 	"go.uber.org/zap"
@@ -32,6 +33,7 @@ type SlackConfig struct {
 	WorkTimeout  time.Duration // bound on handling one envelope; default 2m
 	PingInterval time.Duration // longest silence from Slack before reconnecting; default 30s
 	Dedup        Dedup         // remembers envelopes already taken; default in memory
+	Metrics      *Metrics      // default: registered nowhere
 }
 
 // Slack is the socket-mode transport: it holds several connections open
@@ -44,8 +46,9 @@ type Slack struct {
 	dedup   Dedup
 	clients []*socketmode.Client
 
-	mu sync.Mutex
-	up []bool // by connection
+	mu       sync.Mutex
+	up       []bool // by connection
+	draining bool   // shutting down: no new work is taken
 }
 
 // envelope is one piece of work taken from Slack, in the core's terms.
@@ -74,6 +77,9 @@ func NewSlack(cfg SlackConfig) (*Slack, error) {
 	}
 	if cfg.Dedup == nil {
 		cfg.Dedup = NewMemoryDedup(nil)
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = NewMetrics(prometheus.NewRegistry())
 	}
 	s := &Slack{cfg: cfg, log: cfg.Log, work: make(chan envelope, cfg.Queue), dedup: cfg.Dedup, up: make([]bool, cfg.Connections)}
 	for range cfg.Connections {
@@ -104,13 +110,22 @@ func (s *Slack) setUp(i int, up bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.up[i] = up
+	n := 0
+	for _, u := range s.up {
+		if u {
+			n++
+		}
+	}
+	s.cfg.Metrics.connections.Set(float64(n))
 }
 
-// Run holds the connections open and serves envelopes until ctx ends, then
-// lets the work already taken finish (within drain) before it returns. It
-// returns early with an error when Slack refuses the app-level token.
+// Run holds the connections open and serves envelopes until ctx ends. Then
+// it drains: new commands are answered "restarting, try again in a minute"
+// while the work already taken finishes (within drain); then it closes the
+// connections and returns. It returns early with an error when Slack
+// refuses the app-level token.
 func (s *Slack) Run(ctx context.Context, drain time.Duration) error {
-	connCtx, stop := context.WithCancel(ctx)
+	connCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	defer stop()
 	fatal := make(chan error, len(s.clients))
 	var conns sync.WaitGroup
@@ -142,18 +157,23 @@ func (s *Slack) Run(ctx context.Context, drain time.Duration) error {
 	var err error
 	select {
 	case <-ctx.Done():
+		s.log.Info("shutting down: finishing the work taken", zap.Int("queued", len(s.work)), zap.Duration("within", drain))
 	case err = <-fatal:
 	}
-	stop()
-	conns.Wait() // no more envelopes are taken
+	s.mu.Lock()
+	s.draining = true // from now on, new work is answered "restarting"
 	close(s.work)
+	s.mu.Unlock()
 	done := make(chan struct{})
 	go func() { workers.Wait(); close(done) }()
 	select {
 	case <-done:
 	case <-time.After(drain):
-		s.log.Error("shutdown: work still running after the drain timeout", zap.Duration("drain", drain))
+		s.log.Error("shutdown: work still running after the drain timeout; what was recorded resumes on the next start",
+			zap.Duration("drain", drain), zap.Int("not_started", len(s.work)))
 	}
+	stop()
+	conns.Wait()
 	return err
 }
 
@@ -168,6 +188,7 @@ func (s *Slack) events(ctx context.Context, i int, c *socketmode.Client) {
 			return
 		case evt = <-c.Events:
 		}
+		received := time.Now()
 		switch evt.Type {
 		case socketmode.EventTypeConnecting:
 			s.setUp(i, false)
@@ -190,16 +211,21 @@ func (s *Slack) events(ctx context.Context, i int, c *socketmode.Client) {
 			log.Error("slack refused the app-level token (invalid_auth)")
 		case socketmode.EventTypeSlashCommand:
 			s.slashCommand(ctx, log, c, evt)
+			s.cfg.Metrics.ackSeconds.Observe(time.Since(received).Seconds())
 		case socketmode.EventTypeInteractive:
 			s.interactive(ctx, log, c, evt)
+			s.cfg.Metrics.ackSeconds.Observe(time.Since(received).Seconds())
 		case socketmode.EventTypeEventsAPI:
 			s.ack(ctx, log, c, evt.Request, nil)
 		}
 	}
 }
 
-// busyMessage answers through the ack when every worker and queue slot is taken.
-var busyMessage = map[string]any{"response_type": "ephemeral", "text": "backupbot is busy right now; try again in a minute. Nothing was submitted."}
+// Answers through the ack when the work cannot be taken.
+var (
+	busyMessage       = map[string]any{"response_type": "ephemeral", "text": "backupbot is busy right now; try again in a minute. Nothing was submitted."}
+	restartingMessage = map[string]any{"response_type": "ephemeral", "text": "backupbot is restarting; try again in a minute. Nothing was submitted."}
+)
 
 func (s *Slack) slashCommand(ctx context.Context, log *zap.Logger, c *socketmode.Client, evt socketmode.Event) {
 	cmd, ok := evt.Data.(slack.SlashCommand)
@@ -216,10 +242,13 @@ func (s *Slack) slashCommand(ctx context.Context, log *zap.Logger, c *socketmode
 	switch {
 	case s.duplicate(ctx, log, req, cmd.TriggerID):
 		log.Info("duplicate envelope dropped", zap.Int("retry_attempt", req.RetryAttempt))
+		s.cfg.Metrics.envelopes.WithLabelValues("slash_commands", "duplicate").Inc()
 	case cmd.Command != s.cfg.Command:
 		payload = map[string]any{"response_type": "ephemeral", "text": "This bot serves " + s.cfg.Command + " only."}
+		s.cfg.Metrics.envelopes.WithLabelValues("slash_commands", "ignored").Inc()
 	default:
-		payload = s.enqueue(log, envelope{input: &Input{User: cmd.UserID, Channel: cmd.ChannelID, Text: cmd.Text}, responseURL: cmd.ResponseURL})
+		payload = s.enqueue(log, "slash_commands", envelope{input: &Input{User: cmd.UserID, Channel: cmd.ChannelID, Text: cmd.Text},
+			responseURL: cmd.ResponseURL})
 	}
 	s.ack(ctx, log, c, req, payload)
 }
@@ -244,8 +273,12 @@ func (s *Slack) interactive(ctx context.Context, log *zap.Logger, c *socketmode.
 		if ts == "" {
 			ts = cb.Message.Timestamp
 		}
-		s.enqueue(log, envelope{click: &Click{User: cb.User.ID, Channel: channel, MessageTS: ts, ActionID: a.ActionID, Value: a.Value},
-			responseURL: cb.ResponseURL})
+		if s.enqueue(log, "interactive", envelope{click: &Click{User: cb.User.ID, Channel: channel, MessageTS: ts,
+			ActionID: a.ActionID, Value: a.Value}, responseURL: cb.ResponseURL}) != nil {
+			s.ack(ctx, log, c, req, nil)
+			s.tellLater(ctx, log, cb.ResponseURL)
+			return
+		}
 	}
 	s.ack(ctx, log, c, req, nil)
 }
@@ -264,15 +297,40 @@ func (s *Slack) duplicate(ctx context.Context, log *zap.Logger, req *socketmode.
 	return seen
 }
 
-// enqueue hands e to a worker without blocking; a full queue gets a busy
-// answer instead.
-func (s *Slack) enqueue(log *zap.Logger, e envelope) any {
+// enqueue hands e to a worker without blocking. It returns the answer for
+// the ack when the work cannot be taken: a full queue is busy, a shutdown
+// is restarting.
+func (s *Slack) enqueue(log *zap.Logger, typ string, e envelope) any {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.draining {
+		log.Info("shutting down; envelope answered restarting")
+		s.cfg.Metrics.envelopes.WithLabelValues(typ, "draining").Inc()
+		return restartingMessage
+	}
 	select {
 	case s.work <- e:
+		s.cfg.Metrics.envelopes.WithLabelValues(typ, "queued").Inc()
 		return nil
 	default:
 		log.Warn("work queue full; envelope answered busy")
+		s.cfg.Metrics.envelopes.WithLabelValues(typ, "busy").Inc()
 		return busyMessage
+	}
+}
+
+// tellLater answers a click that could not be taken through its
+// response_url (a click's ack cannot carry a message).
+func (s *Slack) tellLater(ctx context.Context, log *zap.Logger, url string) {
+	if url == "" {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.AckTimeout)
+	defer cancel()
+	msg := &slack.WebhookMessage{ResponseType: slack.ResponseTypeEphemeral,
+		Text: "backupbot is busy or restarting and did not take that click; click again in a minute. Nothing was changed."}
+	if err := slack.PostWebhookContext(ctx, url, msg); err != nil {
+		log.Warn("tell a click to retry", zap.Error(err))
 	}
 }
 

@@ -192,7 +192,7 @@ func TestSlackChatKeepsOrderThroughRateLimits(t *testing.T) {
 	}
 	t.Cleanup(fake.Close)
 	api := slack.New(fake.BotToken(), slack.OptionAPIURL(fake.APIURL()))
-	c := NewSlackChat(api, zap.NewNop())
+	c := NewSlackChat(api, zap.NewNop(), nil)
 	fake.RateLimit("chat.postMessage", 1, time.Second)
 	ts, err := c.Post(t.Context(), "C0OPS", Message{Text: "parent"})
 	if err != nil {
@@ -225,7 +225,7 @@ func TestSlackEphemeralFallsBackToPostEphemeral(t *testing.T) {
 	}
 	t.Cleanup(fake.Close)
 	api := slack.New(fake.BotToken(), slack.OptionAPIURL(fake.APIURL()))
-	c := NewSlackChat(api, zap.NewNop())
+	c := NewSlackChat(api, zap.NewNop(), nil)
 	ctx := withResponseURL(t.Context(), fake.APIURL()+"../respond/nosuch")
 	if err := c.Ephemeral(ctx, "C0OPS", "U0ALICE", Message{Text: "only you"}); err != nil {
 		t.Fatal(err)

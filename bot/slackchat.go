@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/slack-go/slack"
 	"go.uber.org/zap"
 )
@@ -20,17 +21,21 @@ const maxRateLimitWaits = 8
 // out one at a time, in order; a 429 makes that channel wait Retry-After
 // and send again, so rate limits delay messages but lose none.
 type SlackChat struct {
-	api  *slack.Client
-	http *http.Client // for response_url posts
-	log  *zap.Logger
+	api     *slack.Client
+	metrics *Metrics
+	http    *http.Client // for response_url posts
+	log     *zap.Logger
 
 	mu     sync.Mutex
 	queues map[string]*sync.Mutex // by channel
 }
 
-// NewSlackChat returns a Chat that posts through api.
-func NewSlackChat(api *slack.Client, log *zap.Logger) *SlackChat {
-	return &SlackChat{api: api, http: &http.Client{Timeout: 30 * time.Second}, log: log, queues: make(map[string]*sync.Mutex)}
+// NewSlackChat returns a Chat that posts through api; m may be nil.
+func NewSlackChat(api *slack.Client, log *zap.Logger, m *Metrics) *SlackChat {
+	if m == nil {
+		m = NewMetrics(prometheus.NewRegistry())
+	}
+	return &SlackChat{api: api, metrics: m, http: &http.Client{Timeout: 30 * time.Second}, log: log, queues: make(map[string]*sync.Mutex)}
 }
 
 // channel serialises the messages to one channel.
@@ -53,6 +58,11 @@ func (c *SlackChat) send(ctx context.Context, channel, method string, call func(
 	for attempt := 1; ; attempt++ {
 		err := call()
 		var rl *slack.RateLimitedError
+		if errors.As(err, &rl) {
+			c.metrics.slackCalls.WithLabelValues(method, "rate_limited").Inc()
+		} else if err != nil {
+			c.metrics.slackCalls.WithLabelValues(method, "error").Inc()
+		}
 		if !errors.As(err, &rl) || attempt > maxRateLimitWaits {
 			if err != nil {
 				return fmt.Errorf("slack %s: %w", method, err)

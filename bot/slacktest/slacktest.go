@@ -54,6 +54,13 @@ type Config struct {
 
 	UserGroups map[string][]string // user group ID (S…) → member IDs, for usergroups.users.list
 	Users      map[string]User     // users.info; unknown users get a plausible default
+
+	// Scopes are the bot token's OAuth scopes, sent comma-separated in the
+	// X-OAuth-Scopes header of every Web API answer to the bot token, as
+	// Slack does. nil: commands, chat:write, usergroups:read (what
+	// deploy/slack-app-manifest.yaml asks for); an empty, non-nil slice: a
+	// token with no scope (the header is sent, empty).
+	Scopes []string
 }
 
 // User is what users.info answers for one user ID.
@@ -169,6 +176,10 @@ func withDefaults(cfg Config) Config {
 	def(&cfg.BotID, "B0BOT")
 	def(&cfg.TeamID, "T0TEAM")
 	def(&cfg.AppID, "A0APP")
+	if cfg.Scopes == nil {
+		cfg.Scopes = []string{"commands", "chat:write", "usergroups:read"}
+	}
+	cfg.Scopes = slices.Clone(cfg.Scopes)
 	if cfg.PingInterval <= 0 {
 		cfg.PingInterval = 5 * time.Second
 	}

@@ -308,3 +308,53 @@ func TestConcurrentPostsGetIncreasingTimestamps(t *testing.T) {
 		}
 	}
 }
+
+// Every answer to the bot token carries its scopes in X-OAuth-Scopes, as
+// Slack's do; answers to other tokens do not.
+func TestScopesHeader(t *testing.T) {
+	scopes := func(srv *Server, method, token string) (string, bool) {
+		t.Helper()
+		var got []string
+		api := slack.New(token, slack.OptionAPIURL(srv.APIURL()), slack.OptionAppLevelToken(token),
+			slack.OptionOnResponseHeaders(func(path string, h http.Header) {
+				if path == method {
+					got = h.Values("X-OAuth-Scopes")
+				}
+			}))
+		ctx := testContext(t)
+		if method == "apps.connections.open" {
+			_, _, _ = api.StartSocketModeContext(ctx)
+		} else {
+			_, _ = api.AuthTestContext(ctx)
+		}
+		if len(got) == 0 {
+			return "", false
+		}
+		return got[0], true
+	}
+	srv := newServer(t, Config{})
+	for _, tt := range []struct {
+		name, method, token string
+		want                string
+		sent                bool
+	}{
+		{"bot token", "auth.test", srv.BotToken(), "commands,chat:write,usergroups:read", true},
+		{"wrong bot token", "auth.test", "xoxb-wrong", "", false},
+		{"app token", "apps.connections.open", srv.AppToken(), "", false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if got, sent := scopes(srv, tt.method, tt.token); got != tt.want || sent != tt.sent {
+				t.Errorf("X-OAuth-Scopes = %q (sent %v), want %q (sent %v)", got, sent, tt.want, tt.sent)
+			}
+		})
+	}
+
+	few := newServer(t, Config{Scopes: []string{"chat:write"}})
+	if got, _ := scopes(few, "auth.test", few.BotToken()); got != "chat:write" {
+		t.Errorf("X-OAuth-Scopes with Scopes [chat:write] = %q", got)
+	}
+	none := newServer(t, Config{Scopes: []string{}})
+	if got, sent := scopes(none, "auth.test", none.BotToken()); got != "" || !sent {
+		t.Errorf("X-OAuth-Scopes with no scope = %q (sent %v), want an empty header", got, sent)
+	}
+}

@@ -50,7 +50,7 @@ func loadConfig() (config, error) {
 }
 
 func kindName(typeName string) string {
-	if typeName == "Duration" {
+	if strings.HasSuffix(typeName, "Duration") {
 		return "duration (like 30s or 5m)"
 	}
 	return typeName

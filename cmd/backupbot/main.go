@@ -4,6 +4,8 @@
 //	backupbot                 the Slack bot
 //	backupbot console         the same core, driven from the terminal
 //	backupbot audit           print the audit trail
+//	backupbot check           check the configuration, Commvault and Slack
+//	backupbot version         the version and commit
 //	backupbot simulator       a standalone Commvault simulator
 //
 // Configuration is read from the environment (see README.md).
@@ -45,8 +47,12 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return runSimulator(ctx, args, stdout, stderr)
 	case "audit":
 		return runAudit(ctx, args, stdout, stderr)
+	case "check":
+		return runCheck(ctx, args, stdout, stderr)
 	case "", "bot":
 		return runBot(ctx, args, stderr)
+	case "version":
+		return runVersion(stdout)
 	case "help":
 		fmt.Fprint(stdout, usage)
 		return exitOK
@@ -60,6 +66,8 @@ const usage = `usage:
   backupbot console [--user U…] [--channel C…] [--simulate]
                                                       the bot in the terminal, as one user
   backupbot audit [--since 24h] [--format jsonl|csv]  print the audit trail
+  backupbot check [--simulate]                        check config, policy, Commvault, Slack, database
+  backupbot version                                   the version and commit
   backupbot simulator [--addr 127.0.0.1:8400]         a Commvault simulator on a port
 Configuration comes from the environment; see README.md.
 `

@@ -204,7 +204,7 @@ func TestConfigErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		{"malformed duration", map[string]string{"COMMVAULT_TIMEOUT": "soon"}, []string{"console"}, "COMMVAULT_TIMEOUT"},
+		{"malformed duration", map[string]string{"COMMVAULT_TIMEOUT": "soon"}, []string{"console"}, "COMMVAULT_TIMEOUT: cannot read it as a duration (like 30s or 5m)"},
 		{"poll interval too short", map[string]string{"BACKUPBOT_JOB_POLL_INTERVAL": "10ms"}, []string{"console"}, "BACKUPBOT_JOB_POLL_INTERVAL"},
 		{"app token prefix", map[string]string{"SLACK_APP_TOKEN": "xoxb-" + secret}, []string{"console"}, "SLACK_APP_TOKEN"},
 		{"bot token prefix", map[string]string{"SLACK_BOT_TOKEN": "xapp-" + secret}, []string{"console"}, "SLACK_BOT_TOKEN"},

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"time"
@@ -59,13 +60,23 @@ type commvaultConn struct {
 // built-in simulator on 127.0.0.1 when simulate is set, with jobs that take
 // jobDuration (0: the simulator's default).
 func connectCommvault(ctx context.Context, cfg config, simulate bool, jobDuration time.Duration) (commvaultConn, error) {
+	return connectCommvaultWith(ctx, cfg, simulate, jobDuration, nil)
+}
+
+// connectCommvaultWith is connectCommvault with the HTTP transport wrapped
+// by wrap (for metrics), if it is not nil.
+func connectCommvaultWith(ctx context.Context, cfg config, simulate bool, jobDuration time.Duration,
+	wrap func(http.RoundTripper) http.RoundTripper) (commvaultConn, error) {
+	hc, err := commvault.NewHTTPClient(cfg.CommvaultTimeout, cfg.CommvaultCAFile)
+	if err != nil {
+		return commvaultConn{}, fmt.Errorf("COMMVAULT_CA_FILE: %w", err)
+	}
+	if wrap != nil {
+		hc.Transport = wrap(hc.Transport)
+	}
 	if !simulate {
 		if err := cfg.checkCommvault(); err != nil {
 			return commvaultConn{}, err
-		}
-		hc, err := commvault.NewHTTPClient(cfg.CommvaultTimeout, cfg.CommvaultCAFile)
-		if err != nil {
-			return commvaultConn{}, fmt.Errorf("COMMVAULT_CA_FILE: %w", err)
 		}
 		c, err := commvault.New(commvault.Config{
 			BaseURL: cfg.CommvaultURL, Token: cfg.CommvaultToken, Username: cfg.CommvaultUsername,
@@ -95,7 +106,7 @@ func connectCommvault(ctx context.Context, cfg config, simulate bool, jobDuratio
 		cancel()
 		return commvaultConn{}, errors.New("start commvault simulator: not listening after 10s")
 	}
-	c, err := commvault.New(commvault.Config{BaseURL: url, Token: token, Timeout: cfg.CommvaultTimeout})
+	c, err := commvault.New(commvault.Config{BaseURL: url, Token: token, HTTPClient: hc, Timeout: cfg.CommvaultTimeout})
 	if err != nil {
 		cancel()
 		return commvaultConn{}, fmt.Errorf("connect to commvault simulator: %w", err)
