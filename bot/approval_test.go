@@ -326,6 +326,11 @@ func TestCrashBetweenCreateTaskAndRecordIsNeverResubmitted(t *testing.T) {
 
 	e.restart(t)
 	e.bot.Recover(t.Context())
+	if rec, _ := e.store.Get(t.Context(), recs[0].ID); rec.State != StateSubmitting {
+		t.Fatalf("state = %s right after the restart; another replica may still be sending it", rec.State)
+	}
+	e.clock.Advance(e.bot.submitTimeout + stuckAfter)
+	e.bot.Recover(t.Context())
 	if n := e.createTasks(); n != 1 {
 		t.Fatalf("CreateTasks = %d after the restart, want still 1", n)
 	}
@@ -388,5 +393,61 @@ func TestAuditTrail(t *testing.T) {
 		if !strings.Contains(got, want) {
 			t.Errorf("audit actions %q lack %q", got, want)
 		}
+	}
+}
+
+// stuckStore loses the transition from approved to submitting, as if the
+// process died right after the approval was recorded.
+type stuckStore struct{ store.Store }
+
+func (s stuckStore) Transition(ctx context.Context, id string, from []store.State, ch store.Change) (store.Request, error) {
+	if ch.To == store.Submitting {
+		return store.Request{}, errors.New("injected crash")
+	}
+	return s.Store.Transition(ctx, id, from, ch)
+}
+
+func TestApprovedButNeverSentIsSentByRecovery(t *testing.T) {
+	e := newEnv(t)
+	e.bot.store = stuckStore{e.store}
+	card := e.request(t, "orders")
+	e.click(card, "U0LEAD", ActionApprove)
+	if n := e.createTasks(); n != 0 {
+		t.Fatalf("CreateTasks = %d", n)
+	}
+	e.restart(t)
+	e.bot.Recover(t.Context())
+	if n := e.createTasks(); n != 0 {
+		t.Fatalf("recovered at once (CreateTasks = %d); the approving replica may still be sending it", n)
+	}
+	e.clock.Advance(stuckAfter)
+	e.bot.Recover(t.Context())
+	e.bot.Recover(t.Context())
+	if n := e.createTasks(); n != 1 {
+		t.Fatalf("CreateTasks = %d after recovery, want 1", n)
+	}
+}
+
+func TestOneReplicaFollowsAtATime(t *testing.T) {
+	e := newEnv(t)
+	a := e.bot
+	b, err := New(Config{Chat: e.chat, Commvault: e.cv, Policy: func() *auth.Policy { return e.pol },
+		Groups: auth.StaticGroups(e.pol.Groups), Store: e.store, Now: e.clock.Now, Replica: "replica-b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var nextA, nextB time.Time
+	if !a.housekeep(t.Context(), false, 15*time.Second, &nextA) {
+		t.Fatal("the first replica did not take the lease")
+	}
+	if b.housekeep(t.Context(), false, 15*time.Second, &nextB) {
+		t.Fatal("both replicas hold the lease")
+	}
+	e.clock.Advance(16 * time.Second) // a stopped: its lease runs out
+	if !b.housekeep(t.Context(), false, 15*time.Second, &nextB) {
+		t.Fatal("the second replica did not take over")
+	}
+	if a.housekeep(t.Context(), true, 15*time.Second, &nextA) {
+		t.Error("the first replica took the lease back while the second held it")
 	}
 }

@@ -2,6 +2,8 @@ package bot
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
@@ -61,7 +63,7 @@ func (b *Bot) backup(ctx context.Context, log *zap.Logger, in Input, cmd Command
 
 	now := b.now()
 	r := Request{
-		ID: "r-" + b.newID(), User: in.User, Channel: in.Channel, Account: acct.Name, TableGroup: sc,
+		ID: requestID(in.Origin, b.newID), User: in.User, Channel: in.Channel, Account: acct.Name, TableGroup: sc,
 		Level: cmd.Level, Reason: cmd.Reason, Emergency: emergency, State: StateApproved, Created: now, Updated: now,
 		Approvers: acct.Approvers,
 	}
@@ -120,6 +122,9 @@ func (b *Bot) create(ctx context.Context, log *zap.Logger, in Input, kind Kind, 
 		case err == nil:
 			logState(log, rec, store.Change{Actor: r.User, Detail: action})
 			return true
+		case errors.Is(err, store.ErrDuplicate): // this envelope was served before, by a replica that stopped
+			log.Info("request already recorded from this envelope; recovery finishes it")
+			return false
 		case errors.As(err, &busy) && r.Emergency && busy.Existing.State == StatePending && attempt == 0:
 			b.supersede(ctx, log, busy.Existing, r)
 			continue
@@ -135,6 +140,16 @@ func (b *Bot) create(ctx context.Context, log *zap.Logger, in Input, kind Kind, 
 			return false
 		}
 	}
+}
+
+// requestID names a request: derived from the envelope it came in, so that
+// an envelope served twice makes one request, or random.
+func requestID(origin string, random func() string) string {
+	if origin == "" {
+		return "r-" + random()
+	}
+	sum := sha256.Sum256([]byte("backupbot request " + origin))
+	return "r-" + hex.EncodeToString(sum[:5])
 }
 
 // supersede withdraws a pending request in favour of a break-glass one.

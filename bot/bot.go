@@ -10,6 +10,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"os"
 	"sync"
 	"time"
 
@@ -43,6 +44,11 @@ type Config struct {
 	PollInterval time.Duration    // how often followed jobs are polled; default 30s
 	Now          func() time.Time // default time.Now
 	NewID        func() string    // request IDs and error references; default random hex
+	Replica      string           // this process's name among replicas; default host and a random suffix
+	// SubmitTimeout is the longest CreateTask can take (the Commvault
+	// client's timeout); a submission older than it and a margin was
+	// interrupted. Default 30s.
+	SubmitTimeout time.Duration
 }
 
 // Bot runs the conversation. Handle serves one command; Run follows jobs.
@@ -58,6 +64,9 @@ type Bot struct {
 	interval time.Duration
 	now      func() time.Time
 	newID    func() string
+	replica  string
+
+	submitTimeout time.Duration
 
 	mu      sync.Mutex
 	missing map[string]int // polls in a row a followed job had no record, by job ID
@@ -80,6 +89,7 @@ func New(cfg Config) (*Bot, error) {
 	b := &Bot{
 		chat: cfg.Chat, cv: cfg.Commvault, policy: cfg.Policy, groups: cfg.Groups, store: cfg.Store, metrics: cfg.Metrics,
 		log: cfg.Log, command: cfg.Command, interval: cfg.PollInterval, now: cfg.Now, newID: cfg.NewID,
+		replica: cfg.Replica, submitTimeout: cfg.SubmitTimeout,
 		missing: make(map[string]int),
 	}
 	if b.log == nil {
@@ -99,6 +109,13 @@ func New(cfg Config) (*Bot, error) {
 	}
 	if b.newID == nil {
 		b.newID = randomID
+	}
+	if b.replica == "" {
+		host, _ := os.Hostname()
+		b.replica = host + "-" + randomID()
+	}
+	if b.submitTimeout <= 0 {
+		b.submitTimeout = 30 * time.Second
 	}
 	return b, nil
 }

@@ -35,6 +35,10 @@ type Input struct {
 	User    string // Slack user ID of the caller
 	Channel string // channel the command was typed in
 	Text    string // what followed the slash command
+	// Origin identifies the envelope the command came in, when it came
+	// from Slack: a command served twice (after a replica died) makes one
+	// request.
+	Origin string
 }
 
 // Click is one button press as the core sees it.

@@ -19,30 +19,64 @@ const lostAfter = 10
 // housekeeping is the longest pause between expiry checks.
 const housekeeping = 5 * time.Second
 
-// Run recovers what a previous run left unfinished, then until ctx ends:
-// expires pending requests whose time is up, polls the jobs of submitted
-// requests every poll interval, and posts each job's end in its thread.
+// followersLease names the lease that says which replica follows jobs,
+// expires requests and recovers abandoned ones: one at a time, so that
+// Commvault is polled once and each job's end is posted once.
+const followersLease = "followers"
+
+// Run, until ctx ends, on the replica that holds the followers lease:
+// recovers what a stopped process left unfinished, expires pending
+// requests whose time is up, polls the jobs of submitted requests every
+// poll interval, and posts each job's end in its thread. Another replica
+// takes over within three housekeeping ticks of this one stopping.
 func (b *Bot) Run(ctx context.Context) error {
-	b.Recover(ctx)
-	tick := time.NewTicker(min(b.interval, housekeeping))
+	every := min(b.interval, housekeeping)
+	tick := time.NewTicker(every)
 	defer tick.Stop()
-	next := b.now().Add(b.interval)
+	leader := false
+	defer func() {
+		if leader {
+			ctx, cancel := detached(ctx)
+			defer cancel()
+			if err := b.store.ReleaseLease(ctx, followersLease, b.replica); err != nil {
+				b.log.Warn("release the followers lease", zap.Error(err))
+			}
+		}
+	}()
+	var next time.Time
 	for {
+		leader = b.housekeep(ctx, leader, 3*every, &next)
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-tick.C:
 		}
-		b.expireDue(ctx)
-		if b.now().Before(next) {
-			continue
-		}
-		next = b.now().Add(b.interval)
+	}
+}
+
+// housekeep does one round of Run's work if this replica holds (or takes)
+// the followers lease for ttl, and reports whether it does. next is when
+// the jobs are polled next.
+func (b *Bot) housekeep(ctx context.Context, wasLeader bool, ttl time.Duration, next *time.Time) bool {
+	held, err := b.store.Lease(ctx, followersLease, b.replica, ttl)
+	if err != nil {
+		b.log.Warn("followers lease", zap.Error(err))
+	}
+	if held != wasLeader {
+		b.log.Info("followers lease", zap.Bool("held", held), zap.String("replica", b.replica))
+	}
+	if !held {
+		return false
+	}
+	b.Recover(ctx) // and expiries
+	if !b.now().Before(*next) {
+		*next = b.now().Add(b.interval)
 		if wait := b.poll(ctx); wait > 0 {
 			b.log.Warn("commvault rate limit: polling paused", zap.Duration("for", wait))
-			next = b.now().Add(wait)
+			*next = b.now().Add(wait)
 		}
 	}
+	return true
 }
 
 // Following reports how many requests have jobs that are still followed.

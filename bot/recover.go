@@ -20,18 +20,34 @@ const reconcileFor = time.Hour
 // start (clocks differ) and still be taken for it.
 const reconcileSkew = time.Minute
 
-// Recover finishes what a previous run left half done: a request recorded
-// but never posted is posted; an approved one never sent is sent; one that
-// was being sent when the bot stopped is reported as an unknown outcome
-// (and looked for in Commvault) rather than sent again. Submitted requests
-// need nothing: Run follows them from the store.
+// stuckAfter is how long a request may sit recorded but unposted, or
+// approved but unsent, before the bot takes it for abandoned by a process
+// that stopped (normally either takes milliseconds).
+const stuckAfter = time.Minute
+
+// Recover finishes what a stopped process (this one before a restart, or
+// another replica) left half done: a request recorded but never posted is
+// posted; an approved one never sent is sent; one that was being sent is
+// reported as an unknown outcome (and looked for in Commvault) rather than
+// sent again. It only touches requests older than a live process could
+// leave them: a submission is given the Commvault timeout and a margin.
+// Submitted requests need nothing: Run follows them from the store.
 func (b *Bot) Recover(ctx context.Context) {
 	recs, err := b.store.ByState(ctx, StatePending, StateApproved, StateSubmitting)
 	if err != nil {
 		b.log.Error("recover: list unfinished requests", zap.Error(err))
 		return
 	}
+	now := b.now()
 	for _, rec := range recs {
+		switch {
+		case rec.State == StateSubmitting && now.Sub(rec.Updated) < b.submitTimeout+stuckAfter:
+			continue // may still be in flight
+		case rec.State == StateApproved && now.Sub(rec.Updated) < stuckAfter:
+			continue
+		case rec.State == StatePending && (rec.ParentTS != "" || now.Sub(rec.Created) < stuckAfter):
+			continue
+		}
 		r, err := fromRecord(rec)
 		if err != nil {
 			b.log.Error("recover: read request", zap.String("request", rec.ID), zap.Error(err))

@@ -34,6 +34,9 @@ type SlackConfig struct {
 	PingInterval time.Duration // longest silence from Slack before reconnecting; default 30s
 	Dedup        Dedup         // remembers envelopes already taken; default in memory
 	Metrics      *Metrics      // default: registered nowhere
+	Inbox        Inbox         // records taken work durably; default none (work lives in memory)
+	Replica      string        // this replica's name, for inbox claims
+	SweepEvery   time.Duration // how often the inbox is swept for work stopped replicas left; default 5s
 }
 
 // Slack is the socket-mode transport: it holds several connections open
@@ -53,6 +56,7 @@ type Slack struct {
 
 // envelope is one piece of work taken from Slack, in the core's terms.
 type envelope struct {
+	id          string // the envelope ID: the inbox key
 	input       *Input
 	click       *Click
 	responseURL string
@@ -69,6 +73,7 @@ func NewSlack(cfg SlackConfig) (*Slack, error) {
 	setDefault(&cfg.AckTimeout, 2*time.Second)
 	setDefault(&cfg.WorkTimeout, 2*time.Minute)
 	setDefault(&cfg.PingInterval, 30*time.Second)
+	setDefault(&cfg.SweepEvery, sweepEvery)
 	if cfg.Command == "" {
 		cfg.Command = "/backup"
 	}
@@ -144,6 +149,13 @@ func (s *Slack) Run(ctx context.Context, drain time.Duration) error {
 	}
 	var workers sync.WaitGroup
 	base := context.WithoutCancel(ctx) // taken work finishes even while shutting down
+	sweepCtx, stopSweeping := context.WithCancel(ctx)
+	defer stopSweeping()
+	conns.Add(1)
+	go func() {
+		defer conns.Done()
+		s.sweep(sweepCtx, base)
+	}()
 	for range s.cfg.Workers {
 		workers.Add(1)
 		go func() {
@@ -160,6 +172,7 @@ func (s *Slack) Run(ctx context.Context, drain time.Duration) error {
 		s.log.Info("shutting down: finishing the work taken", zap.Int("queued", len(s.work)), zap.Duration("within", drain))
 	case err = <-fatal:
 	}
+	stopSweeping()
 	s.mu.Lock()
 	s.draining = true // from now on, new work is answered "restarting"
 	close(s.work)
@@ -247,7 +260,8 @@ func (s *Slack) slashCommand(ctx context.Context, log *zap.Logger, c *socketmode
 		payload = map[string]any{"response_type": "ephemeral", "text": "This bot serves " + s.cfg.Command + " only."}
 		s.cfg.Metrics.envelopes.WithLabelValues("slash_commands", "ignored").Inc()
 	default:
-		payload = s.enqueue(log, "slash_commands", envelope{input: &Input{User: cmd.UserID, Channel: cmd.ChannelID, Text: cmd.Text},
+		payload = s.take(ctx, log, "slash_commands", envelope{id: req.EnvelopeID,
+			input:       &Input{User: cmd.UserID, Channel: cmd.ChannelID, Text: cmd.Text, Origin: req.EnvelopeID},
 			responseURL: cmd.ResponseURL})
 	}
 	s.ack(ctx, log, c, req, payload)
@@ -273,8 +287,8 @@ func (s *Slack) interactive(ctx context.Context, log *zap.Logger, c *socketmode.
 		if ts == "" {
 			ts = cb.Message.Timestamp
 		}
-		if s.enqueue(log, "interactive", envelope{click: &Click{User: cb.User.ID, Channel: channel, MessageTS: ts,
-			ActionID: a.ActionID, Value: a.Value}, responseURL: cb.ResponseURL}) != nil {
+		if s.take(ctx, log, "interactive", envelope{id: req.EnvelopeID, click: &Click{User: cb.User.ID, Channel: channel,
+			MessageTS: ts, ActionID: a.ActionID, Value: a.Value}, responseURL: cb.ResponseURL}) != nil {
 			s.ack(ctx, log, c, req, nil)
 			s.tellLater(ctx, log, cb.ResponseURL)
 			return
@@ -297,9 +311,33 @@ func (s *Slack) duplicate(ctx context.Context, log *zap.Logger, req *socketmode.
 	return seen
 }
 
-// enqueue hands e to a worker without blocking. It returns the answer for
-// the ack when the work cannot be taken: a full queue is busy, a shutdown
-// is restarting.
+// take records e in the inbox and hands it to a worker without blocking.
+// It returns the answer for the ack when the work cannot be taken: a
+// shutdown is restarting, an unrecordable envelope and a full queue are
+// "try again".
+func (s *Slack) take(ctx context.Context, log *zap.Logger, typ string, e envelope) any {
+	if s.isDraining() {
+		s.cfg.Metrics.envelopes.WithLabelValues(typ, "draining").Inc()
+		return restartingMessage
+	}
+	if !s.record(ctx, log, e) {
+		s.cfg.Metrics.envelopes.WithLabelValues(typ, "unrecorded").Inc()
+		return unrecordedMessage
+	}
+	answer := s.enqueue(log, typ, e)
+	if answer != nil {
+		s.forget(ctx, log, e)
+	}
+	return answer
+}
+
+func (s *Slack) isDraining() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.draining
+}
+
+// enqueue hands e to a worker without blocking.
 func (s *Slack) enqueue(log *zap.Logger, typ string, e envelope) any {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -343,8 +381,22 @@ func (s *Slack) ack(ctx context.Context, log *zap.Logger, c *socketmode.Client, 
 	}
 }
 
-// serve runs one envelope on a worker, with its own deadline.
+// serve claims an envelope, runs it, and marks it done.
 func (s *Slack) serve(base context.Context, e envelope) {
+	ctx, cancel := context.WithTimeout(base, s.cfg.AckTimeout)
+	claimed := s.claim(ctx, e)
+	cancel()
+	if !claimed {
+		return
+	}
+	s.process(base, e)
+	ctx, cancel = context.WithTimeout(base, s.cfg.AckTimeout)
+	defer cancel()
+	s.done(ctx, e)
+}
+
+// process runs one envelope, with its own deadline.
+func (s *Slack) process(base context.Context, e envelope) {
 	ctx, cancel := context.WithTimeout(withResponseURL(base, e.responseURL), s.cfg.WorkTimeout)
 	defer cancel()
 	defer func() {

@@ -2,6 +2,8 @@ package bot
 
 import (
 	"context"
+	"encoding/json"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -12,6 +14,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/backupbot/backupbot/bot/slacktest"
+	"github.com/backupbot/backupbot/bot/store"
 )
 
 // blockingHandler holds every command until released.
@@ -233,5 +236,59 @@ func TestSlackEphemeralFallsBackToPostEphemeral(t *testing.T) {
 	eph := fake.Ephemerals("U0ALICE")
 	if len(eph) != 1 || eph[0].Via != "chat.postEphemeral" || eph[0].Text != "only you" {
 		t.Errorf("ephemerals = %+v", eph)
+	}
+}
+
+// recordingHandler records what it is given.
+type recordingHandler struct {
+	mu     sync.Mutex
+	inputs []Input
+}
+
+func (h *recordingHandler) Handle(_ context.Context, in Input) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.inputs = append(h.inputs, in)
+}
+
+func (h *recordingHandler) Click(context.Context, Click) {}
+
+func (h *recordingHandler) all() []Input {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]Input(nil), h.inputs...)
+}
+
+// Work a replica recorded and acked, then died before serving, is served
+// by another.
+func TestSlackServesWorkAStoppedReplicaLeft(t *testing.T) {
+	st, err := store.Open(t.Context(), "sqlite:"+filepath.Join(t.TempDir(), "bot.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	left, _ := json.Marshal(envelopeRecord{Input: &Input{User: "U0ALICE", Channel: "C0OPS", Text: "list", Origin: "env-left"}})
+	if _, err := st.PutInbox(t.Context(), store.InboxItem{ID: "env-left", Kind: "command", Payload: left,
+		Received: time.Now().Add(-time.Minute)}); err != nil {
+		t.Fatal(err)
+	}
+	h := &recordingHandler{}
+	e := startTransport(t, h, SlackConfig{Connections: 2, Inbox: st, Dedup: st, Replica: "survivor", SweepEvery: 50 * time.Millisecond})
+	waitFor(t, e.fake, "the left work", func() bool { return len(h.all()) == 1 })
+	if got := h.all()[0]; got.Origin != "env-left" || got.Text != "list" {
+		t.Errorf("served %+v", got)
+	}
+	// A command of its own is recorded, served once, and marked done.
+	id, err := e.fake.SlashCommand(t.Context(), slacktest.SlashCommand{UserID: "U0BOB", Text: "help"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, e.fake, "the new command", func() bool { return len(h.all()) == 2 })
+	time.Sleep(200 * time.Millisecond) // sweeps that would serve it again
+	if n := len(h.all()); n != 2 {
+		t.Errorf("served %d times, want 2 inputs in all", n)
+	}
+	if _, ok, err := st.ClaimInbox(t.Context(), id, "other", time.Minute); ok || err != nil {
+		t.Errorf("the served envelope can still be claimed (ok %v, err %v)", ok, err)
 	}
 }

@@ -25,7 +25,7 @@ func (s *sqlStore) Seen(ctx context.Context, ttl time.Duration, keys ...string) 
 	}
 	now := s.now()
 	expires, at := now.Add(ttl).UnixNano(), now.UnixNano()
-	purge := s.purgeDue(now)
+	purge := s.purgeDue(&s.nextPurge, now)
 	// Each key once, in one order for every caller: concurrent calls with
 	// keys in common then lock their rows in the same order (PostgreSQL),
 	// and none waits for another that waits for it.
@@ -65,14 +65,14 @@ func (s *sqlStore) Seen(ctx context.Context, ttl time.Duration, keys ...string) 
 	return seen, nil
 }
 
-// purgeDue reports whether it is time to purge expired keys, and if so
-// sets the next time.
-func (s *sqlStore) purgeDue(now time.Time) bool {
+// purgeDue reports whether it is time to purge (next is when, one of
+// s.nextPurge and s.nextInboxPurge), and if so sets the next time.
+func (s *sqlStore) purgeDue(next *time.Time, now time.Time) bool {
 	s.purgeMu.Lock()
 	defer s.purgeMu.Unlock()
-	if now.Before(s.nextPurge) {
+	if now.Before(*next) {
 		return false
 	}
-	s.nextPurge = now.Add(purgeEvery)
+	*next = now.Add(purgeEvery)
 	return true
 }

@@ -83,7 +83,8 @@ func openPostgres(ctx context.Context, rest string, now func() time.Time) (Store
 			// migration sees the schema that another process committed
 			// while it waited for the lock, and conditional UPDATEs see the
 			// state that another transaction committed.
-			txOptions: &sql.TxOptions{Isolation: sql.LevelReadCommitted},
+			txOptions:  &sql.TxOptions{Isolation: sql.LevelReadCommitted},
+			skipLocked: " FOR UPDATE SKIP LOCKED",
 		},
 		now:  now,
 		name: name,

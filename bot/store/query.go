@@ -9,7 +9,8 @@ import (
 // SQL that SQLite and PostgreSQL both take: plain types, INSERT … ON
 // CONFLICT, conditional UPDATEs. A dialect rewrites the placeholders it
 // needs (rebindDollar for PostgreSQL's $1, $2, …). "%s" marks a list of
-// placeholders that inList fills in.
+// placeholders that inList fills in, or (qStaleInbox) the dialect's
+// skipLocked.
 //
 // The schema itself, which differs between databases in details (how an
 // id is generated), is in migrations/<dialect>/.
@@ -73,7 +74,42 @@ const (
 	ON CONFLICT (request_id, job_id) DO NOTHING`
 	qEndedJobs = `SELECT job_id, status FROM jobs WHERE request_id = ?`
 	qPing      = qSchemaVersion
+
+	// qLease takes a lease nobody holds, renews the owner's own, or takes
+	// over one that expired (before now, the last argument); it changes no
+	// row while another owner's is unexpired.
+	qLease = `INSERT INTO leases (name, owner, expires) VALUES (?, ?, ?)
+	ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, expires = excluded.expires
+	WHERE leases.owner = excluded.owner OR leases.expires < ?`
+	qReleaseLease = `DELETE FROM leases WHERE name = ? AND owner = ?`
+
+	// qPutInbox records an item, or does nothing when the id is there.
+	qPutInbox = `INSERT INTO inbox (id, kind, payload, received, attempts) VALUES (?, ?, ?, ?, 0)
+	ON CONFLICT (id) DO NOTHING`
+	qInboxPurge = `DELETE FROM inbox WHERE done < ?`
+	// qClaimInbox claims an item that is not done unless another owner's
+	// claim is unexpired (until, and including, claimed_until).
+	qClaimInbox = `UPDATE inbox SET claimed_by = ?, claimed_until = ?, attempts = attempts + 1
+	WHERE id = ? AND done IS NULL AND (claimed_until IS NULL OR claimed_until < ? OR claimed_by = ?)
+	RETURNING ` + inboxColumns
+	// qStaleInbox lists the stale items a claim may take, oldest first;
+	// %s is the dialect's skipLocked: on PostgreSQL the rows are locked,
+	// and those another transaction locked are skipped (on SQLite the
+	// transaction's write lock is enough).
+	qStaleInbox = `SELECT id FROM inbox
+	WHERE done IS NULL AND received < ? AND (claimed_until IS NULL OR claimed_until < ?) AND attempts < ?
+	ORDER BY received, id LIMIT ?%s`
+	// qClaimStale claims the items qStaleInbox listed (%s: their ids),
+	// checking again that each is claimable.
+	qClaimStale = `UPDATE inbox SET claimed_by = ?, claimed_until = ?, attempts = attempts + 1
+	WHERE id IN (%s) AND done IS NULL AND (claimed_until IS NULL OR claimed_until < ?) AND attempts < ?
+	RETURNING ` + inboxColumns
+	qInboxDone   = `UPDATE inbox SET done = ? WHERE id = ? AND done IS NULL`
+	qInboxExists = `SELECT COUNT(*) FROM inbox WHERE id = ?`
 )
+
+// inboxColumns are read by scanInbox, in this order.
+const inboxColumns = `id, kind, payload, received, attempts`
 
 // inList is n comma-separated placeholders, for an IN (…) list.
 func inList(n int) string {

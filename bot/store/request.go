@@ -15,8 +15,9 @@ const maxAttempts = 5
 // Create records a new request and its first audit event in one
 // transaction. A zero r.State is Pending, a zero r.Created is now, a zero
 // r.Updated is r.Created; a zero e.RequestID is r.ID and a zero e.At is
-// r.Created. It fails with *BusyError when an Active request holds the
-// same (ClientID, SubclientID).
+// r.Created. It fails with ErrDuplicate (wrapped) when a request with
+// r.ID exists, whatever its table group, and otherwise with *BusyError when
+// an Active request holds the same (ClientID, SubclientID).
 func (s *sqlStore) Create(ctx context.Context, r Request, e Event) error {
 	if r.ID == "" {
 		return errors.New("create request: no id")
@@ -53,20 +54,20 @@ func (s *sqlStore) Create(ctx context.Context, r Request, e Event) error {
 			}
 			if n, err := res.RowsAffected(); err != nil {
 				return err
-			} else if n == 0 { // the table group is busy, or the id is taken
+			} else if n == 0 { // the id is taken, or the table group is busy
+				var taken int
+				if err := tx.QueryRowContext(ctx, s.q(qRequestExists), r.ID).Scan(&taken); err != nil {
+					return err
+				}
+				if taken > 0 {
+					return ErrDuplicate
+				}
 				existing, err := scanRequest(tx.QueryRowContext(ctx, s.q(qActiveRequest), r.ClientID, r.SubclientID))
 				if err == nil {
 					return &BusyError{Existing: existing}
 				}
 				if !errors.Is(err, sql.ErrNoRows) {
 					return err
-				}
-				var taken int
-				if err := tx.QueryRowContext(ctx, s.q(qRequestExists), r.ID).Scan(&taken); err != nil {
-					return err
-				}
-				if taken > 0 {
-					return errors.New("the id is taken")
 				}
 				retry = true // the active request moved on meanwhile
 				return nil

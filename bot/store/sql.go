@@ -28,6 +28,10 @@ type dialect struct {
 	// UPDATE or an INSERT … ON CONFLICT that waited for another
 	// transaction sees what it committed.
 	txOptions *sql.TxOptions
+	// skipLocked ends qStaleInbox: " FOR UPDATE SKIP LOCKED" where
+	// concurrent transactions must lock the rows they claim and pass over
+	// those another locked; "" where transactions are serialised (SQLite).
+	skipLocked string
 }
 
 // sqlStore is the Store on a database/sql database. Its SQL is in query.go.
@@ -37,11 +41,13 @@ type sqlStore struct {
 	now  func() time.Time
 	name string // what errors call the database: its path, or "postgres HOST:PORT/DATABASE"
 
-	purgeMu   sync.Mutex
-	nextPurge time.Time // when Seen next deletes expired keys
+	purgeMu        sync.Mutex
+	nextPurge      time.Time // when Seen next deletes expired keys
+	nextInboxPurge time.Time // when PutInbox or ClaimStale next deletes old done items
 }
 
-// purgeEvery is how often Seen deletes expired keys.
+// purgeEvery is how often Seen deletes expired keys, and PutInbox or
+// ClaimStale done inbox items older than inboxKeep.
 const purgeEvery = time.Minute
 
 // q is query in the dialect's placeholder style.

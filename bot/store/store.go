@@ -1,6 +1,7 @@
 // Package store keeps backupbot's durable state: backup requests and their
-// state transitions, the audit trail, de-duplication keys, and which followed
-// jobs have ended.
+// state transitions, the audit trail, de-duplication keys, which followed
+// jobs have ended, and what replicas sharing the database coordinate with:
+// leases and the inbox of work received from Slack.
 //
 // Open takes a BACKUPBOT_DATABASE_URL. "sqlite:PATH" is a SQLite file
 // (modernc.org/sqlite, pure Go); "postgres://…" is a PostgreSQL database
@@ -133,6 +134,8 @@ var (
 	ErrNotFound = errors.New("store: not found")
 	ErrConflict = errors.New("store: state changed") // ConflictError Is(ErrConflict)
 	ErrBusy     = errors.New("store: table group busy")
+	// ErrDuplicate: Create was given an ID that already exists.
+	ErrDuplicate = errors.New("store: duplicate")
 )
 
 // ConflictError is a Transition refused because the request is in another
@@ -193,8 +196,42 @@ type Store interface {
 	JobEnded(ctx context.Context, requestID, jobID, status string, at time.Time) (first bool, err error)
 	// EndedJobs returns jobID → final status of a request's jobs that have ended.
 	EndedJobs(ctx context.Context, requestID string) (map[string]string, error)
+
+	// Lease takes or renews the named lease for owner until now+ttl, atomically: it succeeds when
+	// nobody holds it, the holder is owner, or the holder's lease expired (a lease is held until, and
+	// including, its expiry time). It reports whether owner holds it now.
+	Lease(ctx context.Context, name, owner string, ttl time.Duration) (bool, error)
+	// ReleaseLease gives the lease up if owner holds it (so another replica can take over at once);
+	// otherwise it does nothing.
+	ReleaseLease(ctx context.Context, name, owner string) error
+
+	// PutInbox records an item (a zero Received is now; Attempts starts at 0); an existing ID is left
+	// as it is and added is false. Done items older than a day are purged now and then, here and in
+	// ClaimStale.
+	PutInbox(ctx context.Context, item InboxItem) (added bool, err error)
+	// ClaimInbox claims item id for owner until now+lease if it is not done and nobody else holds an
+	// unexpired claim (a claim is held until, and including, its expiry time); it increments Attempts
+	// and returns the item. ok is false when it is done or claimed by another (or unknown).
+	ClaimInbox(ctx context.Context, id, owner string, lease time.Duration) (item InboxItem, ok bool, err error)
+	// ClaimStale claims, for owner until now+lease, up to limit items received before olderThan that
+	// are not done, are unclaimed or whose claim expired, and were claimed fewer than maxAttempts
+	// times; oldest (Received, then ID) first. Two replicas calling it at once never get the same item.
+	ClaimStale(ctx context.Context, owner string, olderThan time.Time, lease time.Duration, maxAttempts, limit int) ([]InboxItem, error)
+	// InboxDone marks id done; an item already done stays as it is, and an unknown one is ErrNotFound.
+	InboxDone(ctx context.Context, id string) error
+
 	Ping(ctx context.Context) error
 	Close() error
+}
+
+// InboxItem is work received from Slack, recorded before it is acked so that no acked work is lost
+// if the replica that took it dies.
+type InboxItem struct {
+	ID       string // the envelope's key
+	Kind     string // "command" or "click"
+	Payload  []byte // JSON, opaque to the store
+	Received time.Time
+	Attempts int // how many times it was claimed
 }
 
 // Open opens the store named by a BACKUPBOT_DATABASE_URL: "sqlite:PATH" (":memory:" is refused:

@@ -60,8 +60,8 @@ func testBusy(t *testing.T, su suite) {
 		move(t, s, "r1", Rejected)
 		err := s.Create(ctx, request("r1", 3, 14), Event{})
 		var busy *BusyError
-		if err == nil || errors.As(err, &busy) {
-			t.Errorf("Create with a taken ID = %v, want an error that is not *BusyError", err)
+		if !errors.Is(err, ErrDuplicate) || errors.As(err, &busy) {
+			t.Errorf("Create with a taken ID = %v, want ErrDuplicate, not *BusyError", err)
 		}
 	})
 }

@@ -41,6 +41,14 @@ func testStore(t *testing.T, newURL func(t *testing.T) string) {
 		{"job ended", testJobEnded},
 		{"concurrent job ended", testConcurrentJobEnded},
 		{"reopen", testReopen},
+		{"duplicate id", testDuplicate},
+		{"lease", testLease},
+		{"concurrent lease", testConcurrentLease},
+		{"inbox", testInbox},
+		{"claim stale", testClaimStale},
+		{"concurrent claim stale", testConcurrentClaimStale},
+		{"inbox purge", testInboxPurge},
+		{"reopen, leases and inbox", testReplicasReopen},
 		{"ping and close", testPingClose},
 	}
 	for _, tt := range tests {

@@ -100,7 +100,9 @@ func runBot(ctx context.Context, args []string, stderr io.Writer) int {
 	defer closeStore()
 	dbUp.Store(&st)
 	ver, rev := buildInfo()
-	log.Info("starting", zap.String("version", ver), zap.String("commit", rev),
+	host, _ := os.Hostname()
+	replica := host + "-" + randomHex(3)
+	log.Info("starting", zap.String("version", ver), zap.String("commit", rev), zap.String("replica", replica),
 		zap.String("slack_team", who.TeamID), zap.String("bot_user", who.UserID),
 		zap.String("policy", cfg.Policy), zap.String("policy_hash", policy.get().Hash),
 		zap.String("commvault", cv.url), zap.Bool("commvault_simulated", cv.simulated))
@@ -108,13 +110,14 @@ func runBot(ctx context.Context, args []string, stderr io.Writer) int {
 	b, err := bot.New(bot.Config{
 		Chat: bot.NewSlackChat(api, log, metrics), Commvault: cv.client, Policy: policy.get,
 		Groups: bot.NewSlackGroups(api, nil), Store: st, Metrics: metrics, Log: log, Command: cfg.Command,
-		PollInterval: cfg.PollInterval,
+		PollInterval: cfg.PollInterval, Replica: replica, SubmitTimeout: cfg.CommvaultTimeout,
 	})
 	if err != nil {
 		log.Error("bot", zap.Error(err))
 		return exitError
 	}
-	transport, err := bot.NewSlack(bot.SlackConfig{API: api, Handler: b, Log: log, Command: cfg.Command, Dedup: st, Metrics: metrics})
+	transport, err := bot.NewSlack(bot.SlackConfig{API: api, Handler: b, Log: log, Command: cfg.Command, Dedup: st,
+		Inbox: st, Replica: replica, Metrics: metrics})
 	if err != nil {
 		log.Error("slack", zap.Error(err))
 		return exitError

@@ -1,0 +1,140 @@
+package bot
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/backupbot/backupbot/bot/store"
+)
+
+// Inbox records work taken from Slack before it is acked, so that no acked
+// work is lost when the replica that took it dies: another replica claims
+// it once it is stale. store.Store is one.
+type Inbox interface {
+	PutInbox(ctx context.Context, item store.InboxItem) (added bool, err error)
+	ClaimInbox(ctx context.Context, id, owner string, lease time.Duration) (store.InboxItem, bool, error)
+	ClaimStale(ctx context.Context, owner string, olderThan time.Time, lease time.Duration, maxAttempts, limit int) ([]store.InboxItem, error)
+	InboxDone(ctx context.Context, id string) error
+}
+
+// How work left in the inbox is taken over.
+const (
+	claimLease  = 30 * time.Second // a claim lets other replicas leave an item alone this long
+	staleAfter  = 15 * time.Second // an unclaimed item this old was left by a replica that stopped
+	sweepEvery  = 5 * time.Second
+	maxAttempts = 5 // an item that failed this often is left alone (and logged)
+	sweepBatch  = 20
+)
+
+// unrecordedMessage answers through the ack when the work cannot be recorded.
+var unrecordedMessage = map[string]any{"response_type": "ephemeral",
+	"text": "backupbot cannot record your command right now (its database does not answer); try again in a minute. Nothing was submitted."}
+
+// envelopeRecord is an envelope as the inbox keeps it.
+type envelopeRecord struct {
+	Input       *Input `json:"input,omitempty"`
+	Click       *Click `json:"click,omitempty"`
+	ResponseURL string `json:"response_url,omitempty"`
+}
+
+// record puts e in the inbox; without an inbox there is nothing to do.
+func (s *Slack) record(ctx context.Context, log *zap.Logger, e envelope) bool {
+	if s.cfg.Inbox == nil {
+		return true
+	}
+	payload, err := json.Marshal(envelopeRecord{Input: e.input, Click: e.click, ResponseURL: e.responseURL})
+	if err != nil {
+		log.Error("encode envelope", zap.Error(err))
+		return false
+	}
+	kind := "command"
+	if e.click != nil {
+		kind = "click"
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.AckTimeout/2)
+	defer cancel()
+	if _, err := s.cfg.Inbox.PutInbox(ctx, store.InboxItem{ID: e.id, Kind: kind, Payload: payload, Received: time.Now()}); err != nil {
+		log.Error("record envelope; answered try again", zap.Error(err))
+		return false
+	}
+	return true
+}
+
+// forget marks e done without serving it, because its sender was told to
+// try again.
+func (s *Slack) forget(ctx context.Context, log *zap.Logger, e envelope) {
+	if s.cfg.Inbox == nil {
+		return
+	}
+	if err := s.cfg.Inbox.InboxDone(ctx, e.id); err != nil {
+		log.Warn("forget envelope", zap.Error(err))
+	}
+}
+
+// claim takes e for this replica; false means another has it or it is done.
+func (s *Slack) claim(ctx context.Context, e envelope) bool {
+	if s.cfg.Inbox == nil {
+		return true
+	}
+	_, ok, err := s.cfg.Inbox.ClaimInbox(ctx, e.id, s.cfg.Replica, claimLease)
+	if err != nil {
+		s.log.Warn("claim envelope; left for a later sweep", zap.String("envelope", e.id), zap.Error(err))
+		return false
+	}
+	return ok
+}
+
+// done marks e served.
+func (s *Slack) done(ctx context.Context, e envelope) {
+	if s.cfg.Inbox == nil {
+		return
+	}
+	if err := s.cfg.Inbox.InboxDone(ctx, e.id); err != nil {
+		s.log.Warn("mark envelope done", zap.String("envelope", e.id), zap.Error(err))
+	}
+}
+
+// sweep serves, until ctx ends, the inbox items left by replicas that
+// stopped before serving them (or by this one, when its queue was full).
+func (s *Slack) sweep(ctx context.Context, base context.Context) {
+	if s.cfg.Inbox == nil {
+		return
+	}
+	t := time.NewTicker(s.cfg.SweepEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		items, err := s.cfg.Inbox.ClaimStale(ctx, s.cfg.Replica, time.Now().Add(-staleAfter), claimLease, maxAttempts, sweepBatch)
+		if err != nil {
+			s.log.Warn("sweep the inbox", zap.Error(err))
+			continue
+		}
+		for _, it := range items {
+			e, err := envelopeOf(it)
+			if err != nil {
+				s.log.Error("undecodable inbox item", zap.String("envelope", it.ID), zap.Error(err))
+				s.done(ctx, envelope{id: it.ID})
+				continue
+			}
+			s.log.Info("serving work a stopped replica left", zap.String("envelope", it.ID), zap.Int("attempt", it.Attempts))
+			s.process(base, e)
+			s.done(ctx, e)
+		}
+	}
+}
+
+func envelopeOf(it store.InboxItem) (envelope, error) {
+	var r envelopeRecord
+	if err := json.Unmarshal(it.Payload, &r); err != nil {
+		return envelope{}, fmt.Errorf("decode inbox item %s: %w", it.ID, err)
+	}
+	return envelope{id: it.ID, input: r.Input, click: r.Click, responseURL: r.ResponseURL}, nil
+}

@@ -1,0 +1,211 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+)
+
+// inboxKeep is how long done inbox items are kept: a redelivered envelope
+// is known as long as its item is.
+const inboxKeep = 24 * time.Hour
+
+// PutInbox records item, unless its ID is there already (added false).
+// A zero Received is now; Attempts starts at 0, whatever item's is.
+func (s *sqlStore) PutInbox(ctx context.Context, item InboxItem) (bool, error) {
+	if item.ID == "" {
+		return false, errors.New("put inbox item: no id")
+	}
+	now := s.now()
+	if item.Received.IsZero() {
+		item.Received = now
+	}
+	purge := s.purgeDue(&s.nextInboxPurge, now)
+	added := false
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		if purge {
+			if err := s.purgeInbox(ctx, tx, now); err != nil {
+				return err
+			}
+		}
+		res, err := tx.ExecContext(ctx, s.q(qPutInbox), item.ID, item.Kind, string(item.Payload),
+			item.Received.UnixNano())
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		added = n > 0
+		return err
+	})
+	if err != nil {
+		return false, fmt.Errorf("put inbox item %s: %w", item.ID, err)
+	}
+	return added, nil
+}
+
+// purgeInbox deletes the items done more than inboxKeep before now.
+func (s *sqlStore) purgeInbox(ctx context.Context, tx *sql.Tx, now time.Time) error {
+	_, err := tx.ExecContext(ctx, s.q(qInboxPurge), now.Add(-inboxKeep).UnixNano())
+	return err
+}
+
+// ClaimInbox claims item id for owner until now+lease, unless it is done,
+// unknown, or another owner's claim is unexpired (ok false). One
+// conditional UPDATE decides, so of concurrent callers at most one wins.
+func (s *sqlStore) ClaimInbox(ctx context.Context, id, owner string, lease time.Duration) (InboxItem, bool, error) {
+	if owner == "" {
+		return InboxItem{}, false, fmt.Errorf("claim inbox item %s: no owner", id)
+	}
+	if lease <= 0 {
+		return InboxItem{}, false, fmt.Errorf("claim inbox item %s: lease %v is not positive", id, lease)
+	}
+	now := s.now()
+	var item InboxItem
+	ok := false
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		item, err = scanInbox(tx.QueryRowContext(ctx, s.q(qClaimInbox), owner, now.Add(lease).UnixNano(),
+			id, now.UnixNano(), owner))
+		ok = err == nil
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil
+		}
+		return err
+	})
+	if err != nil {
+		return InboxItem{}, false, fmt.Errorf("claim inbox item %s for %s: %w", id, owner, err)
+	}
+	if !ok {
+		return InboxItem{}, false, nil
+	}
+	return item, true, nil
+}
+
+// ClaimStale claims for owner until now+lease up to limit items received
+// before olderThan that are not done, unclaimed or whose claim expired, and
+// claimed fewer than maxAttempts times, oldest first. In one transaction
+// it lists them, locking them and passing over those another transaction
+// locked (PostgreSQL's FOR UPDATE SKIP LOCKED; SQLite's write lock holds
+// off every other writer), and claims them with one UPDATE that checks
+// each again: concurrent callers never get the same item.
+func (s *sqlStore) ClaimStale(ctx context.Context, owner string, olderThan time.Time, lease time.Duration, maxAttempts, limit int) ([]InboxItem, error) {
+	if owner == "" {
+		return nil, errors.New("claim stale inbox items: no owner")
+	}
+	if lease <= 0 {
+		return nil, fmt.Errorf("claim stale inbox items: lease %v is not positive", lease)
+	}
+	if maxAttempts <= 0 || limit <= 0 || olderThan.IsZero() { // none could be claimed
+		return nil, nil
+	}
+	now := s.now()
+	at, until := now.UnixNano(), now.Add(lease).UnixNano()
+	purge := s.purgeDue(&s.nextInboxPurge, now)
+	var out []InboxItem
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		out = nil
+		if purge {
+			if err := s.purgeInbox(ctx, tx, now); err != nil {
+				return err
+			}
+		}
+		ids, err := staleIDs(ctx, tx, s.q(fmt.Sprintf(qStaleInbox, s.d.skipLocked)),
+			olderThan.UnixNano(), at, maxAttempts, limit)
+		if err != nil || len(ids) == 0 {
+			return err
+		}
+		args := []any{owner, until}
+		for _, id := range ids {
+			args = append(args, id)
+		}
+		args = append(args, at, maxAttempts)
+		rows, err := tx.QueryContext(ctx, s.q(fmt.Sprintf(qClaimStale, inList(len(ids)))), args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			item, err := scanInbox(rows)
+			if err != nil {
+				return err
+			}
+			out = append(out, item)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("claim stale inbox items for %s: %w", owner, err)
+	}
+	// RETURNING gives the rows in no particular order.
+	slices.SortFunc(out, func(a, b InboxItem) int {
+		if c := a.Received.Compare(b.Received); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	return out, nil
+}
+
+// staleIDs runs qStaleInbox (query) and returns the ids.
+func staleIDs(ctx context.Context, tx *sql.Tx, query string, args ...any) ([]string, error) {
+	rows, err := tx.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
+}
+
+// InboxDone marks item id done, now; an item done already is left as it is.
+// An unknown item is ErrNotFound.
+func (s *sqlStore) InboxDone(ctx context.Context, id string) error {
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, s.q(qInboxDone), s.now().UnixNano(), id)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n > 0 {
+			return err
+		}
+		var n int
+		if err := tx.QueryRowContext(ctx, s.q(qInboxExists), id).Scan(&n); err != nil {
+			return err
+		}
+		if n == 0 {
+			return ErrNotFound
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("mark inbox item %s done: %w", id, err)
+	}
+	return nil
+}
+
+// scanInbox reads the inboxColumns.
+func scanInbox(sc scanner) (InboxItem, error) {
+	var item InboxItem
+	var payload string
+	var received, attempts int64
+	if err := sc.Scan(&item.ID, &item.Kind, &payload, &received, &attempts); err != nil {
+		return InboxItem{}, err
+	}
+	if payload != "" {
+		item.Payload = []byte(payload)
+	}
+	item.Received = fromUnixNano(sql.NullInt64{Int64: received, Valid: true})
+	item.Attempts = int(attempts)
+	return item, nil
+}

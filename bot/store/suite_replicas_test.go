@@ -1,0 +1,465 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+)
+
+// lease calls s.Lease and fails the test on an error.
+func lease(t *testing.T, s Store, name, owner string, ttl time.Duration) bool {
+	t.Helper()
+	held, err := s.Lease(context.Background(), name, owner, ttl)
+	if err != nil {
+		t.Fatalf("Lease(%s, %s): %v", name, owner, err)
+	}
+	return held
+}
+
+func testLease(t *testing.T, su suite) {
+	ctx := context.Background()
+	c := newClock()
+	s, _ := su.open(t, c)
+	const ttl = 30 * time.Second
+	steps := []struct {
+		name    string
+		advance time.Duration
+		owner   string
+		want    bool
+	}{
+		{"taken when nobody holds it", 0, "a", true},
+		{"renewed by the holder", 20 * time.Second, "a", true},
+		{"refused to another while valid", 0, "b", false},
+		// a renewed it at t0+20s: it holds it until t0+50s.
+		{"refused to another at its expiry", ttl, "b", false},
+		{"taken over once expired", time.Nanosecond, "b", true},
+		{"refused to the old holder", 0, "a", false},
+		{"renewed by the new holder", ttl, "b", true},
+	}
+	for _, st := range steps {
+		c.advance(st.advance)
+		if got := lease(t, s, "sweeper", st.owner, ttl); got != st.want {
+			t.Errorf("%s: Lease(sweeper, %s) at %v = %v, want %v", st.name, st.owner, c.now().Sub(t0), got, st.want)
+		}
+	}
+	if !lease(t, s, "other", "a", ttl) {
+		t.Errorf("Lease(other, a) = false: leases are independent of each other")
+	}
+
+	// Releasing a lease another holds does nothing; the holder's release
+	// lets another take it at once.
+	if err := s.ReleaseLease(ctx, "sweeper", "a"); err != nil {
+		t.Fatalf("ReleaseLease(sweeper, a): %v", err)
+	}
+	if lease(t, s, "sweeper", "a", ttl) {
+		t.Errorf("Lease(sweeper, a) after a's release of b's lease = true, want false")
+	}
+	if err := s.ReleaseLease(ctx, "sweeper", "b"); err != nil {
+		t.Fatalf("ReleaseLease(sweeper, b): %v", err)
+	}
+	if !lease(t, s, "sweeper", "a", ttl) {
+		t.Errorf("Lease(sweeper, a) right after b released it = false, want true")
+	}
+	if err := s.ReleaseLease(ctx, "nobody's", "a"); err != nil {
+		t.Errorf("ReleaseLease of a lease nobody holds = %v, want nil", err)
+	}
+
+	for _, bad := range []struct {
+		name, owner string
+		ttl         time.Duration
+	}{{"sweeper", "a", 0}, {"sweeper", "a", -time.Second}, {"", "a", ttl}, {"sweeper", "", ttl}} {
+		if _, err := s.Lease(ctx, bad.name, bad.owner, bad.ttl); err == nil {
+			t.Errorf("Lease(%q, %q, %v) = nil error, want one", bad.name, bad.owner, bad.ttl)
+		}
+	}
+}
+
+func testConcurrentLease(t *testing.T, su suite) {
+	c := newClock()
+	s, url := su.open(t, c)
+	replicas := []Store{s, reopen(t, url, c)} // the callers use either
+	const n = 20
+	for round, name := range []string{"new", "expired"} {
+		if round == 1 {
+			if !lease(t, s, name, "old", time.Minute) {
+				t.Fatalf("Lease(%s, old) = false", name)
+			}
+			c.advance(time.Minute + time.Nanosecond)
+		}
+		held := make([]bool, n)
+		errs := make([]error, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Go(func() {
+				held[i], errs[i] = replicas[i%2].Lease(context.Background(), name, "owner-"+itoa(i), time.Minute)
+			})
+		}
+		wg.Wait()
+		var holders []string
+		for i := range n {
+			if errs[i] != nil {
+				t.Errorf("Lease %d: %v", i, errs[i])
+			}
+			if held[i] {
+				holders = append(holders, "owner-"+itoa(i))
+			}
+		}
+		if len(holders) != 1 {
+			t.Fatalf("%s lease: %d of %d concurrent owners hold it (%v), want 1", name, len(holders), n, holders)
+		}
+		if !lease(t, s, name, holders[0], time.Minute) || lease(t, s, name, "old", time.Minute) {
+			t.Errorf("%s lease: the winner %s cannot renew it, or another can take it", name, holders[0])
+		}
+	}
+}
+
+func testDuplicate(t *testing.T, su suite) {
+	ctx := context.Background()
+	s, _ := su.open(t, newClock())
+	create(t, s, request("r1", 3, 12))
+	for _, r := range []Request{
+		request("r1", 3, 12), // its own table group, held by itself
+		request("r1", 3, 13), // a free table group
+	} {
+		err := s.Create(ctx, r, Event{})
+		if !errors.Is(err, ErrDuplicate) || errors.Is(err, ErrBusy) {
+			t.Errorf("Create(r1, table group %d/%d) again = %v, want ErrDuplicate", r.ClientID, r.SubclientID, err)
+		}
+	}
+	if log, _ := s.AuditSince(ctx, time.Time{}); len(log) != 1 {
+		t.Errorf("AuditSince after refused duplicates = %d events, want 1", len(log))
+	}
+	if !errors.Is(fmt.Errorf("wrapped: %w", ErrDuplicate), ErrDuplicate) {
+		t.Errorf("a wrapped ErrDuplicate is not ErrDuplicate")
+	}
+}
+
+// item is an inbox item received at t0+received.
+func item(id string, received time.Duration) InboxItem {
+	return InboxItem{
+		ID:       id,
+		Kind:     "command",
+		Payload:  []byte(`{"command": "/backup", "text": "prod orders ` + id + `"}`),
+		Received: t0.Add(received).In(cet),
+	}
+}
+
+func put(t *testing.T, s Store, it InboxItem) {
+	t.Helper()
+	added, err := s.PutInbox(context.Background(), it)
+	if err != nil || !added {
+		t.Fatalf("PutInbox(%s) = %v, %v; want true, nil", it.ID, added, err)
+	}
+}
+
+// claim calls s.ClaimInbox and fails the test on an error.
+func claim(t *testing.T, s Store, id, owner string, lease time.Duration) (InboxItem, bool) {
+	t.Helper()
+	it, ok, err := s.ClaimInbox(context.Background(), id, owner, lease)
+	if err != nil {
+		t.Fatalf("ClaimInbox(%s, %s): %v", id, owner, err)
+	}
+	return it, ok
+}
+
+// sameItem fails the test unless got is want, claimed attempts times.
+func sameItem(t *testing.T, got, want InboxItem, attempts int) {
+	t.Helper()
+	want.Attempts = attempts
+	if got.ID != want.ID || got.Kind != want.Kind || !bytes.Equal(got.Payload, want.Payload) ||
+		!got.Received.Equal(want.Received) || got.Attempts != want.Attempts {
+		t.Errorf("inbox item:\n got %+v\nwant %+v", got, want)
+	}
+}
+
+func done(t *testing.T, s Store, id string) {
+	t.Helper()
+	if err := s.InboxDone(context.Background(), id); err != nil {
+		t.Fatalf("InboxDone(%s): %v", id, err)
+	}
+}
+
+func testInbox(t *testing.T, su suite) {
+	ctx := context.Background()
+	c := newClock()
+	s, _ := su.open(t, c)
+	const lease = time.Minute
+	want := item("env-1", 0)
+	put(t, s, want)
+	dup := item("env-1", time.Hour)
+	dup.Kind, dup.Payload = "click", []byte(`{}`)
+	if added, err := s.PutInbox(ctx, dup); err != nil || added {
+		t.Errorf("PutInbox of an existing ID = %v, %v; want false, nil", added, err)
+	}
+
+	got, ok := claim(t, s, "env-1", "a", lease)
+	if !ok {
+		t.Fatalf("ClaimInbox(env-1, a) = false, want true")
+	}
+	sameItem(t, got, want, 1) // as first put
+	if _, ok := claim(t, s, "env-1", "b", lease); ok {
+		t.Errorf("ClaimInbox(env-1, b) while a's claim is valid = true, want false")
+	}
+	c.advance(lease)
+	if _, ok := claim(t, s, "env-1", "b", lease); ok {
+		t.Errorf("ClaimInbox(env-1, b) at the expiry of a's claim = true, want false")
+	}
+	c.advance(time.Nanosecond)
+	if got, ok := claim(t, s, "env-1", "b", lease); !ok {
+		t.Errorf("ClaimInbox(env-1, b) once a's claim expired = false, want true")
+	} else {
+		sameItem(t, got, want, 2)
+	}
+	if _, ok := claim(t, s, "env-1", "a", lease); ok {
+		t.Errorf("ClaimInbox(env-1, a) while b's claim is valid = true, want false")
+	}
+	if got, ok := claim(t, s, "env-1", "b", lease); !ok || got.Attempts != 3 {
+		t.Errorf("ClaimInbox(env-1, b) by the holder = %+v, %v; want it claimed a third time", got, ok)
+	}
+
+	done(t, s, "env-1")
+	done(t, s, "env-1") // again: nothing changes
+	c.advance(time.Hour)
+	if _, ok := claim(t, s, "env-1", "a", lease); ok {
+		t.Errorf("ClaimInbox of a done item = true, want false")
+	}
+	if _, ok := claim(t, s, "nope", "a", lease); ok {
+		t.Errorf("ClaimInbox of an unknown item = true, want false")
+	}
+	if added, err := s.PutInbox(ctx, want); err != nil || added {
+		t.Errorf("PutInbox of a done item = %v, %v; want false, nil", added, err)
+	}
+	if err := s.InboxDone(ctx, "nope"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("InboxDone(nope) = %v, want ErrNotFound", err)
+	}
+
+	// A zero Received is now; Attempts is the store's; no payload is none.
+	c.advance(time.Minute)
+	put(t, s, InboxItem{ID: "env-2", Kind: "click", Attempts: 7})
+	if got, ok := claim(t, s, "env-2", "a", lease); !ok {
+		t.Errorf("ClaimInbox(env-2, a) = false, want true")
+	} else {
+		sameItem(t, got, InboxItem{ID: "env-2", Kind: "click", Received: c.now()}, 1)
+	}
+	if _, err := s.PutInbox(ctx, InboxItem{Kind: "click"}); err == nil {
+		t.Errorf("PutInbox without an ID = nil error, want one")
+	}
+	if _, _, err := s.ClaimInbox(ctx, "env-2", "a", 0); err == nil {
+		t.Errorf("ClaimInbox with lease 0 = nil error, want one")
+	}
+}
+
+// ids are the items' IDs.
+func ids(items []InboxItem) []string {
+	var out []string
+	for _, it := range items {
+		out = append(out, it.ID)
+	}
+	return out
+}
+
+func testClaimStale(t *testing.T, su suite) {
+	ctx := context.Background()
+	c := newClock()
+	s, _ := su.open(t, c)
+	const lease = time.Minute
+	// Received in this order, but put in another: ClaimStale orders them.
+	for _, it := range []InboxItem{
+		item("e-done", 1*time.Second),
+		item("d-claimed", 2*time.Second),
+		item("b-expired", 3*time.Second),
+		item("c-tried", 4*time.Second),
+		item("a-first", 0),
+		item("f-second", 5*time.Second),
+		item("g-tie", 5*time.Second), // the same time as f-second: by ID
+		item("h-third", 6*time.Second),
+		item("i-recent", 10*time.Second),
+	} {
+		put(t, s, it)
+	}
+	c.advance(20 * time.Second)
+	done(t, s, "e-done")
+	claim(t, s, "d-claimed", "x", lease)
+	claim(t, s, "b-expired", "x", time.Second)
+	claim(t, s, "c-tried", "x", time.Second)
+	claim(t, s, "c-tried", "x", time.Second) // claimed twice: at the limit of 2 below
+	c.advance(2 * time.Second)               // b-expired's and c-tried's claims expire
+
+	olderThan := t0.Add(10 * time.Second) // i-recent is not older
+	got, err := s.ClaimStale(ctx, "a", olderThan, lease, 2, 3)
+	if want := []string{"a-first", "b-expired", "f-second"}; err != nil || !slices.Equal(ids(got), want) {
+		t.Fatalf("ClaimStale(limit 3) = %v, %v; want %v", ids(got), err, want)
+	}
+	sameItem(t, got[0], item("a-first", 0), 1)
+	sameItem(t, got[1], item("b-expired", 3*time.Second), 2)
+	got, err = s.ClaimStale(ctx, "b", olderThan, lease, 2, 10)
+	if want := []string{"g-tie", "h-third"}; err != nil || !slices.Equal(ids(got), want) {
+		t.Errorf("ClaimStale again = %v, %v; want the rest, %v", ids(got), err, want)
+	}
+	for _, id := range []string{"a-first", "g-tie"} {
+		if _, ok := claim(t, s, id, "x", lease); ok {
+			t.Errorf("ClaimInbox(%s, x) after ClaimStale claimed it = true, want false", id)
+		}
+	}
+	got, err = s.ClaimStale(ctx, "b", olderThan, lease, 2, 10)
+	if err != nil || len(got) != 0 {
+		t.Errorf("ClaimStale with nothing stale = %v, %v; want none", ids(got), err)
+	}
+
+	// The claims expire: claimed once, each can be claimed again, but
+	// b-expired (twice) and c-tried (twice) have had their attempts.
+	c.advance(lease + time.Nanosecond)
+	got, err = s.ClaimStale(ctx, "b", t0.Add(time.Hour), lease, 2, 10)
+	if want := []string{"a-first", "d-claimed", "f-second", "g-tie", "h-third", "i-recent"}; err != nil || !slices.Equal(ids(got), want) {
+		t.Errorf("ClaimStale after the claims expired = %v, %v; want %v", ids(got), err, want)
+	}
+	got, err = s.ClaimStale(ctx, "b", t0.Add(time.Hour), 2*lease, 3, 1)
+	if want := []string{"b-expired"}; err != nil || !slices.Equal(ids(got), want) {
+		t.Errorf("ClaimStale with 3 attempts, limit 1 = %v, %v; want %v", ids(got), err, want)
+	}
+	for _, tt := range []struct {
+		name               string
+		olderThan          time.Time
+		maxAttempts, limit int
+	}{
+		{"limit 0", t0.Add(time.Hour), 10, 0},
+		{"max attempts 0", t0.Add(time.Hour), 0, 10},
+		{"older than the zero time", time.Time{}, 10, 10},
+		{"older than the first", t0, 10, 10},
+	} {
+		c.advance(10 * lease) // every claim expired
+		if got, err := s.ClaimStale(ctx, "c", tt.olderThan, lease, tt.maxAttempts, tt.limit); err != nil || len(got) != 0 {
+			t.Errorf("ClaimStale, %s = %v, %v; want none", tt.name, ids(got), err)
+		}
+	}
+	if _, err := s.ClaimStale(ctx, "c", t0.Add(time.Hour), 0, 10, 10); err == nil {
+		t.Errorf("ClaimStale with lease 0 = nil error, want one")
+	}
+}
+
+// testConcurrentClaimStale has callers on two replicas claim stale items at
+// once, each until none is left: each item is claimed exactly once.
+func testConcurrentClaimStale(t *testing.T, su suite) {
+	ctx := context.Background()
+	c := newClock()
+	s, url := su.open(t, c)
+	replicas := []Store{s, reopen(t, url, c)} // the callers use either
+	const items, callers = 50, 10
+	for i := range items {
+		put(t, s, item("env-"+itoa(i), time.Duration(i%7)*time.Second))
+	}
+	c.advance(time.Minute)
+	claimed := make([][]InboxItem, callers)
+	errs := make([]error, callers)
+	var wg sync.WaitGroup
+	for i := range callers {
+		wg.Go(func() {
+			for {
+				got, err := replicas[i%2].ClaimStale(ctx, "replica-"+itoa(i), c.now(), time.Hour, 5, 3)
+				if err != nil || len(got) == 0 {
+					errs[i] = err
+					return
+				}
+				claimed[i] = append(claimed[i], got...)
+			}
+		})
+	}
+	wg.Wait()
+	count := make(map[string]int)
+	for i := range callers {
+		if errs[i] != nil {
+			t.Errorf("ClaimStale by caller %d: %v", i, errs[i])
+		}
+		for _, it := range claimed[i] {
+			count[it.ID]++
+			if it.Attempts != 1 {
+				t.Errorf("item %s claimed by caller %d has Attempts %d, want 1", it.ID, i, it.Attempts)
+			}
+		}
+	}
+	if len(count) != items {
+		t.Errorf("%d of %d items claimed", len(count), items)
+	}
+	for id, n := range count {
+		if n != 1 {
+			t.Errorf("item %s claimed %d times, want once", id, n)
+		}
+	}
+}
+
+func testInboxPurge(t *testing.T, su suite) {
+	ctx := context.Background()
+	c := newClock()
+	s, _ := su.open(t, c)
+	put(t, s, item("old", 0))
+	put(t, s, item("recent", 0))
+	put(t, s, item("open", 0))
+	done(t, s, "old")
+	c.advance(23 * time.Hour)
+	done(t, s, "recent")
+	c.advance(time.Hour + time.Nanosecond) // old was done a day ago, recent an hour ago
+
+	// The purge runs before the item is recorded: old is gone, and new again.
+	for _, tt := range []struct {
+		id    string
+		added bool
+	}{{"old", true}, {"recent", false}, {"open", false}} {
+		if added, err := s.PutInbox(ctx, item(tt.id, 0)); err != nil || added != tt.added {
+			t.Errorf("PutInbox(%s) a day later = %v, %v; want %v", tt.id, added, err, tt.added)
+		}
+	}
+	// ClaimStale purges too.
+	c.advance(inboxKeep)
+	if _, err := s.ClaimStale(ctx, "a", t0, time.Minute, 1, 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.InboxDone(ctx, "recent"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("InboxDone(recent) after ClaimStale purged it = %v, want ErrNotFound", err)
+	}
+	if err := s.InboxDone(ctx, "open"); err != nil { // never done: kept
+		t.Errorf("InboxDone(open) = %v, want nil", err)
+	}
+}
+
+// testReplicasReopen closes the store and opens it again: leases and the
+// inbox are as they were.
+func testReplicasReopen(t *testing.T, su suite) {
+	ctx := context.Background()
+	c := newClock()
+	s, url := su.open(t, c)
+	put(t, s, item("claimed", 0))
+	put(t, s, item("finished", 0))
+	put(t, s, item("waiting", 0))
+	claim(t, s, "claimed", "a", time.Hour)
+	done(t, s, "finished")
+	lease(t, s, "sweeper", "a", time.Hour)
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+
+	s = reopen(t, url, c)
+	for _, id := range []string{"claimed", "finished", "waiting"} {
+		if added, err := s.PutInbox(ctx, item(id, 0)); err != nil || added {
+			t.Errorf("PutInbox(%s) after reopening = %v, %v; want false", id, added, err)
+		}
+	}
+	if _, ok := claim(t, s, "claimed", "b", time.Hour); ok {
+		t.Errorf("ClaimInbox(claimed, b) after reopening = true: a's claim was lost")
+	}
+	if _, ok := claim(t, s, "finished", "b", time.Hour); ok {
+		t.Errorf("ClaimInbox(finished, b) after reopening = true: it was done")
+	}
+	if got, ok := claim(t, s, "waiting", "b", time.Hour); !ok {
+		t.Errorf("ClaimInbox(waiting, b) after reopening = false, want true")
+	} else {
+		sameItem(t, got, item("waiting", 0), 1)
+	}
+	if lease(t, s, "sweeper", "b", time.Hour) {
+		t.Errorf("Lease(sweeper, b) after reopening = true: a's lease was lost")
+	}
+}
