@@ -122,12 +122,19 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pol, err := auth.Parse("testdata/policy.yaml", data)
+	return newEnvWith(t, data, nil)
+}
+
+// newEnvWith is newEnv with another policy and, if not nil, another
+// Commvault catalogue.
+func newEnvWith(t *testing.T, policy []byte, accounts []simulator.Account) *env {
+	t.Helper()
+	pol, err := auth.Parse("policy.yaml", policy)
 	if err != nil {
 		t.Fatal(err)
 	}
 	clk := newClock()
-	sim := simulator.New(simulator.Config{JobDuration: simJob, Now: clk.Now})
+	sim := simulator.New(simulator.Config{JobDuration: simJob, Now: clk.Now, Accounts: accounts})
 	srv := httptest.NewServer(sim)
 	t.Cleanup(srv.Close)
 	cv, err := commvault.New(commvault.Config{
