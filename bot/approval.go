@@ -38,7 +38,7 @@ func (b *Bot) decide(ctx context.Context, log *zap.Logger, in Input, id string, 
 	}
 	next, err := b.store.Transition(ctx, r.ID, []State{StatePending}, withTime(ch, b.now()))
 	if err == nil {
-		logState(log, next, ch)
+		b.logState(next, ch)
 	}
 	var conflict *store.ConflictError
 	switch {
@@ -153,7 +153,7 @@ func (b *Bot) finish(ctx context.Context, log *zap.Logger, r Request, from []Sta
 		}
 		return false
 	}
-	logState(log, next, ch)
+	b.logState(next, ch)
 	r, err = fromRecord(next)
 	if err != nil {
 		log.Error("read request", zap.Error(err))

@@ -120,7 +120,7 @@ func (b *Bot) create(ctx context.Context, log *zap.Logger, in Input, kind Kind, 
 		var busy *store.BusyError
 		switch {
 		case err == nil:
-			logState(log, rec, store.Change{Actor: r.User, Detail: action})
+			b.logState(rec, store.Change{Actor: r.User, Detail: action})
 			return true
 		case errors.Is(err, store.ErrDuplicate): // this envelope was served before, by a replica that stopped
 			log.Info("request already recorded from this envelope; recovery finishes it")
@@ -187,7 +187,7 @@ func (b *Bot) submit(ctx context.Context, log *zap.Logger, r Request) {
 		log.Warn("not submitted: the request changed meanwhile", zap.Error(err))
 		return
 	}
-	logState(log, rec, ch)
+	b.logState(rec, ch)
 	r.Updated = rec.Updated
 	started := time.Now()
 	task, err := b.cv.CreateBackup(ctx, r.TableGroup, r.Level)
@@ -202,7 +202,7 @@ func (b *Bot) submit(ctx context.Context, log *zap.Logger, r Request) {
 	case errors.Is(err, commvault.ErrOutcomeUnknown):
 		ref := b.newID()
 		log.Error("submission outcome unknown", zap.String("ref", ref), zap.String("outcome", "unknown"), zap.Error(err))
-		b.unknown(ctx, log, r, "Commvault did not answer in time", ref)
+		b.unknown(ctx, log, r, false, "Commvault did not answer in time", ref)
 	case errors.As(err, &apiErr):
 		log.Warn("submission refused", zap.String("outcome", "failed"), zap.Error(err))
 		b.failed(ctx, log, r, commvaultProblem(apiErr))
@@ -213,14 +213,19 @@ func (b *Bot) submit(ctx context.Context, log *zap.Logger, r Request) {
 	default:
 		log.Info("submitted", zap.Int("task", task.ID), zap.Strings("jobs", task.JobIDs))
 		b.metrics.submissions.WithLabelValues("submitted").Inc()
+		// The thread hears of it before it is recorded: should the bot stop
+		// in between, the request stays submitting and recovery reports an
+		// unknown outcome and finds the job, rather than a recorded
+		// submission nobody was told of.
+		r.TaskID, r.JobIDs = task.ID, task.JobIDs
+		b.thread(ctx, log, r, SubmittedReply(r))
 		r, ok := b.transition(ctx, log, r, []State{StateSubmitting}, store.Change{To: StateSubmitted, Actor: actorBot,
 			TaskID: task.ID, JobIDs: task.JobIDs})
-		if !ok { // left submitting: start-up recovery reports it as unknown
+		if !ok { // left submitting: recovery reports it as unknown and reconciles
 			return
 		}
 		b.audit(ctx, log, store.Event{RequestID: r.ID, Actor: actorBot, Action: "submitted", Account: r.Account,
 			TableGroup: r.TableGroup.Name, Channel: r.Channel, Detail: fmt.Sprintf("task %d, jobs %s", task.ID, strings.Join(task.JobIDs, ", "))})
-		b.thread(ctx, log, r, SubmittedReply(r))
 		b.updateParent(ctx, log, r)
 	}
 }
@@ -239,7 +244,7 @@ func (b *Bot) failed(ctx context.Context, log *zap.Logger, r Request, problem st
 }
 
 // unknown records and reports a submission whose outcome is not known.
-func (b *Bot) unknown(ctx context.Context, log *zap.Logger, r Request, problem, ref string) {
+func (b *Bot) unknown(ctx context.Context, log *zap.Logger, r Request, interrupted bool, problem, ref string) {
 	r, ok := b.transition(ctx, log, r, []State{StateSubmitting}, store.Change{To: StateUnknown, Actor: actorBot, Problem: problem})
 	if !ok {
 		return
@@ -247,7 +252,7 @@ func (b *Bot) unknown(ctx context.Context, log *zap.Logger, r Request, problem, 
 	b.metrics.submissions.WithLabelValues("unknown").Inc()
 	b.audit(ctx, log, store.Event{RequestID: r.ID, Actor: actorBot, Action: "unknown", Account: r.Account,
 		TableGroup: r.TableGroup.Name, Channel: r.Channel, Detail: problem + " (ref " + ref + ")"})
-	b.thread(ctx, log, r, OutcomeUnknownReply(r, ref))
+	b.thread(ctx, log, r, OutcomeUnknownReply(r, interrupted, ref))
 	b.updateParent(ctx, log, r)
 }
 
@@ -261,7 +266,7 @@ func (b *Bot) transition(ctx context.Context, log *zap.Logger, r Request, from [
 		log.Error("record transition", zap.String("to", string(ch.To)), zap.Error(err))
 		return r, false
 	}
-	logState(log, rec, ch)
+	b.logState(rec, ch)
 	next, err := fromRecord(rec)
 	if err != nil {
 		log.Error("read request", zap.Error(err))
@@ -272,8 +277,8 @@ func (b *Bot) transition(ctx context.Context, log *zap.Logger, r Request, from [
 }
 
 // logState is the one log line of a state change.
-func logState(log *zap.Logger, r store.Request, ch store.Change) {
-	log.Info("state", zap.String("request", r.ID), zap.String("state", string(r.State)), zap.String("actor", ch.Actor),
+func (b *Bot) logState(r store.Request, ch store.Change) {
+	b.log.Info("state", zap.String("request", r.ID), zap.String("state", string(r.State)), zap.String("actor", ch.Actor),
 		zap.String("user", r.User), zap.String("channel", r.Channel), zap.String("account", r.Account),
 		zap.String("tablegroup", r.TableGroup), zap.String("detail", ch.Problem+ch.Detail))
 }

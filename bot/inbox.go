@@ -23,8 +23,12 @@ type Inbox interface {
 
 // How work left in the inbox is taken over.
 const (
-	claimLease  = 30 * time.Second // a claim lets other replicas leave an item alone this long
-	staleAfter  = 15 * time.Second // an unclaimed item this old was left by a replica that stopped
+	// A claim lets other replicas leave an item alone this long. Serving an
+	// item twice is harmless (a request is made once per envelope, a
+	// decision once per request), so the claim is kept short: it bounds
+	// how long work a dead replica claimed waits for another.
+	claimLease  = 10 * time.Second
+	staleAfter  = 10 * time.Second // an unclaimed item this old was left by a replica that stopped
 	sweepEvery  = 5 * time.Second
 	maxAttempts = 5 // an item that failed this often is left alone (and logged)
 	sweepBatch  = 20
@@ -55,8 +59,6 @@ func (s *Slack) record(ctx context.Context, log *zap.Logger, e envelope) bool {
 	if e.click != nil {
 		kind = "click"
 	}
-	ctx, cancel := context.WithTimeout(ctx, s.cfg.AckTimeout/2)
-	defer cancel()
 	if _, err := s.cfg.Inbox.PutInbox(ctx, store.InboxItem{ID: e.id, Kind: kind, Payload: payload, Received: time.Now()}); err != nil {
 		log.Error("record envelope; answered try again", zap.Error(err))
 		return false
@@ -98,9 +100,10 @@ func (s *Slack) done(ctx context.Context, e envelope) {
 	}
 }
 
-// sweep serves, until ctx ends, the inbox items left by replicas that
-// stopped before serving them (or by this one, when its queue was full).
-func (s *Slack) sweep(ctx context.Context, base context.Context) {
+// sweep hands to the workers, until ctx ends, the inbox items left by
+// replicas that stopped before serving them: as many as the queue has room
+// for, every SweepEvery.
+func (s *Slack) sweep(ctx context.Context) {
 	if s.cfg.Inbox == nil {
 		return
 	}
@@ -112,23 +115,38 @@ func (s *Slack) sweep(ctx context.Context, base context.Context) {
 			return
 		case <-t.C:
 		}
-		items, err := s.cfg.Inbox.ClaimStale(ctx, s.cfg.Replica, time.Now().Add(-staleAfter), claimLease, maxAttempts, sweepBatch)
-		if err != nil {
-			s.log.Warn("sweep the inbox", zap.Error(err))
-			continue
-		}
-		for _, it := range items {
-			e, err := envelopeOf(it)
-			if err != nil {
-				s.log.Error("undecodable inbox item", zap.String("envelope", it.ID), zap.Error(err))
-				s.done(ctx, envelope{id: it.ID})
-				continue
-			}
-			s.log.Info("serving work a stopped replica left", zap.String("envelope", it.ID), zap.Int("attempt", it.Attempts))
-			s.process(base, e)
-			s.done(ctx, e)
+		for s.sweepOnce(ctx) {
 		}
 	}
+}
+
+// sweepOnce claims a batch of stale items and queues them for the workers
+// (who claim them again: a claim's holder may). It reports whether there
+// may be more and room for them.
+func (s *Slack) sweepOnce(ctx context.Context) bool {
+	room := cap(s.work) - len(s.work)
+	if room <= 0 {
+		return false
+	}
+	items, err := s.cfg.Inbox.ClaimStale(ctx, s.cfg.Replica, time.Now().Add(-staleAfter), claimLease, maxAttempts,
+		min(room, sweepBatch))
+	if err != nil {
+		s.log.Warn("sweep the inbox", zap.Error(err))
+		return false
+	}
+	for _, it := range items {
+		e, err := envelopeOf(it)
+		if err != nil {
+			s.log.Error("undecodable inbox item", zap.String("envelope", it.ID), zap.Error(err))
+			s.done(ctx, envelope{id: it.ID})
+			continue
+		}
+		s.log.Info("serving work a stopped replica left", zap.String("envelope", it.ID), zap.Int("attempt", it.Attempts))
+		if s.enqueue(s.log, "swept", e) != nil {
+			return false // draining or full: the claim runs out and a later sweep takes it
+		}
+	}
+	return len(items) == min(room, sweepBatch)
 }
 
 func envelopeOf(it store.InboxItem) (envelope, error) {

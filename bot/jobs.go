@@ -68,8 +68,8 @@ func (b *Bot) housekeep(ctx context.Context, wasLeader bool, ttl time.Duration, 
 	if !held {
 		return false
 	}
-	b.Recover(ctx) // and expiries
-	if !b.now().Before(*next) {
+	b.Recover(ctx)                                                     // and expiries
+	if !b.now().Before(next.Add(-min(b.interval, housekeeping) / 2)) { // a tick's jitter does not skip a poll
 		*next = b.now().Add(b.interval)
 		if wait := b.poll(ctx); wait > 0 {
 			b.log.Warn("commvault rate limit: polling paused", zap.Duration("for", wait))

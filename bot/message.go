@@ -219,10 +219,16 @@ func SubmitFailedReply(problem string) Message {
 
 // OutcomeUnknownReply says in the thread that the submission may or may not
 // have reached Commvault, and that the bot will not resubmit it.
-func OutcomeUnknownReply(r Request, ref string) Message {
-	return Message{Text: fmt.Sprintf("⚠️ Outcome unknown: Commvault did not answer the backup request for *%s* / *%s* in time, "+
-		"so a job may or may not have started. Check Commvault's Job Controller for client %s before asking again — "+
-		"I will not resubmit it. (ref %s)", esc(r.Account), esc(r.TableGroup.Name), esc(r.TableGroup.ClientName), ref)}
+// interrupted says whether the bot stopped mid-submission (else Commvault
+// did not answer in time).
+func OutcomeUnknownReply(r Request, interrupted bool, ref string) Message {
+	why := "Commvault did not answer the backup request for *%s* / *%s* in time"
+	if interrupted {
+		why = "I stopped between sending the backup request for *%s* / *%s* to Commvault and recording its answer"
+	}
+	return Message{Text: fmt.Sprintf("⚠️ Outcome unknown: "+why+", so a job may or may not have started. "+
+		"Check Commvault's Job Controller for client %s before asking again — I will not resubmit it, "+
+		"and I am looking for the job. (ref %s)", esc(r.Account), esc(r.TableGroup.Name), esc(r.TableGroup.ClientName), ref)}
 }
 
 // InternalErrorMessage is what a user sees when something unexpected broke:

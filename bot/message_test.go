@@ -84,7 +84,8 @@ func TestMessagesGolden(t *testing.T) {
 		{"reply-job-degraded", JobEndReply(sampleJob("Completed w/ one or more errors"))},
 		{"reply-job-failed", JobEndReply(failedJob)},
 		{"reply-submit-failed", SubmitFailedReply("Storage policy not assigned (error code 91)")},
-		{"reply-outcome-unknown", OutcomeUnknownReply(sampleRequest(StateUnknown), "9f8e7d")},
+		{"reply-outcome-unknown", OutcomeUnknownReply(sampleRequest(StateUnknown), false, "9f8e7d")},
+		{"reply-outcome-unknown-interrupted", OutcomeUnknownReply(sampleRequest(StateUnknown), true, "9f8e7d")},
 		{"reply-breakglass", BreakglassReply(emergency, []string{"S0LEADS", "U0LEAD"})},
 		{"reply-job-lost", JobLostReply("149801", 10)},
 		{"internal-error", InternalErrorMessage("9f8e7d")},
@@ -136,7 +137,7 @@ func TestMessagesEscapeUserText(t *testing.T) {
 	r.Reason = "<!channel> & <https://evil.example|click> <@U0BOSS>"
 	r.TableGroup.Name = "<!here>"
 	r.Account = "a&b"
-	for _, m := range []Message{ParentMessage(r), OutcomeUnknownReply(r, "x"), BreakglassReply(r, nil)} {
+	for _, m := range []Message{ParentMessage(r), OutcomeUnknownReply(r, false, "x"), BreakglassReply(r, nil)} {
 		raw, err := json.Marshal(m)
 		if err != nil {
 			t.Fatal(err)

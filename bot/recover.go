@@ -23,7 +23,11 @@ const reconcileSkew = time.Minute
 // stuckAfter is how long a request may sit recorded but unposted, or
 // approved but unsent, before the bot takes it for abandoned by a process
 // that stopped (normally either takes milliseconds).
-const stuckAfter = time.Minute
+const stuckAfter = 30 * time.Second
+
+// sentMargin is how long after Commvault's timeout a submission may still
+// be on its way to being recorded (milliseconds, normally).
+const sentMargin = 15 * time.Second
 
 // Recover finishes what a stopped process (this one before a restart, or
 // another replica) left half done: a request recorded but never posted is
@@ -41,7 +45,7 @@ func (b *Bot) Recover(ctx context.Context) {
 	now := b.now()
 	for _, rec := range recs {
 		switch {
-		case rec.State == StateSubmitting && now.Sub(rec.Updated) < b.submitTimeout+stuckAfter:
+		case rec.State == StateSubmitting && now.Sub(rec.Updated) < b.submitTimeout+sentMargin:
 			continue // may still be in flight
 		case rec.State == StateApproved && now.Sub(rec.Updated) < stuckAfter:
 			continue
@@ -64,7 +68,7 @@ func (b *Bot) Recover(ctx context.Context) {
 		case StateSubmitting:
 			ref := b.newID()
 			log.Warn("recover: interrupted submission; outcome unknown", zap.String("ref", ref))
-			b.unknown(ctx, log, r, "the bot stopped between sending the backup to Commvault and recording the answer", ref)
+			b.unknown(ctx, log, r, true, "the bot stopped between sending the backup to Commvault and recording the answer", ref)
 		case StateApproved:
 			log.Info("recover: submitting an approved request")
 			b.submit(ctx, log, r)

@@ -29,7 +29,10 @@ type SlackConfig struct {
 	Connections  int           // socket-mode connections held open; default 2
 	Workers      int           // envelopes handled at once; default 16
 	Queue        int           // envelopes waiting for a worker; default 1024
-	AckTimeout   time.Duration // bound on one ack; default 2s
+	AckTimeout   time.Duration // bound on one ack; default 1s
+	// RecordBudget bounds, from an envelope's arrival, recognising it and
+	// recording it before the ack; default 2s (Slack wants the ack in 3s).
+	RecordBudget time.Duration
 	WorkTimeout  time.Duration // bound on handling one envelope; default 2m
 	PingInterval time.Duration // longest silence from Slack before reconnecting; default 30s
 	Dedup        Dedup         // remembers envelopes already taken; default in memory
@@ -48,6 +51,9 @@ type Slack struct {
 	work    chan envelope
 	dedup   Dedup
 	clients []*socketmode.Client
+
+	ackers chan struct{}  // one token for each envelope being acked
+	acks   sync.WaitGroup // envelopes being acked
 
 	mu       sync.Mutex
 	up       []bool // by connection
@@ -70,7 +76,8 @@ func NewSlack(cfg SlackConfig) (*Slack, error) {
 	setDefault(&cfg.Connections, 2)
 	setDefault(&cfg.Workers, 16)
 	setDefault(&cfg.Queue, 1024)
-	setDefault(&cfg.AckTimeout, 2*time.Second)
+	setDefault(&cfg.AckTimeout, time.Second)
+	setDefault(&cfg.RecordBudget, 2*time.Second)
 	setDefault(&cfg.WorkTimeout, 2*time.Minute)
 	setDefault(&cfg.PingInterval, 30*time.Second)
 	setDefault(&cfg.SweepEvery, sweepEvery)
@@ -86,7 +93,8 @@ func NewSlack(cfg SlackConfig) (*Slack, error) {
 	if cfg.Metrics == nil {
 		cfg.Metrics = NewMetrics(prometheus.NewRegistry())
 	}
-	s := &Slack{cfg: cfg, log: cfg.Log, work: make(chan envelope, cfg.Queue), dedup: cfg.Dedup, up: make([]bool, cfg.Connections)}
+	s := &Slack{cfg: cfg, log: cfg.Log, work: make(chan envelope, cfg.Queue), dedup: cfg.Dedup, up: make([]bool, cfg.Connections),
+		ackers: make(chan struct{}, maxAcking)}
 	for range cfg.Connections {
 		s.clients = append(s.clients, socketmode.New(cfg.API, socketmode.OptionPingInterval(cfg.PingInterval)))
 	}
@@ -154,7 +162,7 @@ func (s *Slack) Run(ctx context.Context, drain time.Duration) error {
 	conns.Add(1)
 	go func() {
 		defer conns.Done()
-		s.sweep(sweepCtx, base)
+		s.sweep(sweepCtx)
 	}()
 	for range s.cfg.Workers {
 		workers.Add(1)
@@ -187,6 +195,7 @@ func (s *Slack) Run(ctx context.Context, drain time.Duration) error {
 	}
 	stop()
 	conns.Wait()
+	s.acks.Wait()
 	return err
 }
 
@@ -223,15 +232,33 @@ func (s *Slack) events(ctx context.Context, i int, c *socketmode.Client) {
 			s.setUp(i, false)
 			log.Error("slack refused the app-level token (invalid_auth)")
 		case socketmode.EventTypeSlashCommand:
-			s.slashCommand(ctx, log, c, evt)
-			s.cfg.Metrics.ackSeconds.Observe(time.Since(received).Seconds())
+			s.acking(func(rec context.Context) { s.slashCommand(ctx, rec, log, c, evt) }, ctx, received)
 		case socketmode.EventTypeInteractive:
-			s.interactive(ctx, log, c, evt)
-			s.cfg.Metrics.ackSeconds.Observe(time.Since(received).Seconds())
+			s.acking(func(rec context.Context) { s.interactive(ctx, rec, log, c, evt) }, ctx, received)
 		case socketmode.EventTypeEventsAPI:
 			s.ack(ctx, log, c, evt.Request, nil)
 		}
 	}
+}
+
+// maxAcking bounds the envelopes being recorded and acked at once. They
+// are acked concurrently so that a burst does not queue behind each one's
+// database writes; past the bound, the connection's reader waits.
+const maxAcking = 64
+
+// acking runs take-and-ack for one envelope on its own goroutine; f
+// records the envelope within rec, whose deadline is RecordBudget after
+// the envelope arrived.
+func (s *Slack) acking(f func(rec context.Context), ctx context.Context, received time.Time) {
+	s.ackers <- struct{}{}
+	s.acks.Add(1)
+	go func() {
+		defer func() { <-s.ackers; s.acks.Done() }()
+		rec, cancel := context.WithDeadline(ctx, received.Add(s.cfg.RecordBudget))
+		defer cancel()
+		f(rec)
+		s.cfg.Metrics.ackSeconds.Observe(time.Since(received).Seconds())
+	}()
 }
 
 // Answers through the ack when the work cannot be taken.
@@ -240,7 +267,7 @@ var (
 	restartingMessage = map[string]any{"response_type": "ephemeral", "text": "backupbot is restarting; try again in a minute. Nothing was submitted."}
 )
 
-func (s *Slack) slashCommand(ctx context.Context, log *zap.Logger, c *socketmode.Client, evt socketmode.Event) {
+func (s *Slack) slashCommand(ctx, rec context.Context, log *zap.Logger, c *socketmode.Client, evt socketmode.Event) {
 	cmd, ok := evt.Data.(slack.SlashCommand)
 	if !ok || evt.Request == nil {
 		log.Warn("slash command envelope without a command")
@@ -252,22 +279,27 @@ func (s *Slack) slashCommand(ctx context.Context, log *zap.Logger, c *socketmode
 	req := evt.Request
 	log = log.With(zap.String("envelope", req.EnvelopeID), zap.String("user", cmd.UserID), zap.String("channel", cmd.ChannelID))
 	var payload any
+	dup, err := s.duplicate(rec, req, cmd.TriggerID)
 	switch {
-	case s.duplicate(ctx, log, req, cmd.TriggerID):
+	case err != nil: // cannot tell: taking it could submit twice, dropping it loses it
+		log.Error("de-duplication unavailable; answered try again", zap.Error(err))
+		s.cfg.Metrics.envelopes.WithLabelValues("slash_commands", "unrecorded").Inc()
+		payload = unrecordedMessage
+	case dup:
 		log.Info("duplicate envelope dropped", zap.Int("retry_attempt", req.RetryAttempt))
 		s.cfg.Metrics.envelopes.WithLabelValues("slash_commands", "duplicate").Inc()
 	case cmd.Command != s.cfg.Command:
 		payload = map[string]any{"response_type": "ephemeral", "text": "This bot serves " + s.cfg.Command + " only."}
 		s.cfg.Metrics.envelopes.WithLabelValues("slash_commands", "ignored").Inc()
 	default:
-		payload = s.take(ctx, log, "slash_commands", envelope{id: req.EnvelopeID,
+		payload = s.take(rec, log, "slash_commands", envelope{id: req.EnvelopeID,
 			input:       &Input{User: cmd.UserID, Channel: cmd.ChannelID, Text: cmd.Text, Origin: req.EnvelopeID},
 			responseURL: cmd.ResponseURL})
 	}
 	s.ack(ctx, log, c, req, payload)
 }
 
-func (s *Slack) interactive(ctx context.Context, log *zap.Logger, c *socketmode.Client, evt socketmode.Event) {
+func (s *Slack) interactive(ctx, rec context.Context, log *zap.Logger, c *socketmode.Client, evt socketmode.Event) {
 	cb, ok := evt.Data.(slack.InteractionCallback)
 	if !ok || evt.Request == nil {
 		if evt.Request != nil {
@@ -277,7 +309,18 @@ func (s *Slack) interactive(ctx context.Context, log *zap.Logger, c *socketmode.
 	}
 	req := evt.Request
 	log = log.With(zap.String("envelope", req.EnvelopeID), zap.String("user", cb.User.ID))
-	if cb.Type == slack.InteractionTypeBlockActions && len(cb.ActionCallback.BlockActions) > 0 && !s.duplicate(ctx, log, req, cb.TriggerID) {
+	if cb.Type != slack.InteractionTypeBlockActions || len(cb.ActionCallback.BlockActions) == 0 {
+		s.ack(ctx, log, c, req, nil)
+		return
+	}
+	dup, err := s.duplicate(rec, req, cb.TriggerID)
+	if err != nil {
+		log.Error("de-duplication unavailable; click answered try again", zap.Error(err))
+		s.ack(ctx, log, c, req, nil)
+		s.tellLater(ctx, log, cb.ResponseURL)
+		return
+	}
+	if !dup {
 		a := cb.ActionCallback.BlockActions[0]
 		channel := cb.Channel.ID
 		if channel == "" {
@@ -287,7 +330,7 @@ func (s *Slack) interactive(ctx context.Context, log *zap.Logger, c *socketmode.
 		if ts == "" {
 			ts = cb.Message.Timestamp
 		}
-		if s.take(ctx, log, "interactive", envelope{id: req.EnvelopeID, click: &Click{User: cb.User.ID, Channel: channel,
+		if s.take(rec, log, "interactive", envelope{id: req.EnvelopeID, click: &Click{User: cb.User.ID, Channel: channel,
 			MessageTS: ts, ActionID: a.ActionID, Value: a.Value}, responseURL: cb.ResponseURL}) != nil {
 			s.ack(ctx, log, c, req, nil)
 			s.tellLater(ctx, log, cb.ResponseURL)
@@ -298,17 +341,12 @@ func (s *Slack) interactive(ctx context.Context, log *zap.Logger, c *socketmode.
 }
 
 // duplicate reports whether the envelope (or its trigger) was taken before.
-func (s *Slack) duplicate(ctx context.Context, log *zap.Logger, req *socketmode.Request, trigger string) bool {
+func (s *Slack) duplicate(ctx context.Context, req *socketmode.Request, trigger string) (bool, error) {
 	keys := []string{"envelope:" + req.EnvelopeID}
 	if trigger != "" {
 		keys = append(keys, "trigger:"+trigger)
 	}
-	seen, err := s.dedup.Seen(ctx, dedupTTL, keys...)
-	if err != nil { // cannot tell: taking it twice could submit twice
-		log.Error("de-duplication unavailable; envelope dropped", zap.Error(err))
-		return true
-	}
-	return seen
+	return s.dedup.Seen(ctx, dedupTTL, keys...)
 }
 
 // take records e in the inbox and hands it to a worker without blocking.

@@ -50,7 +50,11 @@ func TestSlackBurst(t *testing.T) {
 	ctx2, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
 	if err := b.slack.WaitFor(ctx2, func() bool { return replies() == n }); err != nil {
-		t.Fatalf("thread replies = %d, want %d", replies(), n)
+		var answers []string
+		for _, e := range b.slack.Ephemerals("") {
+			answers = append(answers, e.User+": "+e.Text)
+		}
+		t.Fatalf("thread replies = %d, want %d; private answers: %q", replies(), n, answers)
 	}
 	if got := b.sim.CreateTaskCount(); got != n {
 		t.Errorf("CreateTasks = %d, want %d", got, n)
