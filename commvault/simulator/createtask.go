@@ -72,13 +72,14 @@ func (s *Server) handleCreateTask(w http.ResponseWriter, r *http.Request, body [
 	s.mu.Lock()
 	j := &job{
 		id: s.nextJobID, taskID: s.nextTaskID, sc: sc, level: level,
-		submitted: now, endStatus: endStatus, userName: s.cfg.Username,
+		submitted: now, endStatus: endStatus, userName: s.cfg.Username, duration: s.jobDuration,
 	}
 	s.nextJobID++
 	s.nextTaskID++
 	s.jobs = append(s.jobs, j)
 	s.jobByID[j.id] = j
 	s.createTasks++
+	s.submissions[sc.id]++
 	s.mu.Unlock()
 	if f, ok := s.takeFault(OpCreateTask, stageCreated, FaultHang); ok {
 		if !hang(r.Context(), f.Hang) {

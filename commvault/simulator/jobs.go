@@ -26,6 +26,7 @@ type job struct {
 	submitted time.Time
 	endStatus string // terminal status; "Completed" unless a FaultJobEnds said otherwise
 	userName  string
+	duration  time.Duration // Waiting→Running→end over this long
 }
 
 type jobUser struct {
@@ -85,14 +86,15 @@ var levelNames = map[string]string{
 }
 
 // terminal reports whether the job has ended at now.
-func (j *job) terminal(now time.Time, d time.Duration) bool {
-	return now.Sub(j.submitted) >= d
+func (j *job) terminal(now time.Time) bool {
+	return now.Sub(j.submitted) >= j.duration
 }
 
 // summary is the job as GET /Job shows it at now: Waiting for the first
-// tenth of d, then Running with its percentage rising, then its end status.
-func (j *job) summary(now time.Time, d time.Duration) jobSummary {
-	sc := j.sc
+// tenth of its duration, then Running with its percentage rising, then its
+// end status.
+func (j *job) summary(now time.Time) jobSummary {
+	sc, d := j.sc, j.duration
 	out := jobSummary{
 		JobID:                  j.id,
 		JobStartTime:           j.submitted.Unix(),
@@ -183,7 +185,7 @@ func (s *Server) handleJob(w http.ResponseWriter, id string) {
 	out := jobListing{Jobs: []jobEntry{}}
 	s.mu.Lock()
 	if j := s.jobByID[n]; j != nil {
-		out.Jobs = append(out.Jobs, jobEntry{JobSummary: j.summary(now, s.cfg.JobDuration)})
+		out.Jobs = append(out.Jobs, jobEntry{JobSummary: j.summary(now)})
 	}
 	s.mu.Unlock()
 	out.TotalRecordsWithoutPaging = len(out.Jobs)
@@ -226,21 +228,20 @@ func (s *Server) handleJobs(w http.ResponseWriter, r *http.Request, q map[string
 		return
 	}
 	now := s.now()
-	d := s.cfg.JobDuration
 	var all []jobEntry
 	s.mu.Lock()
 	for _, j := range slices.Backward(s.jobs) {
 		if clientID >= 0 && j.sc.clientID != clientID {
 			continue
 		}
-		done := j.terminal(now, d)
+		done := j.terminal(now)
 		switch {
 		case !done && category == "finished":
 			continue
-		case done && (category == "active" || now.Sub(j.submitted.Add(d)) > lookup):
+		case done && (category == "active" || now.Sub(j.submitted.Add(j.duration)) > lookup):
 			continue
 		}
-		all = append(all, jobEntry{JobSummary: j.summary(now, d)})
+		all = append(all, jobEntry{JobSummary: j.summary(now)})
 	}
 	s.mu.Unlock()
 	out := jobListing{TotalRecordsWithoutPaging: len(all), Jobs: []jobEntry{}}

@@ -1,7 +1,9 @@
 // Package simulator is a working Commvault REST server on net/http: cloud
 // accounts with DynamoDB table groups, login tokens that expire, CreateTask
 // validated like a strict server, jobs that progress from Waiting to a
-// terminal state as the (injectable) clock moves, and injectable faults.
+// terminal state as the (injectable) clock moves, injectable faults, a
+// SaaS-like API budget (HTTP 429 past ReadBudget GETs per window) and a
+// seeded share of random HTTP 500s (FailRatio).
 //
 // It serves the client's tests (httptest.NewServer(simulator.New(cfg))), the
 // bot's console in process, and standalone through ListenAndServe.
@@ -37,8 +39,30 @@ type Config struct {
 	Password    string           // default "simulator"
 	Tokens      []string         // static tokens always accepted
 	TokenTTL    time.Duration    // login token expires after this much idle time; 0 = 30m
-	JobDuration time.Duration    // Waiting→Running→Completed over this long; 0 = 8s
+	JobDuration time.Duration    // Waiting→Running→Completed over this long; 0 = 8s (SetJobDuration changes it)
 	Now         func() time.Time // nil: time.Now (tests pass a fake clock)
+
+	// ReadBudget, when positive, is how many GET requests are answered per
+	// BudgetWindow, as Commvault SaaS allows a tenant 1,000 reads an hour.
+	// Past it a GET is answered HTTP 429 with Retry-After (the seconds until
+	// the oldest counted read leaves the window) and X-RateLimit-Limit and
+	// X-RateLimit-Period headers, and is not counted. The window slides on
+	// Now. WriteBudget is the same for POST requests (Login, CreateTask;
+	// SaaS: 100 an hour); writes never count against ReadBudget, nor reads
+	// against WriteBudget. 0 = unlimited.
+	ReadBudget   int
+	WriteBudget  int
+	BudgetWindow time.Duration // 0 = 1h
+
+	// FailRatio (0..1) is the share of calls of FailOps (nil: every
+	// operation) answered HTTP 500 with a JSON errorCode body, before the
+	// token check. A CreateTask failed this way creates nothing: it is a
+	// definite failure, never a double submission. Which calls fail is
+	// decided by a generator seeded with Seed: the same sequence of calls
+	// fails the same way.
+	FailRatio float64
+	FailOps   []Op
+	Seed      int64
 }
 
 // Request is one request the simulator received, as Requests reports it.
@@ -70,6 +94,10 @@ type Server struct {
 	nextTaskID  int
 	nextJobID   int
 	createTasks int
+	reads       int           // GET requests received
+	jobDuration time.Duration // for jobs created from now on
+	submissions map[int]int   // subclient ID → CreateTasks that created a job
+	limits      limits
 }
 
 // New builds a simulator from cfg, filling in defaults. It panics when
@@ -105,6 +133,10 @@ func New(cfg Config) *Server {
 		jobByID:    make(map[int]*job),
 		nextTaskID: firstTaskID,
 		nextJobID:  firstJobID,
+
+		jobDuration: cfg.JobDuration,
+		submissions: make(map[int]int),
+		limits:      newLimits(cfg),
 	}
 	for _, sc := range subs {
 		s.subByID[sc.id] = sc
@@ -164,10 +196,16 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, op Op, id string,
 		writeText(w, http.StatusRequestEntityTooLarge, "Request body is too large.")
 		return
 	}
+	if s.overBudget(w, r.Method) {
+		return
+	}
 	if f, ok := s.takeFault(op, stageRequest); ok {
 		if answered := s.applyFault(w, r, f); answered {
 			return
 		}
+	}
+	if s.randomFailure(w, op) {
+		return
 	}
 	if op != OpLogin && !s.authorized(r.Header.Get("Authtoken")) {
 		writeAccessDenied(w)
@@ -250,6 +288,9 @@ func (s *Server) record(r *http.Request, op Op, body []byte) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.requests = append(s.requests, req)
+	if r.Method == http.MethodGet {
+		s.reads++
+	}
 	return len(s.requests) - 1
 }
 

@@ -1,0 +1,97 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestBaselineSmall(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the bot")
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	var progress bytes.Buffer
+	rep, err := runSuite(ctx, options{n: 20, jobs: 5, runs: []string{"baseline"}, timeout: 50 * time.Second}, &progress)
+	if err != nil {
+		t.Fatalf("runSuite: %v\n%s", err, progress.String())
+	}
+	var text bytes.Buffer
+	rep.writeText(&text)
+	t.Logf("report:\n%s", text.String())
+	if len(rep.Runs) != 1 {
+		t.Fatalf("runs = %d, want 1", len(rep.Runs))
+	}
+	r := rep.Runs[0]
+	if r.Error != "" || r.Burst == nil {
+		t.Fatalf("baseline did not complete: %s", r.Error)
+	}
+	if r.Burst.CreateTasks != 20 || r.Lost != 0 || r.Double != 0 || r.Verdict != "PASS" || rep.exitCode() != 0 {
+		t.Errorf("CreateTasks %d, lost %d, double %d, verdict %s; want 20, 0, 0, PASS",
+			r.Burst.CreateTasks, r.Lost, r.Double, r.Verdict)
+	}
+	if r.Burst.Acked != 20 || r.Burst.AckMax <= 0 || r.Burst.LastTaskReply <= 0 {
+		t.Errorf("acked %d, max ack %s, last reply %s", r.Burst.Acked, r.Burst.AckMax, r.Burst.LastTaskReply)
+	}
+	if f := r.Follow; f == nil || f.Submitted != 5 || f.CreateTasks != 5 || len(f.ByInterval) != followIntervals || f.Window <= 0 {
+		t.Errorf("follow = %+v, want 5 jobs submitted and reads counted per interval", f)
+	}
+	if len(r.PeakRSSKB) != 1 || r.PeakRSSKB[0] <= 0 {
+		t.Errorf("peak RSS = %v, want one figure", r.PeakRSSKB)
+	}
+	for _, want := range []string{"== baseline — 1 replica, SQLite — PASS", "CreateTasks         20", "double submissions  0 table group(s)"} {
+		if !strings.Contains(text.String(), want) {
+			t.Errorf("report lacks %q", want)
+		}
+	}
+}
+
+func TestSelected(t *testing.T) {
+	scs, err := selected([]string{"faults", "baseline"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	for _, sc := range scs {
+		keys = append(keys, sc.key)
+	}
+	if got := strings.Join(keys, ","); got != "baseline,kill,pgrestart,disconnects,cv500" {
+		t.Errorf("selected = %s", got)
+	}
+	if _, err := selected([]string{"nosuch"}); err == nil {
+		t.Error("an unknown run was accepted")
+	}
+}
+
+func TestPercentile(t *testing.T) {
+	var d []time.Duration
+	for i := 1; i <= 100; i++ {
+		d = append(d, time.Duration(i)*time.Millisecond)
+	}
+	for _, tt := range []struct {
+		p    float64
+		want time.Duration
+	}{{50, 50 * time.Millisecond}, {99, 99 * time.Millisecond}, {100, 100 * time.Millisecond}, {1, time.Millisecond}} {
+		if got := percentile(d, tt.p); got != tt.want {
+			t.Errorf("p%v = %v, want %v", tt.p, got, tt.want)
+		}
+	}
+	if percentile(nil, 50) != 0 {
+		t.Error("percentile of nothing is not 0")
+	}
+}
+
+func TestServingAddr(t *testing.T) {
+	log := `{"level":"info","msg":"starting"}
+{"level":"info","time":"x","msg":"serving /healthz, /readyz and /metrics","addr":"127.0.0.1:41234"}
+`
+	if got := servingAddr(log); got != "127.0.0.1:41234" {
+		t.Errorf("servingAddr = %q", got)
+	}
+	if got := servingAddr("not json\n"); got != "" {
+		t.Errorf("servingAddr of no such line = %q", got)
+	}
+}

@@ -1,0 +1,219 @@
+// Command loadtest is backupbot's load and fault suite. It builds the bot,
+// runs it as one or more subprocesses against an in-process fake Slack
+// (bot/slacktest) and Commvault simulator, both on 127.0.0.1, and reports:
+// ack latency and the time to the last thread reply for a burst of N slash
+// commands, CreateTasks, lost requests, double submissions, the bot's peak
+// RSS, and Commvault reads with M jobs followed; with one replica on
+// SQLite, with two on PostgreSQL, and under faults (kill -9 of a replica,
+// a PostgreSQL restart, Slack disconnects, Commvault 500s).
+//
+//	go run ./cmd/loadtest [-n 500] [-jobs 50] [-postgres URL] [-runs baseline,replicas,faults]
+//	                      [-timeout 110s] [-json] [-bin BINARY] [-logs DIR]
+//
+// Every command is for its own table group and user. A command is lost
+// when the bot acked it and then neither replied in its thread nor showed
+// its user a private answer; a double submission is a table group with
+// more than one CreateTask. Commands never acked (written to a replica as
+// it died) are reported apart: Slack tells those users it failed.
+//
+// The runs with a replica fault wait for answers until the bot's takeover
+// of a stopped replica's work is due (36 s); meanwhile the single-replica
+// fault runs run. The PostgreSQL runs need -postgres (default
+// $BACKUPBOT_TEST_POSTGRES) and use a fresh schema each, dropped at the
+// end; the PostgreSQL restart runs only as root, with pg_ctlcluster, on a
+// local server no one else is connected to.
+//
+// It exits 1 when a run lost a request, submitted a table group twice,
+// missed a CreateTask without an injected failure, or did not complete; 2
+// when it could not run at all.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+)
+
+func main() {
+	n := flag.Int("n", 500, "burst size: slash commands, one per table group")
+	jobs := flag.Int("jobs", 50, "jobs followed while Commvault reads are counted")
+	postgres := flag.String("postgres", os.Getenv("BACKUPBOT_TEST_POSTGRES"),
+		"PostgreSQL URL for the runs with replicas (default $BACKUPBOT_TEST_POSTGRES); empty: they are skipped")
+	runs := flag.String("runs", "baseline,replicas,faults",
+		"runs, comma-separated: baseline, replicas, faults (= kill, pgrestart, disconnects, cv500) or any of those four")
+	timeout := flag.Duration("timeout", 110*time.Second, "bound on the whole suite, build included")
+	asJSON := flag.Bool("json", false, "print the report as JSON")
+	bin := flag.String("bin", "", "run this backupbot binary instead of building ./cmd/backupbot")
+	logs := flag.String("logs", "", "write every bot's log to this directory (RUN-replica-K.log)")
+	flag.Parse()
+
+	opts := options{n: *n, jobs: *jobs, postgres: *postgres, timeout: *timeout, bin: *bin, logs: *logs}
+	for r := range strings.SplitSeq(*runs, ",") {
+		if r = strings.TrimSpace(r); r != "" {
+			opts.runs = append(opts.runs, r)
+		}
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	rep, err := runSuite(ctx, opts, os.Stderr)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "loadtest:", err)
+		os.Exit(2)
+	}
+	if *asJSON {
+		if err := rep.writeJSON(os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, "loadtest:", err)
+			os.Exit(2)
+		}
+	} else {
+		rep.writeText(os.Stdout)
+	}
+	os.Exit(rep.exitCode())
+}
+
+// options are the flags.
+type options struct {
+	n, jobs  int
+	postgres string
+	runs     []string
+	timeout  time.Duration
+	bin      string
+	logs     string // where to keep the bots' logs; "" = nowhere
+}
+
+// suite is what every run shares.
+type suite struct {
+	opts    options
+	dir     string // temporary, removed at the end
+	bin     string
+	out     io.Writer // progress
+	started time.Time
+	pending []scenario  // side runs not run yet
+	results []runResult // in the order they ran
+}
+
+func (s *suite) progress(format string, args ...any) {
+	fmt.Fprintf(s.out, "[%6.1fs] %s\n", time.Since(s.started).Seconds(), fmt.Sprintf(format, args...))
+}
+
+// run runs one scenario and keeps its result, with note if not "".
+func (s *suite) run(ctx context.Context, sc scenario, note string) {
+	if ctx.Err() != nil {
+		s.results = append(s.results, runResult{Key: sc.key, Name: sc.name, Topology: sc.topology(), Verdict: "FAIL",
+			Error: "not run: " + ctx.Err().Error(), Failures: []string{"the run did not complete"}})
+		return
+	}
+	s.progress("%s: %s", sc.key, sc.topology())
+	res := s.runScenario(ctx, sc)
+	if note != "" {
+		res.Notes = append(res.Notes, note)
+	}
+	s.progress("%s: %s in %s", sc.key, res.Verdict, res.Wall)
+	s.results = append(s.results, res)
+}
+
+// runSide runs the pending side runs while host waits for a takeover, and
+// returns their keys.
+func (s *suite) runSide(ctx context.Context, host string) []string {
+	var ran []string
+	for len(s.pending) > 0 && ctx.Err() == nil {
+		sc := s.pending[0]
+		s.pending = s.pending[1:]
+		s.progress("%s waits for a takeover: %s runs meanwhile", host, sc.key)
+		s.run(ctx, sc, "ran while the "+host+" run waited for its takeover (its replicas idle meanwhile)")
+		ran = append(ran, sc.key)
+	}
+	return ran
+}
+
+// selected resolves -runs to scenarios, in the suite's order.
+func selected(names []string) ([]scenario, error) {
+	want := map[string]bool{}
+	all := scenarios()
+	for _, name := range names {
+		keys := []string{name}
+		if name == "faults" {
+			keys = faultKeys()
+		}
+		for _, k := range keys {
+			if !slices.ContainsFunc(all, func(sc scenario) bool { return sc.key == k }) {
+				return nil, fmt.Errorf("-runs: unknown run %q (baseline, replicas, faults, %s)", name, strings.Join(faultKeys(), ", "))
+			}
+			want[k] = true
+		}
+	}
+	var out []scenario
+	for _, sc := range all {
+		if want[sc.key] {
+			out = append(out, sc)
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("-runs: nothing to run")
+	}
+	return out, nil
+}
+
+// runSuite builds the bot and runs the selected scenarios one after the
+// other, within opts.timeout. Progress goes to progress.
+func runSuite(ctx context.Context, opts options, progress io.Writer) (*report, error) {
+	switch {
+	case opts.n < 1 || opts.n > 5000:
+		return nil, fmt.Errorf("-n %d: want 1 to 5000", opts.n)
+	case opts.jobs < 0 || opts.jobs > 1000:
+		return nil, fmt.Errorf("-jobs %d: want 0 to 1000", opts.jobs)
+	case opts.timeout <= 0:
+		return nil, fmt.Errorf("-timeout %v: want a positive duration", opts.timeout)
+	}
+	scs, err := selected(opts.runs)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, opts.timeout)
+	defer cancel()
+	dir, err := os.MkdirTemp("", "backupbot-loadtest-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	s := &suite{opts: opts, dir: dir, bin: opts.bin, out: progress, started: time.Now()}
+	rep := &report{N: opts.n, Jobs: opts.jobs, PollInterval: duration(pollInterval), CPUs: runtime.NumCPU(),
+		GoVersion: runtime.Version(), Binary: opts.bin}
+	if s.bin == "" {
+		s.progress("building ./cmd/backupbot")
+		if s.bin, err = buildBot(ctx, dir); err != nil {
+			return nil, err
+		}
+		rep.Binary, rep.Build = "built from ./cmd/backupbot", duration(time.Since(s.started))
+	}
+	for _, sc := range scs {
+		if sc.side {
+			s.pending = append(s.pending, sc)
+		}
+	}
+	for _, sc := range scs {
+		if sc.side {
+			if !slices.ContainsFunc(s.pending, func(p scenario) bool { return p.key == sc.key }) {
+				continue // it ran while a host waited
+			}
+			s.pending = slices.DeleteFunc(s.pending, func(p scenario) bool { return p.key == sc.key })
+		}
+		s.run(ctx, sc, "")
+	}
+	order := map[string]int{}
+	for i, sc := range scs {
+		order[sc.key] = i
+	}
+	rep.Runs = slices.SortedFunc(slices.Values(s.results), func(a, b runResult) int { return order[a.Key] - order[b.Key] })
+	rep.Wall = duration(time.Since(s.started))
+	rep.Passed = !slices.ContainsFunc(rep.Runs, func(r runResult) bool { return r.Verdict == "FAIL" })
+	return rep, nil
+}

@@ -1,0 +1,279 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// duration is a time.Duration that is written in seconds in JSON.
+type duration time.Duration
+
+func (d duration) MarshalJSON() ([]byte, error) {
+	return strconv.AppendFloat(nil, time.Duration(d).Seconds(), 'f', 3, 64), nil
+}
+
+func (d duration) String() string {
+	t := time.Duration(d)
+	switch {
+	case t == 0:
+		return "0"
+	case t < time.Millisecond:
+		return fmt.Sprintf("%.2fms", float64(t)/float64(time.Millisecond))
+	case t < 10*time.Second:
+		return t.Round(time.Millisecond).String()
+	default:
+		return t.Round(100 * time.Millisecond).String()
+	}
+}
+
+// report is the suite's result.
+type report struct {
+	N            int         `json:"n"`
+	Jobs         int         `json:"jobs"`
+	PollInterval duration    `json:"poll_interval_s"`
+	CPUs         int         `json:"cpus"`
+	GoVersion    string      `json:"go_version"`
+	Binary       string      `json:"binary"`
+	Build        duration    `json:"build_s"`
+	Runs         []runResult `json:"runs"`
+	Wall         duration    `json:"wall_s"`
+	Passed       bool        `json:"passed"`
+}
+
+// runResult is one run's figures.
+type runResult struct {
+	Key       string        `json:"key"`
+	Name      string        `json:"name"`
+	Topology  string        `json:"topology"`
+	Verdict   string        `json:"verdict"` // PASS, FAIL, SKIP
+	Skipped   string        `json:"skipped,omitempty"`
+	Error     string        `json:"error,omitempty"`
+	Fault     string        `json:"fault,omitempty"`
+	Burst     *phaseResult  `json:"burst,omitempty"`
+	Follow    *followResult `json:"follow,omitempty"`
+	Lost      int           `json:"lost"`
+	Double    int           `json:"double_submissions"`     // table groups with more than one CreateTask
+	PeakRSSKB []int64       `json:"peak_rss_kib,omitempty"` // per replica, VmHWM
+	// What the live bots say they did with the slash commands' envelopes
+	// (backupbot_slack_envelopes_total by result), and their internal errors.
+	Envelopes      map[string]int `json:"bot_envelopes,omitempty"`
+	InternalErrors int            `json:"bot_internal_errors"`
+	Failures       []string       `json:"failures,omitempty"`
+	Notes          []string       `json:"notes,omitempty"`
+	Wall           duration       `json:"wall_s"`
+}
+
+// phaseResult is what became of a phase's slash commands.
+type phaseResult struct {
+	Commands      int      `json:"commands"`
+	Delivered     int      `json:"delivered"` // written to a socket-mode connection
+	Acked         int      `json:"acked"`
+	AckP50        duration `json:"ack_p50_s"`
+	AckP99        duration `json:"ack_p99_s"`
+	AckMax        duration `json:"ack_max_s"`
+	LastTaskReply duration `json:"last_task_reply_s"` // first command sent → last thread reply with a task ID
+	Submitted     int      `json:"submitted"`         // thread reply with the task ID
+	Failed        int      `json:"failed"`            // thread reply: Commvault did not start it
+	Unknown       int      `json:"unknown"`           // thread reply: outcome unknown
+	OtherReply    int      `json:"other_reply"`       // another thread reply
+	Private       int      `json:"private"`           // an answer only the user saw
+	Lost          int      `json:"lost"`              // acked, never answered
+	LostSubmitted int      `json:"lost_create_task"`  // of those, with a CreateTask accepted for their table group
+	Unacked       int      `json:"unacked"`           // delivered, never acked (Slack tells the user it failed)
+	Undelivered   int      `json:"undelivered"`       // no connection to deliver it on
+	CreateTasks   int      `json:"create_tasks"`
+	JobEndsWaited bool     `json:"job_ends_waited"` // whether the run waited for the job ends
+	JobEnds       int      `json:"job_ends"`
+	JobEndsWanted int      `json:"job_ends_wanted"`
+	JobEndsExtra  int      `json:"job_ends_extra"` // end replies posted more than once
+}
+
+// followResult is the Commvault reads counted with jobs followed.
+type followResult struct {
+	Jobs        int      `json:"jobs"`
+	Submitted   int      `json:"submitted"`
+	CreateTasks int      `json:"create_tasks"`
+	Lost        int      `json:"lost"`
+	Interval    duration `json:"poll_interval_s"`
+	Window      duration `json:"window_s"`
+	Reads       int      `json:"reads"`
+	PerMinute   float64  `json:"reads_per_minute"`
+	PerInterval float64  `json:"reads_per_poll_interval"`
+	ByInterval  []int    `json:"reads_by_interval"`
+}
+
+// judge checks the musts: nothing lost, nothing submitted twice, and, in
+// the runs without injected failures, one CreateTask per command.
+func (r *runResult) judge(sc scenario, o options) {
+	if r.Skipped != "" {
+		r.Verdict = "SKIP"
+		return
+	}
+	if r.Burst != nil {
+		r.Lost += r.Burst.Lost
+		if sc.fault == nil && sc.failRatio == 0 && r.Burst.CreateTasks != o.n {
+			r.Failures = append(r.Failures, fmt.Sprintf("CreateTasks %d, want %d", r.Burst.CreateTasks, o.n))
+		}
+	}
+	if r.Follow != nil {
+		r.Lost += r.Follow.Lost
+		if r.Follow.CreateTasks != r.Follow.Jobs {
+			r.Failures = append(r.Failures, fmt.Sprintf("followed jobs: CreateTasks %d, want %d", r.Follow.CreateTasks, r.Follow.Jobs))
+		}
+	}
+	if r.Lost > 0 {
+		r.Failures = append(r.Failures, fmt.Sprintf("%d lost request(s)", r.Lost))
+	}
+	if sc.late > 0 {
+		r.Notes = append(r.Notes, fmt.Sprintf("answers were awaited until %s after the fault struck "+
+			"(the bot serves a stopped replica's claimed work after a 10 s claim and a 5 s sweep, and recovers its half-done requests after 30 s)", duration(sc.late)))
+	}
+	if b := r.Burst; b != nil && b.LostSubmitted > 0 {
+		r.Notes = append(r.Notes, fmt.Sprintf("%d lost request(s) had a CreateTask accepted: a submission in flight when its "+
+			"replica stopped is left to the bot's recovery, which reports it after COMMVAULT_TIMEOUT plus 15 s, "+
+			"and it had not by the end of this run", b.LostSubmitted))
+	}
+	if r.Double > 0 {
+		r.Failures = append(r.Failures, fmt.Sprintf("%d double submission(s)", r.Double))
+	}
+	if r.Error != "" {
+		r.Failures = append(r.Failures, "the run did not complete")
+	}
+	r.Verdict = "PASS"
+	if len(r.Failures) > 0 {
+		r.Verdict = "FAIL"
+	}
+}
+
+// exitCode is 0 when no run failed.
+func (rep *report) exitCode() int {
+	if rep.Passed {
+		return 0
+	}
+	return 1
+}
+
+func (rep *report) writeJSON(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(rep)
+}
+
+func mib(kb int64) string { return fmt.Sprintf("%.1f MiB", float64(kb)/1024) }
+
+// writeText prints the report for people: a block per run, then a summary.
+func (rep *report) writeText(out io.Writer) {
+	fmt.Fprintf(out, "backupbot load and fault suite: N=%d commands per burst, M=%d followed jobs, poll interval %s, %d CPUs, %s\n",
+		rep.N, rep.Jobs, rep.PollInterval, rep.CPUs, rep.GoVersion)
+	fmt.Fprintf(out, "binary: %s (build %s)\n", rep.Binary, rep.Build)
+	for _, r := range rep.Runs {
+		fmt.Fprintf(out, "\n== %s — %s — %s (%s)\n", r.Name, r.Topology, r.Verdict, r.Wall)
+		tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+		row := func(k, format string, args ...any) { fmt.Fprintf(tw, "   %s\t%s\n", k, fmt.Sprintf(format, args...)) }
+		if r.Skipped != "" {
+			row("skipped", "%s", r.Skipped)
+		}
+		if r.Fault != "" {
+			row("fault", "%s", r.Fault)
+		}
+		if f := r.Follow; f != nil {
+			row("followed jobs", "%d submitted of %d, CreateTasks %d, lost %d", f.Submitted, f.Jobs, f.CreateTasks, f.Lost)
+			if f.Window > 0 {
+				row("Commvault reads", "%d in %s with %d jobs followed: %.1f per minute, %.2f per poll interval (by interval: %s)",
+					f.Reads, f.Window, f.Submitted, f.PerMinute, f.PerInterval, ints(f.ByInterval))
+			}
+		}
+		if b := r.Burst; b != nil {
+			row("burst", "%d commands, %d delivered, %d acked", b.Commands, b.Delivered, b.Acked)
+			row("ack latency", "p50 %s, p99 %s, max %s", b.AckP50, b.AckP99, b.AckMax)
+			row("last task reply", "%s after the first command", b.LastTaskReply)
+			row("answers", "%d submitted, %d failed (Commvault refused), %d unknown outcome, %d other thread reply, %d private",
+				b.Submitted, b.Failed, b.Unknown, b.OtherReply, b.Private)
+			row("CreateTasks", "%d", b.CreateTasks)
+			row("lost", "%d acked and never answered (%d of them with a CreateTask accepted); %d never acked, %d not delivered",
+				b.Lost, b.LostSubmitted, b.Unacked, b.Undelivered)
+			if b.JobEndsWaited {
+				row("job ends", "%d of %d posted within %s of the last answer, %d posted more than once",
+					b.JobEnds, b.JobEndsWanted, duration(jobEndsWait), b.JobEndsExtra)
+			}
+		}
+		if r.Burst != nil || r.Follow != nil {
+			row("double submissions", "%d table group(s) with more than one CreateTask", r.Double)
+		}
+		if r.Envelopes != nil {
+			row("bot's own count", "slash-command envelopes %s; internal errors %d", counts(r.Envelopes), r.InternalErrors)
+		}
+		if len(r.PeakRSSKB) > 0 {
+			var s []string
+			for _, kb := range r.PeakRSSKB {
+				s = append(s, mib(kb))
+			}
+			row("peak RSS", "%s", strings.Join(s, ", "))
+		}
+		for _, f := range r.Failures {
+			row("FAILED", "%s", f)
+		}
+		for _, n := range r.Notes {
+			row("note", "%s", n)
+		}
+		_ = tw.Flush()
+		if r.Error != "" {
+			fmt.Fprintf(out, "   error: %s\n", strings.ReplaceAll(strings.TrimRight(r.Error, "\n"), "\n", "\n      "))
+		}
+	}
+	fmt.Fprintln(out)
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "run\ttopology\tack p99\tlast reply\tCreateTasks\tlost\tdouble\tpeak RSS\treads/interval\tverdict")
+	for _, r := range rep.Runs {
+		ack, last, ct, rss, reads := "-", "-", "-", "-", "-"
+		if f := r.Follow; f != nil && f.Window > 0 {
+			reads = fmt.Sprintf("%.2f (%d jobs)", f.PerInterval, f.Submitted)
+		}
+		if b := r.Burst; b != nil {
+			ack, last, ct = b.AckP99.String(), b.LastTaskReply.String(), fmt.Sprintf("%d/%d", b.CreateTasks, b.Commands)
+		}
+		var peak int64
+		for _, kb := range r.PeakRSSKB {
+			peak = max(peak, kb)
+		}
+		if peak > 0 {
+			rss = mib(peak)
+		}
+		lost, double := strconv.Itoa(r.Lost), strconv.Itoa(r.Double)
+		if r.Verdict == "SKIP" {
+			lost, double = "-", "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Key, r.Topology, ack, last, ct, lost, double, rss, reads, r.Verdict)
+	}
+	_ = tw.Flush()
+	verdict := "PASSED"
+	if !rep.Passed {
+		verdict = "FAILED: a run lost requests, submitted twice, missed a CreateTask or did not complete"
+	}
+	fmt.Fprintf(out, "\nwall time %s — %s\n", rep.Wall, verdict)
+}
+
+// counts renders a count by key, keys sorted: "busy 2, queued 480".
+func counts(m map[string]int) string {
+	keys := slices.Sorted(maps.Keys(m))
+	s := make([]string, len(keys))
+	for i, k := range keys {
+		s[i] = fmt.Sprintf("%s %d", k, m[k])
+	}
+	return strings.Join(s, ", ")
+}
+
+func ints(v []int) string {
+	s := make([]string, len(v))
+	for i, n := range v {
+		s[i] = strconv.Itoa(n)
+	}
+	return strings.Join(s, ", ")
+}

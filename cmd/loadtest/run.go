@@ -1,0 +1,353 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/backupbot/backupbot/bot/slacktest"
+	"github.com/backupbot/backupbot/commvault/simulator"
+)
+
+const (
+	pollInterval      = 2 * time.Second  // BACKUPBOT_JOB_POLL_INTERVAL of every bot
+	burstJobDuration  = time.Second      // how long the burst's jobs run in the simulator
+	followJobDuration = 60 * time.Second // the followed jobs outlast the measurement
+	followIntervals   = 2                // poll intervals the reads are counted over
+	quietFor          = 5 * time.Second  // no new answer for this long: the rest will not come
+	settleCap         = 60 * time.Second // the longest wait for a phase's answers
+	tickEvery         = 50 * time.Millisecond
+	jobEndsWait       = burstJobDuration + 2*pollInterval + 3*time.Second // after the last answer
+	channel           = "C0LOAD"
+	account           = "aws-load-account"
+	policyAccount     = "load"
+	cvPassword        = "loadtest-Pw-7c1e"
+	faultSeed         = 20261127
+)
+
+// policyText lets anyone back up the load account from anywhere.
+const policyText = `accounts:
+  ` + policyAccount + `:
+    client: ` + account + `
+    requesters: ["*"]
+`
+
+// scenario is one run of the suite.
+type scenario struct {
+	key       string // as -runs names it
+	name      string
+	replicas  int
+	postgres  bool
+	follow    bool          // count Commvault reads with -jobs jobs followed
+	spread    time.Duration // the burst is paced over this long; 0: all at once
+	failRatio float64       // of the Commvault simulator
+	late      time.Duration // after the fault, answers may still come this late (a takeover)
+	host      bool          // runs the side runs while it waits for a takeover
+	side      bool          // may run while a host waits
+	jobEnds   bool          // wait for the burst's job ends to be posted
+	fault     func(ctx context.Context, w *world) (string, error)
+	precheck  func(ctx context.Context, s *suite) string // a reason to skip, or ""
+}
+
+// world is what one run runs against: the fakes, the bots, the database.
+type world struct {
+	s          *suite
+	sc         scenario
+	dir        string
+	sim        *simulator.Server
+	simURL     string
+	slack      *slacktest.Server
+	dbURL      string
+	pg         *pgSchema
+	groups     []simulator.TableGroup
+	bots       []*botProc
+	sent       atomic.Int64 // burst commands sent so far
+	acksBefore int          // acks received before the burst
+	faultAt    time.Time    // when the fault struck; guarded by mu
+	// whileWaiting, if set, is run once while the burst waits for a
+	// takeover: the suite runs its side runs then.
+	whileWaiting func()
+	sendDone     chan struct{} // closed when the burst is sent
+	read         *reader
+	notes        []string
+	closers      []func() error // the fakes' Close, in start order
+	mu           sync.Mutex     // guards the commands' delivery fields and notes
+}
+
+// topology describes the bots of a scenario.
+func (sc scenario) topology() string {
+	db := "SQLite"
+	if sc.postgres {
+		db = "PostgreSQL"
+	}
+	if sc.replicas == 1 {
+		return "1 replica, " + db
+	}
+	return fmt.Sprintf("%d replicas, %s", sc.replicas, db)
+}
+
+// runScenario runs one scenario from start to clean-up.
+func (s *suite) runScenario(ctx context.Context, sc scenario) (res runResult) {
+	started := time.Now()
+	res = runResult{Key: sc.key, Name: sc.name, Topology: sc.topology()}
+	defer func() { res.Wall = duration(time.Since(started)) }()
+	if sc.postgres && s.opts.postgres == "" {
+		res.Skipped = "no PostgreSQL: set -postgres or BACKUPBOT_TEST_POSTGRES"
+		return res
+	}
+	if sc.precheck != nil {
+		if why := sc.precheck(ctx, s); why != "" {
+			res.Skipped = why
+			return res
+		}
+	}
+	w, err := s.newWorld(ctx, sc)
+	if err == nil && sc.host {
+		w.whileWaiting = func() {
+			if ran := s.runSide(ctx, sc.key); len(ran) > 0 {
+				w.note("while this run waited for the takeover, the suite ran: %s", strings.Join(ran, ", "))
+			}
+		}
+	}
+	defer func() {
+		if w != nil {
+			if err := w.close(); err != nil {
+				res.Notes = append(res.Notes, "clean-up: "+err.Error())
+			}
+			res.Notes = append(res.Notes, w.notes...)
+		}
+		res.judge(sc, s.opts)
+	}()
+	if err == nil {
+		err = w.play(ctx, &res)
+	}
+	if err != nil {
+		res.Error = err.Error()
+	}
+	return res
+}
+
+// newWorld starts the simulator, the fake Slack and the bots.
+func (s *suite) newWorld(ctx context.Context, sc scenario) (*world, error) {
+	dir, err := os.MkdirTemp(s.dir, sc.key+"-")
+	if err != nil {
+		return nil, err
+	}
+	w := &world{s: s, sc: sc, dir: dir, read: newReader(), sendDone: make(chan struct{})}
+	load := simulator.Account{Name: account}
+	for i := range s.opts.n + s.opts.jobs {
+		load.TableGroups = append(load.TableGroups, simulator.TableGroup{Name: fmt.Sprintf("tg%04d", i)})
+	}
+	w.sim = simulator.New(simulator.Config{
+		Accounts: []simulator.Account{load}, Password: cvPassword, JobDuration: burstJobDuration,
+		FailRatio: sc.failRatio, Seed: faultSeed,
+	})
+	w.groups = w.sim.Accounts()[0].TableGroups
+	srv := httptest.NewServer(w.sim) // 127.0.0.1
+	w.simURL = srv.URL
+	w.closers = append(w.closers, func() error { srv.Close(); return nil })
+	if w.slack, err = slacktest.New(slacktest.Config{}); err != nil {
+		return w, err
+	}
+	w.closers = append(w.closers, func() error { w.slack.Close(); return nil })
+	policy := filepath.Join(dir, "policy.yaml")
+	if err := os.WriteFile(policy, []byte(policyText), 0o600); err != nil {
+		return w, err
+	}
+	w.dbURL = "sqlite:" + filepath.Join(dir, "backupbot.db")
+	if sc.postgres {
+		if w.pg, err = newSchema(ctx, s.opts.postgres); err != nil {
+			return w, err
+		}
+		w.dbURL = w.pg.botURL
+	}
+	env := w.env(policy)
+	for i := range sc.replicas {
+		p, err := startBot(s.bin, fmt.Sprintf("replica %d", i+1), env)
+		if err != nil {
+			return w, err
+		}
+		w.bots = append(w.bots, p)
+	}
+	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	for _, p := range w.bots {
+		if err := p.waitServing(sctx); err != nil {
+			return w, err
+		}
+	}
+	if err := w.slack.WaitConnections(sctx, 2*sc.replicas); err != nil {
+		err = fmt.Errorf("%d socket-mode connections: %w", 2*sc.replicas, err)
+		for _, p := range w.bots {
+			err = fmt.Errorf("%w\n%s log:\n%s", err, p.name, p.log.tail(10))
+		}
+		return w, err
+	}
+	return w, nil
+}
+
+// env is a bot's whole environment.
+func (w *world) env(policy string) []string {
+	return []string{
+		"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "TMPDIR=" + w.dir,
+		"SLACK_APP_TOKEN=" + w.slack.AppToken(), "SLACK_BOT_TOKEN=" + w.slack.BotToken(), "SLACK_API_URL=" + w.slack.APIURL(),
+		"COMMVAULT_API_URL=" + w.simURL + "/commandcenter/api", "COMMVAULT_USERNAME=admin", "COMMVAULT_PASSWORD=" + cvPassword,
+		"BACKUPBOT_POLICY=" + policy, "BACKUPBOT_DATABASE_URL=" + w.dbURL, "BACKUPBOT_HTTP_ADDR=127.0.0.1:0",
+		"BACKUPBOT_JOB_POLL_INTERVAL=" + pollInterval.String(), "BACKUPBOT_SHUTDOWN_TIMEOUT=2s", "BACKUPBOT_LOG_LEVEL=info",
+		"COMMVAULT_TIMEOUT=" + cvTimeout.String(),
+	}
+}
+
+// play runs the phases: the followed jobs, then the burst (with the fault).
+func (w *world) play(ctx context.Context, res *runResult) error {
+	n, m := w.s.opts.n, w.s.opts.jobs
+	if w.sc.follow && m > 0 {
+		w.s.progress("%s: %d followed jobs, counting Commvault reads over %d poll intervals", w.sc.key, m, followIntervals)
+		f, err := w.follow(ctx, w.commands(n, n+m, "follow"))
+		res.Follow = f
+		if err != nil {
+			return err
+		}
+	}
+	w.s.progress("%s: burst of %d commands", w.sc.key, n)
+	cmds := w.commands(0, n, "burst")
+	w.acksBefore = len(w.slack.Acks())
+	faultDone := make(chan struct{})
+	if w.sc.fault != nil {
+		go func() {
+			defer close(faultDone)
+			what, err := w.sc.fault(ctx, w)
+			res.Fault = what
+			if err != nil {
+				res.Fault += " — " + err.Error()
+			}
+		}()
+	} else {
+		close(faultDone)
+	}
+	go w.send(ctx, cmds, w.sc.spread, w.sendDone, &w.sent)
+	b, t := w.settle(ctx, cmds, w.sendDone, faultDone)
+	<-faultDone
+	if w.sc.jobEnds {
+		w.waitJobEnds(ctx, cmds, b, t)
+	}
+	res.Burst = b
+	for _, p := range w.bots {
+		p.sampleRSS()
+		res.PeakRSSKB = append(res.PeakRSSKB, p.rssKB)
+		w.scrapeInto(ctx, p, res)
+	}
+	subs := w.sim.Submissions()
+	b.CreateTasks = 0
+	for _, g := range w.groups[:n] {
+		b.CreateTasks += subs[g.ID]
+	}
+	snap := w.snapshot(cmds)
+	_, acked := latencies(w.slack, snap)
+	for i, c := range snap {
+		if acked[c.envID] && t.answers[i] == answerNone && subs[c.group.ID] > 0 {
+			b.LostSubmitted++
+		}
+	}
+	if res.Follow != nil {
+		res.Follow.CreateTasks = 0
+		for _, g := range w.groups[n : n+m] {
+			res.Follow.CreateTasks += subs[g.ID]
+		}
+	}
+	for _, k := range subs {
+		if k > 1 {
+			res.Double++
+		}
+	}
+	return ctx.Err()
+}
+
+// scrapeInto adds a live bot's own counts to res: what it did with the
+// slash-command envelopes, and its internal errors.
+func (w *world) scrapeInto(ctx context.Context, p *botProc, res *runResult) {
+	if p.killed {
+		return
+	}
+	series, err := p.scrape(ctx)
+	if err != nil {
+		w.note("no metrics: %v", err)
+		return
+	}
+	for k, v := range series {
+		switch {
+		case k == "backupbot_internal_errors_total":
+			res.InternalErrors += int(v)
+		case strings.HasPrefix(k, "backupbot_slack_envelopes_total{") && label(k, "type") == "slash_commands":
+			if res.Envelopes == nil {
+				res.Envelopes = map[string]int{}
+			}
+			res.Envelopes[label(k, "result")] += int(v)
+		}
+	}
+}
+
+// struck records that the fault struck now.
+func (w *world) struck() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.faultAt = time.Now()
+}
+
+// lateUntil is until when answers may still come: the scenario's takeover
+// allowance after its fault struck; zero when there is none.
+func (w *world) lateUntil() time.Time {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.faultAt.IsZero() || w.sc.late <= 0 {
+		return time.Time{}
+	}
+	return w.faultAt.Add(w.sc.late)
+}
+
+// note adds a line to the run's notes.
+func (w *world) note(format string, args ...any) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.notes = append(w.notes, fmt.Sprintf(format, args...))
+}
+
+// close stops the bots and the fakes and drops the schema.
+func (w *world) close() error {
+	var errs []error
+	for i, p := range w.bots {
+		if p.alive() {
+			p.sampleRSS()
+		}
+		if code := p.stop(4 * time.Second); code != 0 && !p.killed {
+			w.note("%s exited %d on SIGTERM", p.name, code)
+		}
+		if w.s.opts.logs != "" {
+			name := filepath.Join(w.s.opts.logs, fmt.Sprintf("%s-replica-%d.log", w.sc.key, i+1))
+			if err := os.WriteFile(name, []byte(p.log.String()), 0o600); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	for i := len(w.closers) - 1; i >= 0; i-- {
+		if err := w.closers[i](); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if w.pg != nil {
+		if err := w.pg.drop(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := os.RemoveAll(w.dir); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
