@@ -22,14 +22,14 @@ type Handler interface {
 // SlackConfig is what NewSlack needs. API (with the app-level token) and
 // Handler are required.
 type SlackConfig struct {
-	API          *slack.Client
-	Handler      Handler
-	Log          *zap.Logger
-	Command      string        // the slash command served; default "/backup"
-	Connections  int           // socket-mode connections held open; default 2
-	Workers      int           // envelopes handled at once; default 16
-	Queue        int           // envelopes waiting for a worker; default 1024
-	AckTimeout   time.Duration // bound on one ack; default 1s
+	API         *slack.Client
+	Handler     Handler
+	Log         *zap.Logger
+	Command     string        // the slash command served; default "/backup"
+	Connections int           // socket-mode connections held open; default 2
+	Workers     int           // envelopes handled at once; default 16
+	Queue       int           // envelopes waiting for a worker; default 1024
+	AckTimeout  time.Duration // bound on one ack; default 1s
 	// RecordBudget bounds, from an envelope's arrival, recognising it and
 	// recording it before the ack; default 2s (Slack wants the ack in 3s).
 	RecordBudget time.Duration
