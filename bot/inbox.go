@@ -13,9 +13,10 @@ import (
 
 // Inbox records work taken from Slack before it is acked, so that no acked
 // work is lost when the replica that took it dies: another replica claims
-// it once it is stale. store.Store is one.
+// it once it is stale. It also remembers envelopes, so Slack's retries are
+// taken once. store.Store is one.
 type Inbox interface {
-	PutInbox(ctx context.Context, item store.InboxItem) (added bool, err error)
+	Take(ctx context.Context, ttl time.Duration, keys []string, item store.InboxItem) (seen bool, err error)
 	ClaimInbox(ctx context.Context, id, owner string, lease time.Duration) (store.InboxItem, bool, error)
 	ClaimStale(ctx context.Context, owner string, olderThan time.Time, lease time.Duration, maxAttempts, limit int) ([]store.InboxItem, error)
 	InboxDone(ctx context.Context, id string) error
@@ -45,33 +46,36 @@ type envelopeRecord struct {
 	ResponseURL string `json:"response_url,omitempty"`
 }
 
-// record puts e in the inbox; without an inbox there is nothing to do.
-func (s *Slack) record(ctx context.Context, log *zap.Logger, e envelope) bool {
+// remember records e's keys (its envelope ID and its trigger ID, which
+// Slack's retries share) and, unless one was seen before, e itself in the
+// inbox, in one write. Without an inbox only the keys are remembered.
+func (s *Slack) remember(ctx context.Context, trigger string, e envelope) (seen bool, err error) {
+	keys := []string{"envelope:" + e.id}
+	if trigger != "" {
+		keys = append(keys, "trigger:"+trigger)
+	}
 	if s.cfg.Inbox == nil {
-		return true
+		return s.dedup.Seen(ctx, dedupTTL, keys...)
 	}
 	payload, err := json.Marshal(envelopeRecord{Input: e.input, Click: e.click, ResponseURL: e.responseURL})
 	if err != nil {
-		log.Error("encode envelope", zap.Error(err))
-		return false
+		return false, fmt.Errorf("encode envelope %s: %w", e.id, err)
 	}
 	kind := "command"
 	if e.click != nil {
 		kind = "click"
 	}
-	if _, err := s.cfg.Inbox.PutInbox(ctx, store.InboxItem{ID: e.id, Kind: kind, Payload: payload, Received: time.Now()}); err != nil {
-		log.Error("record envelope; answered try again", zap.Error(err))
-		return false
-	}
-	return true
+	return s.cfg.Inbox.Take(ctx, dedupTTL, keys, store.InboxItem{ID: e.id, Kind: kind, Payload: payload, Received: time.Now()})
 }
 
 // forget marks e done without serving it, because its sender was told to
 // try again.
-func (s *Slack) forget(ctx context.Context, log *zap.Logger, e envelope) {
+func (s *Slack) forget(log *zap.Logger, e envelope) {
 	if s.cfg.Inbox == nil {
 		return
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.AckTimeout)
+	defer cancel()
 	if err := s.cfg.Inbox.InboxDone(ctx, e.id); err != nil {
 		log.Warn("forget envelope", zap.Error(err))
 	}

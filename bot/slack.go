@@ -35,7 +35,7 @@ type SlackConfig struct {
 	RecordBudget time.Duration
 	WorkTimeout  time.Duration // bound on handling one envelope; default 2m
 	PingInterval time.Duration // longest silence from Slack before reconnecting; default 30s
-	Dedup        Dedup         // remembers envelopes already taken; default in memory
+	Dedup        Dedup         // without an Inbox, remembers envelopes already taken; default in memory
 	Metrics      *Metrics      // default: registered nowhere
 	Inbox        Inbox         // records taken work durably; default none (work lives in memory)
 	Replica      string        // this replica's name, for inbox claims
@@ -277,22 +277,14 @@ func (s *Slack) slashCommand(ctx, rec context.Context, log *zap.Logger, c *socke
 		return
 	}
 	req := evt.Request
-	log = log.With(zap.String("envelope", req.EnvelopeID), zap.String("user", cmd.UserID), zap.String("channel", cmd.ChannelID))
+	log = log.With(zap.String("envelope", req.EnvelopeID), zap.String("user", cmd.UserID), zap.String("channel", cmd.ChannelID),
+		zap.Int("retry_attempt", req.RetryAttempt))
 	var payload any
-	dup, err := s.duplicate(rec, req, cmd.TriggerID)
-	switch {
-	case err != nil: // cannot tell: taking it could submit twice, dropping it loses it
-		log.Error("de-duplication unavailable; answered try again", zap.Error(err))
-		s.cfg.Metrics.envelopes.WithLabelValues("slash_commands", "unrecorded").Inc()
-		payload = unrecordedMessage
-	case dup:
-		log.Info("duplicate envelope dropped", zap.Int("retry_attempt", req.RetryAttempt))
-		s.cfg.Metrics.envelopes.WithLabelValues("slash_commands", "duplicate").Inc()
-	case cmd.Command != s.cfg.Command:
+	if cmd.Command != s.cfg.Command {
 		payload = map[string]any{"response_type": "ephemeral", "text": "This bot serves " + s.cfg.Command + " only."}
 		s.cfg.Metrics.envelopes.WithLabelValues("slash_commands", "ignored").Inc()
-	default:
-		payload = s.take(rec, log, "slash_commands", envelope{id: req.EnvelopeID,
+	} else {
+		payload = s.admit(rec, log, "slash_commands", cmd.TriggerID, envelope{id: req.EnvelopeID,
 			input:       &Input{User: cmd.UserID, Channel: cmd.ChannelID, Text: cmd.Text, Origin: req.EnvelopeID},
 			responseURL: cmd.ResponseURL})
 	}
@@ -313,58 +305,48 @@ func (s *Slack) interactive(ctx, rec context.Context, log *zap.Logger, c *socket
 		s.ack(ctx, log, c, req, nil)
 		return
 	}
-	dup, err := s.duplicate(rec, req, cb.TriggerID)
-	if err != nil {
-		log.Error("de-duplication unavailable; click answered try again", zap.Error(err))
-		s.ack(ctx, log, c, req, nil)
-		s.tellLater(ctx, log, cb.ResponseURL)
-		return
+	a := cb.ActionCallback.BlockActions[0]
+	channel := cb.Channel.ID
+	if channel == "" {
+		channel = cb.Container.ChannelID
 	}
-	if !dup {
-		a := cb.ActionCallback.BlockActions[0]
-		channel := cb.Channel.ID
-		if channel == "" {
-			channel = cb.Container.ChannelID
-		}
-		ts := cb.Container.MessageTs
-		if ts == "" {
-			ts = cb.Message.Timestamp
-		}
-		if s.take(rec, log, "interactive", envelope{id: req.EnvelopeID, click: &Click{User: cb.User.ID, Channel: channel,
-			MessageTS: ts, ActionID: a.ActionID, Value: a.Value}, responseURL: cb.ResponseURL}) != nil {
-			s.ack(ctx, log, c, req, nil)
-			s.tellLater(ctx, log, cb.ResponseURL)
-			return
-		}
+	ts := cb.Container.MessageTs
+	if ts == "" {
+		ts = cb.Message.Timestamp
 	}
+	answer := s.admit(rec, log, "interactive", cb.TriggerID, envelope{id: req.EnvelopeID, click: &Click{User: cb.User.ID,
+		Channel: channel, MessageTS: ts, ActionID: a.ActionID, Value: a.Value}, responseURL: cb.ResponseURL})
 	s.ack(ctx, log, c, req, nil)
-}
-
-// duplicate reports whether the envelope (or its trigger) was taken before.
-func (s *Slack) duplicate(ctx context.Context, req *socketmode.Request, trigger string) (bool, error) {
-	keys := []string{"envelope:" + req.EnvelopeID}
-	if trigger != "" {
-		keys = append(keys, "trigger:"+trigger)
+	if answer != nil { // a click's ack cannot carry a message
+		s.tellLater(ctx, log, cb.ResponseURL)
 	}
-	return s.dedup.Seen(ctx, dedupTTL, keys...)
 }
 
-// take records e in the inbox and hands it to a worker without blocking.
-// It returns the answer for the ack when the work cannot be taken: a
-// shutdown is restarting, an unrecordable envelope and a full queue are
-// "try again".
-func (s *Slack) take(ctx context.Context, log *zap.Logger, typ string, e envelope) any {
+// admit takes an envelope: it recognises Slack's retries of it (by envelope
+// and trigger ID), records it in the inbox, and hands it to a worker without
+// blocking. It returns the answer for the ack: nil when the envelope was
+// taken or is a retry, else why the user should try again (restarting,
+// cannot record, busy).
+func (s *Slack) admit(rec context.Context, log *zap.Logger, typ, trigger string, e envelope) any {
 	if s.isDraining() {
+		log.Info("shutting down; envelope answered restarting")
 		s.cfg.Metrics.envelopes.WithLabelValues(typ, "draining").Inc()
 		return restartingMessage
 	}
-	if !s.record(ctx, log, e) {
+	seen, err := s.remember(rec, trigger, e)
+	switch {
+	case err != nil: // cannot tell: taking it could submit twice, dropping it loses it
+		log.Error("cannot record the envelope; answered try again", zap.Error(err))
 		s.cfg.Metrics.envelopes.WithLabelValues(typ, "unrecorded").Inc()
 		return unrecordedMessage
+	case seen:
+		log.Info("duplicate envelope dropped")
+		s.cfg.Metrics.envelopes.WithLabelValues(typ, "duplicate").Inc()
+		return nil
 	}
 	answer := s.enqueue(log, typ, e)
 	if answer != nil {
-		s.forget(ctx, log, e)
+		s.forget(log, e)
 	}
 	return answer
 }

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -33,34 +34,72 @@ func (s *sqlStore) Seen(ctx context.Context, ttl time.Duration, keys ...string) 
 	slices.Sort(uniq)
 	uniq = slices.Compact(uniq)
 	seen := false
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		seen = false
-		if purge {
-			if _, err := tx.ExecContext(ctx, s.q(qSeenPurge), at); err != nil {
-				return err
-			}
-		}
-		for _, k := range uniq {
-			res, err := tx.ExecContext(ctx, s.q(qSeen), k, expires, at)
-			if err != nil {
-				return err
-			}
-			n, err := res.RowsAffected()
-			if err != nil {
-				return err
-			}
-			if n > 0 {
-				continue // new, or expired and now renewed
-			}
-			seen = true
-			if _, err := tx.ExecContext(ctx, s.q(qSeenRenew), expires, k, expires); err != nil {
-				return err
-			}
-		}
-		return nil
+	err := s.inTx(ctx, func(tx *sql.Tx) (err error) {
+		seen, err = s.seenTx(ctx, tx, purge, uniq, expires, at)
+		return err
 	})
 	if err != nil {
 		return false, fmt.Errorf("record de-duplication keys: %w", err)
+	}
+	return seen, nil
+}
+
+// seenTx is Seen's work within tx, for keys sorted and unique.
+func (s *sqlStore) seenTx(ctx context.Context, tx *sql.Tx, purge bool, keys []string, expires, at int64) (bool, error) {
+	if purge {
+		if _, err := tx.ExecContext(ctx, s.q(qSeenPurge), at); err != nil {
+			return false, err
+		}
+	}
+	seen := false
+	for _, k := range keys {
+		res, err := tx.ExecContext(ctx, s.q(qSeen), k, expires, at)
+		if err != nil {
+			return false, err
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return false, err
+		}
+		if n > 0 {
+			continue // new, or expired and now renewed
+		}
+		seen = true
+		if _, err := tx.ExecContext(ctx, s.q(qSeenRenew), expires, k, expires); err != nil {
+			return false, err
+		}
+	}
+	return seen, nil
+}
+
+// Take is Seen and, when none of the keys was seen, PutInbox, in one
+// transaction: what the bot does with every envelope before acking it.
+func (s *sqlStore) Take(ctx context.Context, ttl time.Duration, keys []string, item InboxItem) (bool, error) {
+	if ttl <= 0 {
+		return false, fmt.Errorf("take: ttl %v is not positive", ttl)
+	}
+	if item.ID == "" {
+		return false, errors.New("take: no inbox item id")
+	}
+	now := s.now()
+	if item.Received.IsZero() {
+		item.Received = now
+	}
+	expires, at := now.Add(ttl).UnixNano(), now.UnixNano()
+	purge := s.purgeDue(&s.nextPurge, now)
+	uniq := slices.Clone(keys)
+	slices.Sort(uniq)
+	uniq = slices.Compact(uniq)
+	seen := false
+	err := s.inTx(ctx, func(tx *sql.Tx) (err error) {
+		if seen, err = s.seenTx(ctx, tx, purge, uniq, expires, at); err != nil || seen {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, s.q(qPutInbox), item.ID, item.Kind, string(item.Payload), item.Received.UnixNano())
+		return err
+	})
+	if err != nil {
+		return false, fmt.Errorf("take envelope %s: %w", item.ID, err)
 	}
 	return seen, nil
 }

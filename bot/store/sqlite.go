@@ -73,11 +73,29 @@ func openSQLite(ctx context.Context, path string, now func() time.Time) (Store, 
 		now:  now,
 		name: path,
 	}
-	if err := s.migrate(ctx); err != nil {
+	if err := s.migrateBusy(ctx); err != nil {
 		_ = db.Close() // the error that matters is the migration's
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
 	return s, nil
+}
+
+// migrateBusy migrates, waiting out SQLITE_BUSY: switching a new file to WAL
+// takes a lock that the busy timeout does not cover, so processes opening
+// the same new file at once can get it.
+func (s *sqlStore) migrateBusy(ctx context.Context) error {
+	for attempt := 1; ; attempt++ {
+		err := s.migrate(ctx)
+		var e *sqlite.Error
+		if err == nil || !errors.As(err, &e) || e.Code()&0xff != sqlite3.SQLITE_BUSY || attempt >= 100 {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
 
 // sqliteDSN is the modernc.org/sqlite name for the file at path: a "file:"

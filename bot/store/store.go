@@ -191,6 +191,9 @@ type Store interface {
 	// recorded and unexpired — atomically, so two replicas seeing the same envelope cannot both get
 	// false. Expired keys are purged now and then.
 	Seen(ctx context.Context, ttl time.Duration, keys ...string) (bool, error)
+	// Take is Seen and, when none of the keys was seen before, PutInbox of
+	// item, in one transaction.
+	Take(ctx context.Context, ttl time.Duration, keys []string, item InboxItem) (seen bool, err error)
 	// JobEnded records that a followed job ended with status; first is true only for the one caller
 	// that recorded it (so its end is posted once).
 	JobEnded(ctx context.Context, requestID, jobID, status string, at time.Time) (first bool, err error)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -461,5 +462,49 @@ func testReplicasReopen(t *testing.T, su suite) {
 	}
 	if lease(t, s, "sweeper", "b", time.Hour) {
 		t.Errorf("Lease(sweeper, b) after reopening = true: a's lease was lost")
+	}
+}
+
+// Take records the keys and the item together, or neither item when a key
+// was seen; concurrent takes of one envelope admit it once.
+func testTake(t *testing.T, su suite) {
+	ctx := context.Background()
+	c := newClock()
+	s, _ := su.open(t, c)
+	first := item("env-t1", 0)
+	if seen, err := s.Take(ctx, time.Minute, []string{"envelope:env-t1", "trigger:tr-1"}, first); err != nil || seen {
+		t.Fatalf("first Take = %v, %v; want false, nil", seen, err)
+	}
+	got, ok := claim(t, s, "env-t1", "a", time.Minute)
+	if !ok {
+		t.Fatal("the taken item cannot be claimed")
+	}
+	sameItem(t, got, first, 1)
+
+	// Slack's retry: a new envelope, the same trigger. Seen; no item.
+	retry := item("env-t2", time.Second)
+	if seen, err := s.Take(ctx, time.Minute, []string{"envelope:env-t2", "trigger:tr-1"}, retry); err != nil || !seen {
+		t.Fatalf("retry Take = %v, %v; want true, nil", seen, err)
+	}
+	if _, ok, err := s.ClaimInbox(ctx, "env-t2", "a", time.Minute); ok || err != nil {
+		t.Errorf("a seen envelope was put in the inbox (claim ok %v, err %v)", ok, err)
+	}
+
+	var wg sync.WaitGroup
+	var admitted atomic.Int32
+	for range 10 {
+		wg.Go(func() {
+			seen, err := s.Take(ctx, time.Minute, []string{"envelope:env-t3"}, item("env-t3", 0))
+			if err != nil {
+				t.Errorf("Take: %v", err)
+			}
+			if !seen {
+				admitted.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	if n := admitted.Load(); n != 1 {
+		t.Errorf("10 concurrent takes of one envelope admitted %d, want 1", n)
 	}
 }

@@ -45,6 +45,7 @@ func testStore(t *testing.T, newURL func(t *testing.T) string) {
 		{"lease", testLease},
 		{"concurrent lease", testConcurrentLease},
 		{"inbox", testInbox},
+		{"take", testTake},
 		{"claim stale", testClaimStale},
 		{"concurrent claim stale", testConcurrentClaimStale},
 		{"inbox purge", testInboxPurge},
