@@ -451,3 +451,32 @@ func TestOneReplicaFollowsAtATime(t *testing.T) {
 		t.Error("the first replica took the lease back while the second held it")
 	}
 }
+
+// Two replicas expiring at once expire a request once.
+func TestExpiryFiresOnce(t *testing.T) {
+	e := newEnv(t)
+	e.request(t, "orders")
+	b, err := New(Config{Chat: e.chat, Commvault: e.cv, Policy: func() *auth.Policy { return e.pol },
+		Groups: auth.StaticGroups(e.pol.Groups), Store: e.store, Now: e.clock.Now, Replica: "replica-b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Advance(time.Hour)
+	var wg sync.WaitGroup
+	wg.Go(func() { e.bot.expireDue(t.Context()) })
+	wg.Go(func() { b.expireDue(t.Context()) })
+	wg.Wait()
+	events, err := e.store.AuditSince(t.Context(), time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	expired := 0
+	for _, ev := range events {
+		if ev.Action == "expired" {
+			expired++
+		}
+	}
+	if expired != 1 || len(e.chat.all("update")) != 1 {
+		t.Errorf("expired %d times, card updated %d times; want once each", expired, len(e.chat.all("update")))
+	}
+}

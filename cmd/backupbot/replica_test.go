@@ -122,3 +122,43 @@ func TestReplicasTakeOverFollowingAJob(t *testing.T) {
 		t.Errorf("CreateTasks = %d, want 1", n)
 	}
 }
+
+// Slack's retry of an envelope, reaching the other replica, is taken once.
+func TestReplicasRetryOnTheOtherReplica(t *testing.T) {
+	w := newSubprocessWorld(t)
+	env := subprocessEnv(t, w.fake, w.cvURL, w.policy, postgresURL(t))
+	a := startProcess(t, env)
+	w.waitFor(t, "replica A's connections", a.log, func() bool { return w.fake.Connections() == 2 })
+	b := startProcess(t, env)
+	w.waitFor(t, "replica B's connections", b.log, func() bool { return w.fake.Connections() == 4 })
+	id, err := w.fake.SlashCommand(t.Context(), slacktest.SlashCommand{UserID: "U0ALICE", ChannelID: "C0OPS",
+		Text: "dynamodb demo payments full"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Envelopes go round the four connections: three retries reach both replicas.
+	for attempt := 1; attempt <= 3; attempt++ {
+		rid, err := w.fake.Resend(t.Context(), id, attempt, attempt%2 == 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.fake.Ack(t.Context(), rid); err != nil {
+			t.Fatal(err)
+		}
+	}
+	conns := map[int]bool{}
+	for _, ack := range w.fake.Acks() {
+		conns[ack.Conn] = true
+	}
+	if len(conns) < 3 {
+		t.Fatalf("the envelope and its retries reached %d connections; want them spread over both replicas", len(conns))
+	}
+	w.waitFor(t, "the submission", a.log, func() bool { return len(w.fake.Messages("C0OPS")) >= 2 })
+	time.Sleep(500 * time.Millisecond) // a second request, if any, would be on its way
+	if n := w.sim.CreateTaskCount(); n != 1 {
+		t.Errorf("CreateTasks = %d, want 1", n)
+	}
+	if n, eph := len(w.fake.Messages("C0OPS")), w.fake.Ephemerals("U0ALICE"); n != 2 || len(eph) != 0 {
+		t.Errorf("%d channel messages and ephemerals %+v; want the parent and its reply only", n, eph)
+	}
+}
