@@ -59,7 +59,7 @@ func (b *Bot) Run(ctx context.Context) error {
 // the jobs are polled next.
 func (b *Bot) housekeep(ctx context.Context, wasLeader bool, ttl time.Duration, next *time.Time) bool {
 	held, err := b.store.Lease(ctx, followersLease, b.replica, ttl)
-	if err != nil {
+	if err != nil && ctx.Err() == nil {
 		b.log.Warn("followers lease", zap.Error(err))
 	}
 	if held != wasLeader {
