@@ -329,7 +329,7 @@ func TestCrashBetweenCreateTaskAndRecordIsNeverResubmitted(t *testing.T) {
 	if rec, _ := e.store.Get(t.Context(), recs[0].ID); rec.State != StateSubmitting {
 		t.Fatalf("state = %s right after the restart; another replica may still be sending it", rec.State)
 	}
-	e.clock.Advance(e.bot.submitTimeout + sentMargin)
+	e.clock.Advance(e.bot.submitBound() + sentMargin)
 	e.bot.Recover(t.Context())
 	if n := e.createTasks(); n != 1 {
 		t.Fatalf("CreateTasks = %d after the restart, want still 1", n)

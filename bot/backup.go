@@ -183,14 +183,23 @@ func (b *Bot) permalink(ctx context.Context, r store.Request) string {
 func (b *Bot) submit(ctx context.Context, log *zap.Logger, r Request) {
 	ch := store.Change{To: StateSubmitting, Actor: actorBot, At: b.now()}
 	rec, err := b.store.Transition(ctx, r.ID, []State{StateApproved}, ch)
-	if err != nil {
-		log.Warn("not submitted: the request changed meanwhile", zap.Error(err))
+	switch {
+	case errors.Is(err, store.ErrConflict):
+		log.Info("not submitted: another process submits it, or it changed meanwhile", zap.Error(err))
+		return
+	case err != nil:
+		log.Error("not submitted: cannot record it as submitting; recovery retries", zap.Error(err))
 		return
 	}
 	b.logState(rec, ch)
 	r.Updated = rec.Updated
+	// CreateTask gets its own time, whatever the caller's deadline left
+	// (Slack calls before it may have waited out rate limits); the client
+	// bounds each of its requests, and recovery waits longer than this.
+	sendCtx, cancelSend := context.WithTimeout(context.WithoutCancel(ctx), b.submitBound())
 	started := time.Now()
-	task, err := b.cv.CreateBackup(ctx, r.TableGroup, r.Level)
+	task, err := b.cv.CreateBackup(sendCtx, r.TableGroup, r.Level)
+	cancelSend()
 	b.metrics.submitSeconds.Observe(time.Since(started).Seconds())
 	b.commvaultError(err)
 	// Whatever happened, the thread must hear of it, even when the command's

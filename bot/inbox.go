@@ -3,6 +3,7 @@ package bot
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -18,6 +19,7 @@ import (
 type Inbox interface {
 	Take(ctx context.Context, ttl time.Duration, keys []string, item store.InboxItem) (seen bool, err error)
 	ClaimInbox(ctx context.Context, id, owner string, lease time.Duration) (store.InboxItem, bool, error)
+	RenewInbox(ctx context.Context, id, owner string, lease time.Duration) (bool, error)
 	ClaimStale(ctx context.Context, owner string, olderThan time.Time, lease time.Duration, maxAttempts, limit int) ([]store.InboxItem, error)
 	InboxDone(ctx context.Context, id string) error
 }
@@ -31,7 +33,7 @@ const (
 	claimLease  = 10 * time.Second
 	staleAfter  = 10 * time.Second // an unclaimed item this old was left by a replica that stopped
 	sweepEvery  = 5 * time.Second
-	maxAttempts = 5 // an item that failed this often is left alone (and logged)
+	maxAttempts = 5 // an item claimed this often (its servers died or it cannot be served) is left alone
 	sweepBatch  = 20
 )
 
@@ -76,7 +78,7 @@ func (s *Slack) forget(log *zap.Logger, e envelope) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.AckTimeout)
 	defer cancel()
-	if err := s.cfg.Inbox.InboxDone(ctx, e.id); err != nil {
+	if err := s.cfg.Inbox.InboxDone(ctx, e.id); err != nil && !errors.Is(err, store.ErrNotFound) {
 		log.Warn("forget envelope", zap.Error(err))
 	}
 }
@@ -92,6 +94,34 @@ func (s *Slack) claim(ctx context.Context, e envelope) bool {
 		return false
 	}
 	return ok
+}
+
+// renewClaim keeps e claimed until the returned func is called.
+func (s *Slack) renewClaim(base context.Context, e envelope) (stop func()) {
+	if s.cfg.Inbox == nil {
+		return func() {}
+	}
+	ctx, cancel := context.WithCancel(base)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(claimLease / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			rctx, rcancel := context.WithTimeout(ctx, s.cfg.AckTimeout)
+			_, err := s.cfg.Inbox.RenewInbox(rctx, e.id, s.cfg.Replica, claimLease)
+			rcancel()
+			if err != nil && ctx.Err() == nil {
+				s.log.Warn("renew the claim on an envelope", zap.String("envelope", e.id), zap.Error(err))
+			}
+		}
+	}()
+	return func() { cancel(); <-done }
 }
 
 // done marks e served.

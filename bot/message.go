@@ -60,7 +60,7 @@ func stateLine(r Request) string {
 		}
 		return "⏳ submitting to Commvault"
 	case StateSubmitted:
-		return fmt.Sprintf("🔄 running — task %d, %s %s", r.TaskID, plural(len(r.JobIDs), "job", "jobs"), strings.Join(r.JobIDs, ", "))
+		return fmt.Sprintf("🔄 running — task %d, %s %s", r.TaskID, plural(len(r.JobIDs), "job", "jobs"), esc(strings.Join(r.JobIDs, ", ")))
 	case StateFinished:
 		return finishedLine(r)
 	case StateFailed:
@@ -92,7 +92,7 @@ func finishedLine(r Request) string {
 	parts := make([]string, 0, len(r.Jobs))
 	worst := "✅"
 	for _, j := range r.Jobs {
-		parts = append(parts, fmt.Sprintf("job %s %s", j.ID, esc(j.Status)))
+		parts = append(parts, fmt.Sprintf("job %s %s", esc(j.ID), esc(j.Status)))
 		switch {
 		case !j.Succeeded():
 			worst = "❌"
@@ -184,7 +184,7 @@ func mentions(ids []string) string {
 // SubmittedReply is the thread reply with Commvault's task and job IDs.
 func SubmittedReply(r Request) Message {
 	text := fmt.Sprintf("✅ Submitted to Commvault: task %d, %s %s. I'll post here when %s.",
-		r.TaskID, plural(len(r.JobIDs), "job", "jobs"), strings.Join(r.JobIDs, ", "),
+		r.TaskID, plural(len(r.JobIDs), "job", "jobs"), esc(strings.Join(r.JobIDs, ", ")),
 		plural(len(r.JobIDs), "it ends", "they end"))
 	return Message{Text: text}
 }
@@ -198,7 +198,7 @@ func JobEndReply(j commvault.Job) Message {
 	case j.Degraded():
 		icon = "⚠️"
 	}
-	text := fmt.Sprintf("%s Job %s %s", icon, j.ID, esc(j.Status))
+	text := fmt.Sprintf("%s Job %s %s", icon, esc(j.ID), esc(j.Status))
 	if d, ok := jobDuration(j); ok {
 		text += " after " + formatDuration(d)
 	}

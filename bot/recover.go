@@ -25,9 +25,14 @@ const reconcileSkew = time.Minute
 // that stopped (normally either takes milliseconds).
 const stuckAfter = 30 * time.Second
 
-// sentMargin is how long after Commvault's timeout a submission may still
-// be on its way to being recorded (milliseconds, normally).
+// sentMargin is how long after its bound a submission may still be on its
+// way to being recorded (milliseconds, normally).
 const sentMargin = 15 * time.Second
+
+// submitBound is the longest a CreateTask call may take: the client may log
+// in, send, log in again after a 401 and send again, each within the
+// Commvault timeout.
+func (b *Bot) submitBound() time.Duration { return 4 * b.submitTimeout }
 
 // Recover finishes what a stopped process (this one before a restart, or
 // another replica) left half done: a request recorded but never posted is
@@ -45,7 +50,7 @@ func (b *Bot) Recover(ctx context.Context) {
 	now := b.now()
 	for _, rec := range recs {
 		switch {
-		case rec.State == StateSubmitting && now.Sub(rec.Updated) < b.submitTimeout+sentMargin:
+		case rec.State == StateSubmitting && now.Sub(rec.Updated) < b.submitBound()+sentMargin:
 			continue // may still be in flight
 		case rec.State == StateApproved && now.Sub(rec.Updated) < stuckAfter:
 			continue
@@ -98,10 +103,19 @@ func (b *Bot) repost(ctx context.Context, log *zap.Logger, r *Request) bool {
 // the request is followed like any other.
 func (b *Bot) reconcile(ctx context.Context, r Request, jobs []commvault.Job) {
 	log := b.log.With(zap.String("request", r.ID))
-	sent := r.Updated // when it became unknown; the submission was shortly before
+	// The job, if any, started while CreateTask was being sent: look only
+	// there, not at other backups of the table group (scheduled ones).
+	sent := r.Updated
+	if ts, err := b.store.Transitions(ctx, r.ID); err == nil {
+		for _, t := range ts {
+			if t.To == StateSubmitting {
+				sent = t.At
+			}
+		}
+	}
 	for _, j := range jobs {
 		if !strings.EqualFold(j.SubclientName, r.TableGroup.Name) || j.Start.IsZero() ||
-			j.Start.Before(r.Created.Add(-reconcileSkew)) || j.Start.After(sent.Add(reconcileSkew)) ||
+			j.Start.Before(sent.Add(-reconcileSkew)) || j.Start.After(sent.Add(b.submitBound()+reconcileSkew)) ||
 			(j.BackupLevel != "" && !strings.EqualFold(j.BackupLevel, levelName(r.Level))) {
 			continue
 		}
@@ -115,7 +129,7 @@ func (b *Bot) reconcile(ctx context.Context, r Request, jobs []commvault.Job) {
 			TableGroup: r.TableGroup.Name, Channel: r.Channel, Detail: "job " + j.ID})
 		b.thread(ctx, log, next, Message{Text: fmt.Sprintf("🔎 Found it: Commvault shows job %s for %s / %s, started at %s, "+
 			"which matches this request. I'm following it and will post here when it ends.",
-			j.ID, esc(r.Account), esc(r.TableGroup.Name), formatTime(j.Start))})
+			esc(j.ID), esc(r.Account), esc(r.TableGroup.Name), formatTime(j.Start))})
 		b.updateParent(ctx, log, next)
 		return
 	}

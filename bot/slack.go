@@ -337,6 +337,7 @@ func (s *Slack) admit(rec context.Context, log *zap.Logger, typ, trigger string,
 	switch {
 	case err != nil: // cannot tell: taking it could submit twice, dropping it loses it
 		log.Error("cannot record the envelope; answered try again", zap.Error(err))
+		s.forget(log, e) // in case it was recorded after all: the user was told to try again
 		s.cfg.Metrics.envelopes.WithLabelValues(typ, "unrecorded").Inc()
 		return unrecordedMessage
 	case seen:
@@ -388,7 +389,7 @@ func (s *Slack) tellLater(ctx context.Context, log *zap.Logger, url string) {
 	msg := &slack.WebhookMessage{ResponseType: slack.ResponseTypeEphemeral,
 		Text: "backupbot is busy or restarting and did not take that click; click again in a minute. Nothing was changed."}
 	if err := slack.PostWebhookContext(ctx, url, msg); err != nil {
-		log.Warn("tell a click to retry", zap.Error(err))
+		log.Warn("tell a click to retry", zap.Error(withoutURL(err)))
 	}
 }
 
@@ -401,7 +402,8 @@ func (s *Slack) ack(ctx context.Context, log *zap.Logger, c *socketmode.Client, 
 	}
 }
 
-// serve claims an envelope, runs it, and marks it done.
+// serve claims an envelope, runs it (renewing the claim meanwhile, so no
+// other replica takes it up while it runs), and marks it done.
 func (s *Slack) serve(base context.Context, e envelope) {
 	ctx, cancel := context.WithTimeout(base, s.cfg.AckTimeout)
 	claimed := s.claim(ctx, e)
@@ -409,7 +411,9 @@ func (s *Slack) serve(base context.Context, e envelope) {
 	if !claimed {
 		return
 	}
+	stopRenewing := s.renewClaim(base, e)
 	s.process(base, e)
+	stopRenewing()
 	ctx, cancel = context.WithTimeout(base, s.cfg.AckTimeout)
 	defer cancel()
 	s.done(ctx, e)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"sync"
 	"time"
 
@@ -27,7 +28,7 @@ type SlackChat struct {
 	log     *zap.Logger
 
 	mu     sync.Mutex
-	queues map[string]*sync.Mutex // by channel
+	queues map[string]chan struct{} // by channel: a one-slot lock that gives up with its context
 }
 
 // NewSlackChat returns a Chat that posts through api; m may be nil.
@@ -35,16 +36,16 @@ func NewSlackChat(api *slack.Client, log *zap.Logger, m *Metrics) *SlackChat {
 	if m == nil {
 		m = NewMetrics(prometheus.NewRegistry())
 	}
-	return &SlackChat{api: api, metrics: m, http: &http.Client{Timeout: 30 * time.Second}, log: log, queues: make(map[string]*sync.Mutex)}
+	return &SlackChat{api: api, metrics: m, http: &http.Client{Timeout: 30 * time.Second}, log: log, queues: make(map[string]chan struct{})}
 }
 
 // channel serialises the messages to one channel.
-func (c *SlackChat) channel(id string) *sync.Mutex {
+func (c *SlackChat) channel(id string) chan struct{} {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	q, ok := c.queues[id]
 	if !ok {
-		q = &sync.Mutex{}
+		q = make(chan struct{}, 1)
 		c.queues[id] = q
 	}
 	return q
@@ -53,8 +54,12 @@ func (c *SlackChat) channel(id string) *sync.Mutex {
 // send runs call for channel, in order, waiting out rate limits.
 func (c *SlackChat) send(ctx context.Context, channel, method string, call func() error) error {
 	q := c.channel(channel)
-	q.Lock()
-	defer q.Unlock()
+	select {
+	case q <- struct{}{}:
+	case <-ctx.Done():
+		return fmt.Errorf("slack %s: waiting for the channel's earlier messages: %w", method, ctx.Err())
+	}
+	defer func() { <-q }()
 	for attempt := 1; ; attempt++ {
 		err := call()
 		var rl *slack.RateLimitedError
@@ -129,12 +134,22 @@ func (c *SlackChat) Ephemeral(ctx context.Context, channel, user string, m Messa
 		if err == nil {
 			return nil
 		}
-		c.log.Warn("response_url post; trying chat.postEphemeral", zap.Error(err))
+		c.log.Warn("response_url post; trying chat.postEphemeral", zap.Error(withoutURL(err)))
 	}
 	return c.send(ctx, channel, "chat.postEphemeral", func() error {
 		_, err := c.api.PostEphemeralContext(ctx, channel, user, msgOptions(m)...)
 		return err
 	})
+}
+
+// withoutURL drops the URL from an HTTP error: a response_url lets anyone
+// post in the channel for half an hour, so it must not reach the log.
+func withoutURL(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return fmt.Errorf("%s: %w", ue.Op, ue.Err)
+	}
+	return err
 }
 
 type responseURLKey struct{}

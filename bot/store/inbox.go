@@ -85,6 +85,27 @@ func (s *sqlStore) ClaimInbox(ctx context.Context, id, owner string, lease time.
 	return item, true, nil
 }
 
+// RenewInbox extends owner's claim on item id to now+lease, without
+// counting an attempt; ok is false when owner does not hold it or it is done.
+func (s *sqlStore) RenewInbox(ctx context.Context, id, owner string, lease time.Duration) (bool, error) {
+	if lease <= 0 {
+		return false, fmt.Errorf("renew inbox item %s: lease %v is not positive", id, lease)
+	}
+	var n int64
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, s.q(qRenewInbox), s.now().Add(lease).UnixNano(), id, owner)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return false, fmt.Errorf("renew inbox item %s for %s: %w", id, owner, err)
+	}
+	return n > 0, nil
+}
+
 // ClaimStale claims for owner until now+lease up to limit items received
 // before olderThan that are not done, unclaimed or whose claim expired, and
 // claimed fewer than maxAttempts times, oldest first. In one transaction

@@ -87,6 +87,9 @@ const (
 	qPutInbox = `INSERT INTO inbox (id, kind, payload, received, attempts) VALUES (?, ?, ?, ?, 0)
 	ON CONFLICT (id) DO NOTHING`
 	qInboxPurge = `DELETE FROM inbox WHERE done < ?`
+	// qRenewInbox extends owner's claim on an item that is not done.
+	qRenewInbox = `UPDATE inbox SET claimed_until = ? WHERE id = ? AND claimed_by = ? AND done IS NULL`
+
 	// qClaimInbox claims an item that is not done unless another owner's
 	// claim is unexpired (until, and including, claimed_until).
 	qClaimInbox = `UPDATE inbox SET claimed_by = ?, claimed_until = ?, attempts = attempts + 1

@@ -194,6 +194,9 @@ type Store interface {
 	// Take is Seen and, when none of the keys was seen before, PutInbox of
 	// item, in one transaction.
 	Take(ctx context.Context, ttl time.Duration, keys []string, item InboxItem) (seen bool, err error)
+	// RenewInbox extends owner's claim on item id to now+lease without
+	// counting an attempt; ok is false when owner does not hold it.
+	RenewInbox(ctx context.Context, id, owner string, lease time.Duration) (ok bool, err error)
 	// JobEnded records that a followed job ended with status; first is true only for the one caller
 	// that recorded it (so its end is posted once).
 	JobEnded(ctx context.Context, requestID, jobID, status string, at time.Time) (first bool, err error)

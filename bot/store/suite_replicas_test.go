@@ -490,6 +490,21 @@ func testTake(t *testing.T, su suite) {
 		t.Errorf("a seen envelope was put in the inbox (claim ok %v, err %v)", ok, err)
 	}
 
+	// The holder renews its claim without counting an attempt; another cannot.
+	if ok, err := s.RenewInbox(ctx, "env-t1", "a", time.Hour); err != nil || !ok {
+		t.Fatalf("RenewInbox by the holder = %v, %v", ok, err)
+	}
+	if ok, err := s.RenewInbox(ctx, "env-t1", "b", time.Hour); err != nil || ok {
+		t.Errorf("RenewInbox by another = %v, %v; want false", ok, err)
+	}
+	c.advance(30 * time.Minute)
+	if _, ok, _ := s.ClaimInbox(ctx, "env-t1", "b", time.Minute); ok {
+		t.Error("another claimed an item whose claim was renewed")
+	}
+	if got, ok, _ := s.ClaimInbox(ctx, "env-t1", "a", time.Minute); !ok || got.Attempts != 2 {
+		t.Errorf("the holder's claim: ok %v, attempts %d; want true, 2 (renewals do not count)", ok, got.Attempts)
+	}
+
 	var wg sync.WaitGroup
 	var admitted atomic.Int32
 	for range 10 {

@@ -11,16 +11,16 @@ const (
 	faultSpread   = 6 * time.Second // a fault run's burst is paced over this long
 	disconnectGap = 2 * time.Second
 	// cvTimeout is the bots' COMMVAULT_TIMEOUT: the bot recovers a
-	// submission a dead replica left after it and a 15 s margin.
+	// submission a dead replica left after four times it and a 15 s margin.
 	cvTimeout = 5 * time.Second
 	// takeover is how late after a replica fault answers may still come:
 	// the bot serves work a dead replica claimed after a 10 s claim and a
 	// 5 s sweep, and recovers the requests it left half done once they are
-	// 30 s old (a submission: COMMVAULT_TIMEOUT + 15 s), on the replica
+	// 30 s old (a submission: 4 × COMMVAULT_TIMEOUT + 15 s), on the replica
 	// that holds the followers lease (taken over within 3 polls). A
 	// replica fault run waits that long before it counts what is
 	// unanswered as lost.
-	takeover = 40 * time.Second
+	takeover = 45 * time.Second
 )
 
 // scenarios are every run of the suite, in the order they run.

@@ -137,7 +137,7 @@ func (r *runResult) judge(sc scenario, o options) {
 	}
 	if b := r.Burst; b != nil && b.LostSubmitted > 0 {
 		r.Notes = append(r.Notes, fmt.Sprintf("%d lost request(s) had a CreateTask accepted: a submission in flight when its "+
-			"replica stopped is left to the bot's recovery, which reports it after COMMVAULT_TIMEOUT plus 15 s, "+
+			"replica stopped is left to the bot's recovery, which reports it after 4 × COMMVAULT_TIMEOUT plus 15 s, "+
 			"and it had not by the end of this run", b.LostSubmitted))
 	}
 	if r.Double > 0 {
