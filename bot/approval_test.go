@@ -436,18 +436,17 @@ func TestOneReplicaFollowsAtATime(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var nextA, nextB time.Time
-	if !a.housekeep(t.Context(), false, 15*time.Second, &nextA) {
+	if !a.lead(t.Context(), false, 15*time.Second) {
 		t.Fatal("the first replica did not take the lease")
 	}
-	if b.housekeep(t.Context(), false, 15*time.Second, &nextB) {
+	if b.lead(t.Context(), false, 15*time.Second) {
 		t.Fatal("both replicas hold the lease")
 	}
 	e.clock.Advance(16 * time.Second) // a stopped: its lease runs out
-	if !b.housekeep(t.Context(), false, 15*time.Second, &nextB) {
+	if !b.lead(t.Context(), false, 15*time.Second) {
 		t.Fatal("the second replica did not take over")
 	}
-	if a.housekeep(t.Context(), true, 15*time.Second, &nextA) {
+	if a.lead(t.Context(), true, 15*time.Second) {
 		t.Error("the first replica took the lease back while the second held it")
 	}
 }

@@ -3,6 +3,7 @@ package bot
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -31,33 +32,54 @@ const followersLease = "followers"
 // takes over within three housekeeping ticks of this one stopping.
 func (b *Bot) Run(ctx context.Context) error {
 	every := min(b.interval, housekeeping)
+	var leader atomic.Bool
+	kept := make(chan struct{})
+	go func() { // the lease is renewed on its own, however long a round takes
+		defer close(kept)
+		b.keepLease(ctx, every, &leader)
+	}()
+	defer func() { <-kept }()
 	tick := time.NewTicker(every)
 	defer tick.Stop()
-	leader := false
-	defer func() {
-		if leader {
-			ctx, cancel := detached(ctx)
-			defer cancel()
-			if err := b.store.ReleaseLease(ctx, followersLease, b.replica); err != nil {
-				b.log.Warn("release the followers lease", zap.Error(err))
-			}
-		}
-	}()
 	var next time.Time
 	for {
-		leader = b.housekeep(ctx, leader, 3*every, &next)
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-tick.C:
 		}
+		if leader.Load() {
+			b.round(ctx, &next)
+		}
 	}
 }
 
-// housekeep does one round of Run's work if this replica holds (or takes)
-// the followers lease for ttl, and reports whether it does. next is when
-// the jobs are polled next.
-func (b *Bot) housekeep(ctx context.Context, wasLeader bool, ttl time.Duration, next *time.Time) bool {
+// keepLease takes and renews the followers lease every tick until ctx
+// ends, then gives it up so another replica takes over at once.
+func (b *Bot) keepLease(ctx context.Context, every time.Duration, leader *atomic.Bool) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		held := b.lead(ctx, leader.Load(), 3*every)
+		leader.Store(held)
+		select {
+		case <-ctx.Done():
+			if held {
+				ctx, cancel := detached(ctx)
+				defer cancel()
+				if err := b.store.ReleaseLease(ctx, followersLease, b.replica); err != nil {
+					b.log.Warn("release the followers lease", zap.Error(err))
+				}
+			}
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// lead takes or renews the followers lease for ttl and reports whether
+// this replica holds it.
+func (b *Bot) lead(ctx context.Context, wasLeader bool, ttl time.Duration) bool {
 	held, err := b.store.Lease(ctx, followersLease, b.replica, ttl)
 	if err != nil && ctx.Err() == nil {
 		b.log.Warn("followers lease", zap.Error(err))
@@ -65,9 +87,12 @@ func (b *Bot) housekeep(ctx context.Context, wasLeader bool, ttl time.Duration, 
 	if held != wasLeader {
 		b.log.Info("followers lease", zap.Bool("held", held), zap.String("replica", b.replica))
 	}
-	if !held {
-		return false
-	}
+	return held
+}
+
+// round is one round of the lease holder's work: recovery and expiries,
+// and the jobs' poll when it is due (next).
+func (b *Bot) round(ctx context.Context, next *time.Time) {
 	b.Recover(ctx)                                                     // and expiries
 	if !b.now().Before(next.Add(-min(b.interval, housekeeping) / 2)) { // a tick's jitter does not skip a poll
 		*next = b.now().Add(b.interval)
@@ -76,7 +101,6 @@ func (b *Bot) housekeep(ctx context.Context, wasLeader bool, ttl time.Duration, 
 			*next = b.now().Add(wait)
 		}
 	}
-	return true
 }
 
 // Following reports how many requests have jobs that are still followed.
