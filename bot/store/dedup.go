@@ -74,6 +74,10 @@ func (s *sqlStore) seenTx(ctx context.Context, tx *sql.Tx, purge bool, keys []st
 
 // Take is Seen and, when none of the keys was seen, PutInbox, in one
 // transaction: what the bot does with every envelope before acking it.
+// Concurrent Takes are committed together (group commit), in the order
+// they arrive, so a burst costs a few transactions rather than one each:
+// SQLite takes one writer at a time. When ctx ends before the answer, the
+// Take may still be committed.
 func (s *sqlStore) Take(ctx context.Context, ttl time.Duration, keys []string, item InboxItem) (bool, error) {
 	if ttl <= 0 {
 		return false, fmt.Errorf("take: ttl %v is not positive", ttl)
@@ -81,27 +85,109 @@ func (s *sqlStore) Take(ctx context.Context, ttl time.Duration, keys []string, i
 	if item.ID == "" {
 		return false, errors.New("take: no inbox item id")
 	}
-	now := s.now()
-	if item.Received.IsZero() {
-		item.Received = now
+	s.takers.Do(func() {
+		s.takes, s.closing = make(chan takeReq, maxTakeBatch), make(chan struct{})
+		s.taking.Add(1)
+		go s.commitTakes()
+	})
+	if s.closing == nil {
+		return false, fmt.Errorf("take envelope %s: store closed", item.ID)
 	}
-	expires, at := now.Add(ttl).UnixNano(), now.UnixNano()
-	purge := s.purgeDue(&s.nextPurge, now)
 	uniq := slices.Clone(keys)
 	slices.Sort(uniq)
-	uniq = slices.Compact(uniq)
-	seen := false
-	err := s.inTx(ctx, func(tx *sql.Tx) (err error) {
-		if seen, err = s.seenTx(ctx, tx, purge, uniq, expires, at); err != nil || seen {
-			return err
-		}
-		_, err = tx.ExecContext(ctx, s.q(qPutInbox), item.ID, item.Kind, string(item.Payload), item.Received.UnixNano())
-		return err
-	})
-	if err != nil {
-		return false, fmt.Errorf("take envelope %s: %w", item.ID, err)
+	req := takeReq{ttl: ttl, keys: slices.Compact(uniq), item: item, done: make(chan takeRes, 1)}
+	select {
+	case s.takes <- req:
+	case <-s.closing:
+		return false, fmt.Errorf("take envelope %s: store closed", item.ID)
+	case <-ctx.Done():
+		return false, fmt.Errorf("take envelope %s: %w", item.ID, ctx.Err())
 	}
-	return seen, nil
+	select {
+	case r := <-req.done:
+		if r.err != nil {
+			return false, fmt.Errorf("take envelope %s: %w", item.ID, r.err)
+		}
+		return r.seen, nil
+	case <-ctx.Done():
+		return false, fmt.Errorf("take envelope %s: %w", item.ID, ctx.Err())
+	}
+}
+
+// maxTakeBatch is the most Takes one transaction commits.
+const maxTakeBatch = 128
+
+// takeTimeout bounds one group commit.
+const takeTimeout = 10 * time.Second
+
+type takeReq struct {
+	ttl  time.Duration
+	keys []string // sorted, unique
+	item InboxItem
+	done chan takeRes
+}
+
+type takeRes struct {
+	seen bool
+	err  error
+}
+
+// commitTakes commits the waiting Takes, as many at a time as are waiting,
+// until the store closes.
+func (s *sqlStore) commitTakes() {
+	defer s.taking.Done()
+	for {
+		var batch []takeReq
+		select {
+		case <-s.closing:
+			return
+		case r := <-s.takes:
+			batch = append(batch, r)
+		}
+	more:
+		for len(batch) < maxTakeBatch {
+			select {
+			case r := <-s.takes:
+				batch = append(batch, r)
+			default:
+				break more
+			}
+		}
+		s.commit(batch)
+	}
+}
+
+// commit runs a batch of Takes in one transaction and answers each.
+func (s *sqlStore) commit(batch []takeReq) {
+	ctx, cancel := context.WithTimeout(context.Background(), takeTimeout)
+	defer cancel()
+	now := s.now()
+	at := now.UnixNano()
+	purge := s.purgeDue(&s.nextPurge, now)
+	seen := make([]bool, len(batch))
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		for i, r := range batch {
+			var err error
+			if seen[i], err = s.seenTx(ctx, tx, purge && i == 0, r.keys, now.Add(r.ttl).UnixNano(), at); err != nil {
+				return err
+			}
+			if seen[i] {
+				continue
+			}
+			received := r.item.Received
+			if received.IsZero() {
+				received = now
+			}
+			if _, err := tx.ExecContext(ctx, s.q(qPutInbox), r.item.ID, r.item.Kind, string(r.item.Payload),
+				received.UnixNano()); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	for i, r := range batch {
+		r.done <- takeRes{seen: seen[i], err: err}
+	}
 }
 
 // purgeDue reports whether it is time to purge (next is when, one of

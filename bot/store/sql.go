@@ -44,6 +44,12 @@ type sqlStore struct {
 	purgeMu        sync.Mutex
 	nextPurge      time.Time // when Seen next deletes expired keys
 	nextInboxPurge time.Time // when PutInbox or ClaimStale next deletes old done items
+
+	takers    sync.Once     // starts the group committer of Take
+	takes     chan takeReq  // Takes waiting for the committer
+	closing   chan struct{} // closed by Close: the committer stops
+	closeOnce sync.Once
+	taking    sync.WaitGroup
 }
 
 // purgeEvery is how often Seen deletes expired keys, and PutInbox or
@@ -104,6 +110,13 @@ func (s *sqlStore) Ping(ctx context.Context) error {
 
 // Close closes the database.
 func (s *sqlStore) Close() error {
+	s.closeOnce.Do(func() {
+		s.takers.Do(func() {}) // no committer may start after this
+		if s.closing != nil {
+			close(s.closing)
+		}
+	})
+	s.taking.Wait()
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("close store %s: %w", s.name, err)
 	}

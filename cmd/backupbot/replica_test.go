@@ -86,6 +86,7 @@ func TestReplicasApprovalOnTheOtherReplica(t *testing.T) {
 
 func TestReplicasTakeOverFollowingAJob(t *testing.T) {
 	w := newSubprocessWorld(t)
+	w.sim.SetJobDuration(8 * time.Second) // the job outlives replica A
 	env := subprocessEnv(t, w.fake, w.cvURL, w.policy, postgresURL(t))
 	a := startProcess(t, env)
 	w.waitFor(t, "replica A's connections", a.log, func() bool { return w.fake.Connections() == 2 })
@@ -99,6 +100,12 @@ func TestReplicasTakeOverFollowingAJob(t *testing.T) {
 	}
 	w.waitFor(t, "the submission", a.log, func() bool { return len(w.fake.Messages("C0OPS")) >= 2 })
 	parent := w.fake.Messages("C0OPS")[0]
+	// The parent shows "running" once the submission is recorded: from then
+	// on the job is followed (before, a kill leaves it to recovery).
+	w.waitFor(t, "the job followed", a.log, func() bool {
+		p, _ := w.fake.Message("C0OPS", parent.TS)
+		return strings.Contains(p.Text, "running")
+	})
 	if strings.Contains(b.log.String(), `"held":true`) {
 		t.Fatal("replica B follows jobs while A holds the lease")
 	}
@@ -115,8 +122,8 @@ func TestReplicasTakeOverFollowingAJob(t *testing.T) {
 		}
 		return false
 	})
-	if !strings.Contains(b.log.String(), `"held":true`) {
-		t.Error("replica B never took the followers lease")
+	if !strings.Contains(b.log.String(), `"held":true`) || !strings.Contains(b.log.String(), `"msg":"job ended"`) {
+		t.Error("replica B did not take over following the job")
 	}
 	if n := w.sim.CreateTaskCount(); n != 1 {
 		t.Errorf("CreateTasks = %d, want 1", n)
