@@ -121,26 +121,6 @@ func TestPostgresMigrations(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	versions := func() []int {
-		t.Helper()
-		rows, err := db.QueryContext(ctx, `SELECT version FROM schema_migrations ORDER BY version`)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer rows.Close()
-		var out []int
-		for rows.Next() {
-			var v int
-			if err := rows.Scan(&v); err != nil {
-				t.Fatal(err)
-			}
-			out = append(out, v)
-		}
-		if err := rows.Err(); err != nil {
-			t.Fatal(err)
-		}
-		return out
-	}
 	for i := range 3 {
 		s, err := Open(ctx, dbURL, nil)
 		if err != nil {
@@ -150,7 +130,7 @@ func TestPostgresMigrations(t *testing.T) {
 			t.Fatalf("Ping %d: %v", i, err)
 		}
 		s.Close()
-		if got := versions(); !slices.Equal(got, want) {
+		if got := recordedVersions(t, db); !slices.Equal(got, want) {
 			t.Fatalf("schema_migrations after open %d = %v, want %v", i, got, want)
 		}
 	}

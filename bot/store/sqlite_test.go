@@ -117,6 +117,12 @@ func migrated(t *testing.T, path string) []int {
 		t.Fatal(err)
 	}
 	defer db.Close()
+	return recordedVersions(t, db)
+}
+
+// recordedVersions is the versions in db's schema_migrations, in order.
+func recordedVersions(t *testing.T, db *sql.DB) []int {
+	t.Helper()
 	rows, err := db.Query(`SELECT version FROM schema_migrations ORDER BY version`)
 	if err != nil {
 		t.Fatal(err)

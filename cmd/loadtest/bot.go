@@ -89,11 +89,6 @@ func (l *logBuffer) tail(n int) string {
 	return strings.Join(lines[max(len(lines)-n, 0):], "\n")
 }
 
-// count is how many log lines hold s.
-func (l *logBuffer) count(s string) int {
-	return strings.Count(l.String(), s)
-}
-
 // botProc is one backupbot subprocess.
 type botProc struct {
 	name   string
