@@ -303,13 +303,13 @@ func TestBreakglassSupersedesAPendingRequest(t *testing.T) {
 
 // crashingStore fails to record a submission's answer, as if the process
 // died between CreateTask and the write.
-type crashingStore struct{ store.Store }
+type crashingStore struct{ storage }
 
 func (s crashingStore) Transition(ctx context.Context, id string, from []store.State, ch store.Change) (store.Request, error) {
 	if ch.To == store.Submitted {
 		return store.Request{}, errors.New("injected crash")
 	}
-	return s.Store.Transition(ctx, id, from, ch)
+	return s.storage.Transition(ctx, id, from, ch)
 }
 
 func TestCrashBetweenCreateTaskAndRecordIsNeverResubmitted(t *testing.T) {
@@ -398,13 +398,13 @@ func TestAuditTrail(t *testing.T) {
 
 // stuckStore loses the transition from approved to submitting, as if the
 // process died right after the approval was recorded.
-type stuckStore struct{ store.Store }
+type stuckStore struct{ storage }
 
 func (s stuckStore) Transition(ctx context.Context, id string, from []store.State, ch store.Change) (store.Request, error) {
 	if ch.To == store.Submitting {
 		return store.Request{}, errors.New("injected crash")
 	}
-	return s.Store.Transition(ctx, id, from, ch)
+	return s.storage.Transition(ctx, id, from, ch)
 }
 
 func TestApprovedButNeverSentIsSentByRecovery(t *testing.T) {

@@ -31,14 +31,39 @@ type Backups interface {
 	Jobs(ctx context.Context, clientID int, finishedWithin time.Duration) ([]commvault.Job, error)
 }
 
+// requests is what the flows need of the store; *store.DB is one.
+type requests interface {
+	Create(ctx context.Context, r store.Request, e store.Event) error
+	Get(ctx context.Context, id string) (store.Request, error)
+	Transition(ctx context.Context, id string, from []store.State, ch store.Change) (store.Request, error)
+	SetParentTS(ctx context.Context, id, ts string) error
+	ByState(ctx context.Context, states ...store.State) ([]store.Request, error)
+	Transitions(ctx context.Context, id string) ([]store.Transition, error)
+	Audit(ctx context.Context, e store.Event) error
+	JobEnded(ctx context.Context, requestID, jobID, status string, at time.Time) (first bool, err error)
+	EndedJobs(ctx context.Context, requestID string) (map[string]string, error)
+}
+
+// leases is what job following needs so that one replica at a time does it.
+type leases interface {
+	Lease(ctx context.Context, name, owner string, ttl time.Duration) (bool, error)
+	ReleaseLease(ctx context.Context, name, owner string) error
+}
+
+// storage is where the bot keeps its state; *store.DB is one.
+type storage interface {
+	requests
+	leases
+}
+
 // Config is what New needs. Chat, Commvault, Policy and Groups are required.
 type Config struct {
 	Chat         Chat
 	Commvault    Backups
 	Policy       func() *auth.Policy // the policy in force now (it may be reloaded)
 	Groups       auth.GroupLookup
-	Store        store.Store // requests, transitions, audit trail
-	Metrics      *Metrics    // default: registered nowhere
+	Store        storage  // requests, transitions, audit trail, the followers lease: a *store.DB
+	Metrics      *Metrics // default: registered nowhere
 	Log          *zap.Logger
 	Command      string           // the slash command's name; default "/backup"
 	PollInterval time.Duration    // how often followed jobs are polled; default 30s
@@ -57,7 +82,7 @@ type Bot struct {
 	cv       Backups
 	policy   func() *auth.Policy
 	groups   auth.GroupLookup
-	store    store.Store
+	store    storage
 	metrics  *Metrics
 	log      *zap.Logger
 	command  string
@@ -111,13 +136,19 @@ func New(cfg Config) (*Bot, error) {
 		b.newID = randomID
 	}
 	if b.replica == "" {
-		host, _ := os.Hostname()
-		b.replica = host + "-" + randomID()
+		b.replica = replicaName()
 	}
 	if b.submitTimeout <= 0 {
 		b.submitTimeout = 30 * time.Second
 	}
 	return b, nil
+}
+
+// replicaName names this process among replicas: its host and a random
+// suffix (a restarted process is another replica).
+func replicaName() string {
+	host, _ := os.Hostname()
+	return host + "-" + randomID()
 }
 
 func randomID() string {

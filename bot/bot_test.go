@@ -109,7 +109,7 @@ type env struct {
 	sim   *simulator.Server
 	cv    *commvault.Client
 	clock *clock
-	store store.Store
+	store *store.DB
 	pol   *auth.Policy
 	db    string // the store's URL, to open it again after a "restart"
 }

@@ -15,7 +15,7 @@ import (
 // Inbox records work taken from Slack before it is acked, so that no acked
 // work is lost when the replica that took it dies: another replica claims
 // it once it is stale. It also remembers envelopes, so Slack's retries are
-// taken once. store.Store is one.
+// taken once. *store.DB is one.
 type Inbox interface {
 	Take(ctx context.Context, ttl time.Duration, keys []string, item store.InboxItem) (seen bool, err error)
 	ClaimInbox(ctx context.Context, id, owner string, lease time.Duration) (store.InboxItem, bool, error)
@@ -23,6 +23,11 @@ type Inbox interface {
 	ClaimStale(ctx context.Context, owner string, olderThan time.Time, lease time.Duration, maxAttempts, limit int) ([]store.InboxItem, error)
 	InboxDone(ctx context.Context, id string) error
 }
+
+// dedupTTL is how long an envelope or trigger is remembered: longer than
+// Slack's retry window, which is minutes (the keys must outlive it by a
+// margin, at least 10 minutes in all, and survive a restart).
+const dedupTTL = 15 * time.Minute
 
 // How work left in the inbox is taken over.
 const (
@@ -56,9 +61,6 @@ func (s *Slack) remember(ctx context.Context, trigger string, e envelope) (seen 
 	if trigger != "" {
 		keys = append(keys, "trigger:"+trigger)
 	}
-	if s.cfg.Inbox == nil {
-		return s.dedup.Seen(ctx, dedupTTL, keys...)
-	}
 	payload, err := json.Marshal(envelopeRecord{Input: e.input, Click: e.click, ResponseURL: e.responseURL})
 	if err != nil {
 		return false, fmt.Errorf("encode envelope %s: %w", e.id, err)
@@ -73,9 +75,6 @@ func (s *Slack) remember(ctx context.Context, trigger string, e envelope) (seen 
 // forget marks e done without serving it, because its sender was told to
 // try again.
 func (s *Slack) forget(log *zap.Logger, e envelope) {
-	if s.cfg.Inbox == nil {
-		return
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.AckTimeout)
 	defer cancel()
 	if err := s.cfg.Inbox.InboxDone(ctx, e.id); err != nil && !errors.Is(err, store.ErrNotFound) {
@@ -85,9 +84,6 @@ func (s *Slack) forget(log *zap.Logger, e envelope) {
 
 // claim takes e for this replica; false means another has it or it is done.
 func (s *Slack) claim(ctx context.Context, e envelope) bool {
-	if s.cfg.Inbox == nil {
-		return true
-	}
 	_, ok, err := s.cfg.Inbox.ClaimInbox(ctx, e.id, s.cfg.Replica, claimLease)
 	if err != nil {
 		s.log.Warn("claim envelope; left for a later sweep", zap.String("envelope", e.id), zap.Error(err))
@@ -98,9 +94,6 @@ func (s *Slack) claim(ctx context.Context, e envelope) bool {
 
 // renewClaim keeps e claimed until the returned func is called.
 func (s *Slack) renewClaim(base context.Context, e envelope) (stop func()) {
-	if s.cfg.Inbox == nil {
-		return func() {}
-	}
 	ctx, cancel := context.WithCancel(base)
 	done := make(chan struct{})
 	go func() {
@@ -126,9 +119,6 @@ func (s *Slack) renewClaim(base context.Context, e envelope) (stop func()) {
 
 // done marks e served.
 func (s *Slack) done(ctx context.Context, e envelope) {
-	if s.cfg.Inbox == nil {
-		return
-	}
 	if err := s.cfg.Inbox.InboxDone(ctx, e.id); err != nil {
 		s.log.Warn("mark envelope done", zap.String("envelope", e.id), zap.Error(err))
 	}
@@ -138,9 +128,6 @@ func (s *Slack) done(ctx context.Context, e envelope) {
 // replicas that stopped before serving them: as many as the queue has room
 // for, every SweepEvery.
 func (s *Slack) sweep(ctx context.Context) {
-	if s.cfg.Inbox == nil {
-		return
-	}
 	t := time.NewTicker(s.cfg.SweepEvery)
 	defer t.Stop()
 	for {

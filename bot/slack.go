@@ -19,8 +19,8 @@ type Handler interface {
 	Click(ctx context.Context, c Click)
 }
 
-// SlackConfig is what NewSlack needs. API (with the app-level token) and
-// Handler are required.
+// SlackConfig is what NewSlack needs. API (with the app-level token),
+// Handler and Inbox are required.
 type SlackConfig struct {
 	API         *slack.Client
 	Handler     Handler
@@ -35,10 +35,9 @@ type SlackConfig struct {
 	RecordBudget time.Duration
 	WorkTimeout  time.Duration // bound on handling one envelope; default 2m
 	PingInterval time.Duration // longest silence from Slack before reconnecting; default 30s
-	Dedup        Dedup         // without an Inbox, remembers envelopes already taken; default in memory
 	Metrics      *Metrics      // default: registered nowhere
-	Inbox        Inbox         // records taken work durably; default none (work lives in memory)
-	Replica      string        // this replica's name, for inbox claims
+	Inbox        Inbox         // records taken work durably before it is acked; required (a *store.DB)
+	Replica      string        // this replica's name, for inbox claims; default host and a random suffix
 	SweepEvery   time.Duration // how often the inbox is swept for work stopped replicas left; default 5s
 }
 
@@ -49,7 +48,6 @@ type Slack struct {
 	cfg     SlackConfig
 	log     *zap.Logger
 	work    chan envelope
-	dedup   Dedup
 	clients []*socketmode.Client
 
 	ackers chan struct{}  // one token for each envelope being acked
@@ -70,8 +68,8 @@ type envelope struct {
 
 // NewSlack returns a transport; Run starts it.
 func NewSlack(cfg SlackConfig) (*Slack, error) {
-	if cfg.API == nil || cfg.Handler == nil {
-		return nil, errors.New("new slack transport: an API client and a handler are required")
+	if cfg.API == nil || cfg.Handler == nil || cfg.Inbox == nil {
+		return nil, errors.New("new slack transport: an API client, a handler and an inbox are required")
 	}
 	setDefault(&cfg.Connections, 2)
 	setDefault(&cfg.Workers, 16)
@@ -84,16 +82,16 @@ func NewSlack(cfg SlackConfig) (*Slack, error) {
 	if cfg.Command == "" {
 		cfg.Command = "/backup"
 	}
+	if cfg.Replica == "" {
+		cfg.Replica = replicaName()
+	}
 	if cfg.Log == nil {
 		cfg.Log = zap.NewNop()
-	}
-	if cfg.Dedup == nil {
-		cfg.Dedup = NewMemoryDedup(nil)
 	}
 	if cfg.Metrics == nil {
 		cfg.Metrics = NewMetrics(prometheus.NewRegistry())
 	}
-	s := &Slack{cfg: cfg, log: cfg.Log, work: make(chan envelope, cfg.Queue), dedup: cfg.Dedup, up: make([]bool, cfg.Connections),
+	s := &Slack{cfg: cfg, log: cfg.Log, work: make(chan envelope, cfg.Queue), up: make([]bool, cfg.Connections),
 		ackers: make(chan struct{}, maxAcking)}
 	for range cfg.Connections {
 		s.clients = append(s.clients, socketmode.New(cfg.API, socketmode.OptionPingInterval(cfg.PingInterval)))

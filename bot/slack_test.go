@@ -61,6 +61,9 @@ func startTransport(t *testing.T, h Handler, cfg SlackConfig) *transportEnv {
 	api := slack.New(fake.BotToken(), slack.OptionAppLevelToken(fake.AppToken()), slack.OptionAPIURL(fake.APIURL()))
 	core, logs := observer.New(zap.DebugLevel)
 	cfg.API, cfg.Handler, cfg.Log = api, h, zap.New(core)
+	if cfg.Inbox == nil {
+		cfg.Inbox = openStore(t)
+	}
 	tr, err := NewSlack(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -71,6 +74,17 @@ func startTransport(t *testing.T, h Handler, cfg SlackConfig) *transportEnv {
 	t.Cleanup(func() { cancel(); <-done })
 	waitFor(t, fake, "connections", func() bool { return fake.Connections() >= cfg.Connections && tr.Ready() == nil })
 	return &transportEnv{fake: fake, api: api, transport: tr, logs: logs}
+}
+
+// openStore opens a new SQLite store in the test's temporary directory.
+func openStore(t *testing.T) *store.DB {
+	t.Helper()
+	st, err := store.Open(t.Context(), "sqlite:"+filepath.Join(t.TempDir(), "bot.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
 }
 
 func waitFor(t *testing.T, fake *slacktest.Server, what string, cond func() bool) {
@@ -262,18 +276,14 @@ func (h *recordingHandler) all() []Input {
 // Work a replica recorded and acked, then died before serving, is served
 // by another.
 func TestSlackServesWorkAStoppedReplicaLeft(t *testing.T) {
-	st, err := store.Open(t.Context(), "sqlite:"+filepath.Join(t.TempDir(), "bot.db"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := openStore(t)
 	left, _ := json.Marshal(envelopeRecord{Input: &Input{User: "U0ALICE", Channel: "C0OPS", Text: "list", Origin: "env-left"}})
-	if _, err := st.PutInbox(t.Context(), store.InboxItem{ID: "env-left", Kind: "command", Payload: left,
-		Received: time.Now().Add(-time.Minute)}); err != nil {
+	if _, err := st.Take(t.Context(), time.Minute, []string{"envelope:env-left"}, store.InboxItem{ID: "env-left",
+		Kind: "command", Payload: left, Received: time.Now().Add(-time.Minute)}); err != nil {
 		t.Fatal(err)
 	}
 	h := &recordingHandler{}
-	e := startTransport(t, h, SlackConfig{Connections: 2, Inbox: st, Dedup: st, Replica: "survivor", SweepEvery: 50 * time.Millisecond})
+	e := startTransport(t, h, SlackConfig{Connections: 2, Inbox: st, Replica: "survivor", SweepEvery: 50 * time.Millisecond})
 	waitFor(t, e.fake, "the left work", func() bool { return len(h.all()) == 1 })
 	if got := h.all()[0]; got.Origin != "env-left" || got.Text != "list" {
 		t.Errorf("served %+v", got)

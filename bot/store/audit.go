@@ -8,7 +8,7 @@ import (
 )
 
 // Audit appends e to the audit trail. A zero e.At is now.
-func (s *sqlStore) Audit(ctx context.Context, e Event) error {
+func (s *DB) Audit(ctx context.Context, e Event) error {
 	if e.At.IsZero() {
 		e.At = s.now()
 	}
@@ -27,7 +27,7 @@ func insertEvent(ctx context.Context, db querier, query string, e Event) error {
 
 // AuditSince lists events at or after since, oldest first (in the order
 // they were recorded when their times are equal).
-func (s *sqlStore) AuditSince(ctx context.Context, since time.Time) ([]Event, error) {
+func (s *DB) AuditSince(ctx context.Context, since time.Time) ([]Event, error) {
 	out, err := s.auditSince(ctx, since)
 	if err != nil {
 		return nil, fmt.Errorf("list audit events since %s: %w", since.Format(time.RFC3339), err)
@@ -35,7 +35,7 @@ func (s *sqlStore) AuditSince(ctx context.Context, since time.Time) ([]Event, er
 	return out, nil
 }
 
-func (s *sqlStore) auditSince(ctx context.Context, since time.Time) ([]Event, error) {
+func (s *DB) auditSince(ctx context.Context, since time.Time) ([]Event, error) {
 	var from int64 // the zero time: everything
 	if !since.IsZero() {
 		from = since.UnixNano()

@@ -9,7 +9,7 @@ import (
 	"time"
 )
 
-// Seen records the keys with an expiry of now+ttl and reports whether any
+// seen records the keys with an expiry of now+ttl and reports whether any
 // of them was already recorded and unexpired (a key is unexpired until,
 // and including, its expiry time). A key seen again is renewed, so it
 // outlives the last of its retries by ttl. The keys are recorded in one
@@ -17,7 +17,7 @@ import (
 // concurrent callers with the same key exactly one gets false. A key given
 // twice in one call counts once. Expired keys are purged about once every
 // purgeEvery.
-func (s *sqlStore) Seen(ctx context.Context, ttl time.Duration, keys ...string) (bool, error) {
+func (s *DB) seen(ctx context.Context, ttl time.Duration, keys ...string) (bool, error) {
 	if ttl <= 0 {
 		return false, fmt.Errorf("seen: ttl %v is not positive", ttl)
 	}
@@ -44,8 +44,8 @@ func (s *sqlStore) Seen(ctx context.Context, ttl time.Duration, keys ...string) 
 	return seen, nil
 }
 
-// seenTx is Seen's work within tx, for keys sorted and unique.
-func (s *sqlStore) seenTx(ctx context.Context, tx *sql.Tx, purge bool, keys []string, expires, at int64) (bool, error) {
+// seenTx is seen's work within tx, for keys sorted and unique.
+func (s *DB) seenTx(ctx context.Context, tx *sql.Tx, purge bool, keys []string, expires, at int64) (bool, error) {
 	if purge {
 		if _, err := tx.ExecContext(ctx, s.q(qSeenPurge), at); err != nil {
 			return false, err
@@ -72,13 +72,13 @@ func (s *sqlStore) seenTx(ctx context.Context, tx *sql.Tx, purge bool, keys []st
 	return seen, nil
 }
 
-// Take is Seen and, when none of the keys was seen, PutInbox, in one
+// Take is seen and, when none of the keys was seen, putInbox, in one
 // transaction: what the bot does with every envelope before acking it.
 // Concurrent Takes are committed together (group commit), in the order
 // they arrive, so a burst costs a few transactions rather than one each:
 // SQLite takes one writer at a time. When ctx ends before the answer, the
 // Take may still be committed.
-func (s *sqlStore) Take(ctx context.Context, ttl time.Duration, keys []string, item InboxItem) (bool, error) {
+func (s *DB) Take(ctx context.Context, ttl time.Duration, keys []string, item InboxItem) (bool, error) {
 	if ttl <= 0 {
 		return false, fmt.Errorf("take: ttl %v is not positive", ttl)
 	}
@@ -134,7 +134,7 @@ type takeRes struct {
 
 // commitTakes commits the waiting Takes, as many at a time as are waiting,
 // until the store closes.
-func (s *sqlStore) commitTakes() {
+func (s *DB) commitTakes() {
 	defer s.taking.Done()
 	for {
 		var batch []takeReq
@@ -158,7 +158,7 @@ func (s *sqlStore) commitTakes() {
 }
 
 // commit runs a batch of Takes in one transaction and answers each.
-func (s *sqlStore) commit(batch []takeReq) {
+func (s *DB) commit(batch []takeReq) {
 	ctx, cancel := context.WithTimeout(context.Background(), takeTimeout)
 	defer cancel()
 	now := s.now()
@@ -192,7 +192,7 @@ func (s *sqlStore) commit(batch []takeReq) {
 
 // purgeDue reports whether it is time to purge (next is when, one of
 // s.nextPurge and s.nextInboxPurge), and if so sets the next time.
-func (s *sqlStore) purgeDue(next *time.Time, now time.Time) bool {
+func (s *DB) purgeDue(next *time.Time, now time.Time) bool {
 	s.purgeMu.Lock()
 	defer s.purgeMu.Unlock()
 	if now.Before(*next) {

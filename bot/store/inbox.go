@@ -14,9 +14,9 @@ import (
 // is known as long as its item is.
 const inboxKeep = 24 * time.Hour
 
-// PutInbox records item, unless its ID is there already (added false).
+// putInbox records item, unless its ID is there already (added false).
 // A zero Received is now; Attempts starts at 0, whatever item's is.
-func (s *sqlStore) PutInbox(ctx context.Context, item InboxItem) (bool, error) {
+func (s *DB) putInbox(ctx context.Context, item InboxItem) (bool, error) {
 	if item.ID == "" {
 		return false, errors.New("put inbox item: no id")
 	}
@@ -48,7 +48,7 @@ func (s *sqlStore) PutInbox(ctx context.Context, item InboxItem) (bool, error) {
 }
 
 // purgeInbox deletes the items done more than inboxKeep before now.
-func (s *sqlStore) purgeInbox(ctx context.Context, tx *sql.Tx, now time.Time) error {
+func (s *DB) purgeInbox(ctx context.Context, tx *sql.Tx, now time.Time) error {
 	_, err := tx.ExecContext(ctx, s.q(qInboxPurge), now.Add(-inboxKeep).UnixNano())
 	return err
 }
@@ -56,7 +56,7 @@ func (s *sqlStore) purgeInbox(ctx context.Context, tx *sql.Tx, now time.Time) er
 // ClaimInbox claims item id for owner until now+lease, unless it is done,
 // unknown, or another owner's claim is unexpired (ok false). One
 // conditional UPDATE decides, so of concurrent callers at most one wins.
-func (s *sqlStore) ClaimInbox(ctx context.Context, id, owner string, lease time.Duration) (InboxItem, bool, error) {
+func (s *DB) ClaimInbox(ctx context.Context, id, owner string, lease time.Duration) (InboxItem, bool, error) {
 	if owner == "" {
 		return InboxItem{}, false, fmt.Errorf("claim inbox item %s: no owner", id)
 	}
@@ -87,7 +87,7 @@ func (s *sqlStore) ClaimInbox(ctx context.Context, id, owner string, lease time.
 
 // RenewInbox extends owner's claim on item id to now+lease, without
 // counting an attempt; ok is false when owner does not hold it or it is done.
-func (s *sqlStore) RenewInbox(ctx context.Context, id, owner string, lease time.Duration) (bool, error) {
+func (s *DB) RenewInbox(ctx context.Context, id, owner string, lease time.Duration) (bool, error) {
 	if lease <= 0 {
 		return false, fmt.Errorf("renew inbox item %s: lease %v is not positive", id, lease)
 	}
@@ -113,7 +113,7 @@ func (s *sqlStore) RenewInbox(ctx context.Context, id, owner string, lease time.
 // locked (PostgreSQL's FOR UPDATE SKIP LOCKED; SQLite's write lock holds
 // off every other writer), and claims them with one UPDATE that checks
 // each again: concurrent callers never get the same item.
-func (s *sqlStore) ClaimStale(ctx context.Context, owner string, olderThan time.Time, lease time.Duration, maxAttempts, limit int) ([]InboxItem, error) {
+func (s *DB) ClaimStale(ctx context.Context, owner string, olderThan time.Time, lease time.Duration, maxAttempts, limit int) ([]InboxItem, error) {
 	if owner == "" {
 		return nil, errors.New("claim stale inbox items: no owner")
 	}
@@ -191,7 +191,7 @@ func staleIDs(ctx context.Context, tx *sql.Tx, query string, args ...any) ([]str
 
 // InboxDone marks item id done, now; an item done already is left as it is.
 // An unknown item is ErrNotFound.
-func (s *sqlStore) InboxDone(ctx context.Context, id string) error {
+func (s *DB) InboxDone(ctx context.Context, id string) error {
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, s.q(qInboxDone), s.now().UnixNano(), id)
 		if err != nil {

@@ -10,7 +10,7 @@ import (
 // JobEnded records that a followed job ended with status at (zero: now);
 // first is true only for the one caller that recorded it. The request must
 // exist (ErrNotFound).
-func (s *sqlStore) JobEnded(ctx context.Context, requestID, jobID, status string, at time.Time) (bool, error) {
+func (s *DB) JobEnded(ctx context.Context, requestID, jobID, status string, at time.Time) (bool, error) {
 	if at.IsZero() {
 		at = s.now()
 	}
@@ -39,7 +39,7 @@ func (s *sqlStore) JobEnded(ctx context.Context, requestID, jobID, status string
 
 // EndedJobs returns jobID → final status of the request's jobs that have
 // ended; none is an empty map. A request that does not exist is ErrNotFound.
-func (s *sqlStore) EndedJobs(ctx context.Context, requestID string) (map[string]string, error) {
+func (s *DB) EndedJobs(ctx context.Context, requestID string) (map[string]string, error) {
 	out, err := s.endedJobs(ctx, requestID)
 	if err == nil && len(out) == 0 {
 		err = s.exists(ctx, requestID)
@@ -50,7 +50,7 @@ func (s *sqlStore) EndedJobs(ctx context.Context, requestID string) (map[string]
 	return out, nil
 }
 
-func (s *sqlStore) endedJobs(ctx context.Context, requestID string) (map[string]string, error) {
+func (s *DB) endedJobs(ctx context.Context, requestID string) (map[string]string, error) {
 	rows, err := s.db.QueryContext(ctx, s.q(qEndedJobs), requestID)
 	if err != nil {
 		return nil, err

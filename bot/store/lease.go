@@ -13,7 +13,7 @@ import (
 // WHERE decides, so that of any number of concurrent callers for a lease
 // nobody holds exactly one gets true. A lease is held until, and
 // including, its expiry time.
-func (s *sqlStore) Lease(ctx context.Context, name, owner string, ttl time.Duration) (bool, error) {
+func (s *DB) Lease(ctx context.Context, name, owner string, ttl time.Duration) (bool, error) {
 	if name == "" || owner == "" {
 		return false, errors.New("lease: no name or no owner")
 	}
@@ -38,7 +38,7 @@ func (s *sqlStore) Lease(ctx context.Context, name, owner string, ttl time.Durat
 }
 
 // ReleaseLease gives the named lease up if owner holds it, expired or not.
-func (s *sqlStore) ReleaseLease(ctx context.Context, name, owner string) error {
+func (s *DB) ReleaseLease(ctx context.Context, name, owner string) error {
 	if _, err := s.db.ExecContext(ctx, s.q(qReleaseLease), name, owner); err != nil {
 		return fmt.Errorf("release lease %s of %s: %w", name, owner, err)
 	}

@@ -59,7 +59,7 @@ func migrations(fsys fs.FS) ([]migration, error) {
 // written by a newer backupbot. The transaction holds the dialect's
 // migrateLock, so that of processes opening one new database together, one
 // creates the schema and the others find it done.
-func (s *sqlStore) migrate(ctx context.Context) error {
+func (s *DB) migrate(ctx context.Context) error {
 	ms, err := migrations(s.d.migrations)
 	if err != nil {
 		return err

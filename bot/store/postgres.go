@@ -52,7 +52,7 @@ const (
 
 // openPostgres opens the PostgreSQL database of the URL "postgres:"+rest and
 // brings its schema up to date.
-func openPostgres(ctx context.Context, rest string, now func() time.Time) (Store, error) {
+func openPostgres(ctx context.Context, rest string, now func() time.Time) (*DB, error) {
 	secrets := pgSecrets(rest)
 	cfg, err := pgConfig(rest, secrets)
 	if err != nil {
@@ -71,7 +71,7 @@ func openPostgres(ctx context.Context, rest string, now func() time.Time) (Store
 	db.SetMaxIdleConns(pgMaxIdleConns)
 	db.SetConnMaxLifetime(pgConnMaxLifetime)
 	db.SetConnMaxIdleTime(pgConnMaxIdleTime)
-	s := &sqlStore{
+	s := &DB{
 		db: db,
 		d: dialect{
 			rebind:      rebindDollar,

@@ -18,7 +18,7 @@ const maxAttempts = 5
 // r.Created. It fails with ErrDuplicate (wrapped) when a request with
 // r.ID exists, whatever its table group, and otherwise with *BusyError when
 // an Active request holds the same (ClientID, SubclientID).
-func (s *sqlStore) Create(ctx context.Context, r Request, e Event) error {
+func (s *DB) Create(ctx context.Context, r Request, e Event) error {
 	if r.ID == "" {
 		return errors.New("create request: no id")
 	}
@@ -88,7 +88,7 @@ func (s *sqlStore) Create(ctx context.Context, r Request, e Event) error {
 }
 
 // Get returns request id, or ErrNotFound.
-func (s *sqlStore) Get(ctx context.Context, id string) (Request, error) {
+func (s *DB) Get(ctx context.Context, id string) (Request, error) {
 	r, err := scanRequest(s.db.QueryRowContext(ctx, s.q(qGetRequest), id))
 	if errors.Is(err, sql.ErrNoRows) {
 		err = ErrNotFound
@@ -107,7 +107,7 @@ func (s *sqlStore) Get(ctx context.Context, id string) (Request, error) {
 // *ConflictError with the state it is in now. Moving a request back to an
 // Active state (unknown → submitted when reconciled) while another request
 // holds its table group fails with *BusyError.
-func (s *sqlStore) Transition(ctx context.Context, id string, from []State, ch Change) (Request, error) {
+func (s *DB) Transition(ctx context.Context, id string, from []State, ch Change) (Request, error) {
 	if !ch.To.valid() {
 		return Request{}, fmt.Errorf("transition request %s: unknown state %q", id, ch.To)
 	}
@@ -182,7 +182,7 @@ func (s *sqlStore) Transition(ctx context.Context, id string, from []State, ch C
 
 // holder is the *BusyError for the active request that holds request id's
 // table group, or nil if there is none (any more).
-func (s *sqlStore) holder(ctx context.Context, id string) *BusyError {
+func (s *DB) holder(ctx context.Context, id string) *BusyError {
 	r, err := s.Get(ctx, id)
 	if err != nil {
 		return nil
@@ -195,7 +195,7 @@ func (s *sqlStore) holder(ctx context.Context, id string) *BusyError {
 }
 
 // SetParentTS records the request's parent message.
-func (s *sqlStore) SetParentTS(ctx context.Context, id, ts string) error {
+func (s *DB) SetParentTS(ctx context.Context, id, ts string) error {
 	res, err := s.db.ExecContext(ctx, s.q(qSetParentTS), ts, s.now().UnixNano(), id)
 	if err == nil {
 		var n int64
@@ -210,7 +210,7 @@ func (s *sqlStore) SetParentTS(ctx context.Context, id, ts string) error {
 }
 
 // ByState lists requests in any of the states, oldest (Created) first.
-func (s *sqlStore) ByState(ctx context.Context, states ...State) ([]Request, error) {
+func (s *DB) ByState(ctx context.Context, states ...State) ([]Request, error) {
 	if len(states) == 0 {
 		return nil, nil
 	}
@@ -228,7 +228,7 @@ func (s *sqlStore) ByState(ctx context.Context, states ...State) ([]Request, err
 // Transitions lists request id's transitions in the order they happened.
 // A request that never moved has none; one that does not exist is
 // ErrNotFound.
-func (s *sqlStore) Transitions(ctx context.Context, id string) ([]Transition, error) {
+func (s *DB) Transitions(ctx context.Context, id string) ([]Transition, error) {
 	out, err := s.transitions(ctx, id)
 	if err == nil && len(out) == 0 {
 		err = s.exists(ctx, id)
@@ -239,7 +239,7 @@ func (s *sqlStore) Transitions(ctx context.Context, id string) ([]Transition, er
 	return out, nil
 }
 
-func (s *sqlStore) transitions(ctx context.Context, id string) ([]Transition, error) {
+func (s *DB) transitions(ctx context.Context, id string) ([]Transition, error) {
 	rows, err := s.db.QueryContext(ctx, s.q(qTransitions), id)
 	if err != nil {
 		return nil, err
@@ -259,7 +259,7 @@ func (s *sqlStore) transitions(ctx context.Context, id string) ([]Transition, er
 }
 
 // exists is nil if request id exists, else ErrNotFound.
-func (s *sqlStore) exists(ctx context.Context, id string) error {
+func (s *DB) exists(ctx context.Context, id string) error {
 	var n int
 	if err := s.db.QueryRowContext(ctx, s.q(qRequestExists), id).Scan(&n); err != nil {
 		return err

@@ -34,16 +34,18 @@ type dialect struct {
 	skipLocked string
 }
 
-// sqlStore is the Store on a database/sql database. Its SQL is in query.go.
-type sqlStore struct {
+// DB is backupbot's durable state in a SQLite or PostgreSQL database, through
+// database/sql; Open returns one. Its SQL is in query.go. It is safe for
+// concurrent use, by several processes sharing one PostgreSQL database too.
+type DB struct {
 	db   *sql.DB
 	d    dialect
 	now  func() time.Time
 	name string // what errors call the database: its path, or "postgres HOST:PORT/DATABASE"
 
 	purgeMu        sync.Mutex
-	nextPurge      time.Time // when Seen next deletes expired keys
-	nextInboxPurge time.Time // when PutInbox or ClaimStale next deletes old done items
+	nextPurge      time.Time // when seen next deletes expired keys
+	nextInboxPurge time.Time // when putInbox or ClaimStale next deletes old done items
 
 	takers    sync.Once     // starts the group committer of Take
 	takes     chan takeReq  // Takes waiting for the committer
@@ -57,7 +59,7 @@ type sqlStore struct {
 const purgeEvery = time.Minute
 
 // q is query in the dialect's placeholder style.
-func (s *sqlStore) q(query string) string {
+func (s *DB) q(query string) string {
 	if s.d.rebind == nil {
 		return query
 	}
@@ -77,7 +79,7 @@ type querier interface {
 // COMMITTED) a transaction that the database aborted to break a deadlock is
 // run again, up to maxAttempts times in all: fn must set its results anew
 // each time it runs.
-func (s *sqlStore) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+func (s *DB) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	for attempt := 1; ; attempt++ {
 		err := s.tx(ctx, fn)
 		if err == nil || s.d.retryable == nil || !s.d.retryable(err) || attempt >= maxAttempts || ctx.Err() != nil {
@@ -87,7 +89,7 @@ func (s *sqlStore) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 }
 
 // tx runs fn in one transaction and commits it if fn returns nil.
-func (s *sqlStore) tx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+func (s *DB) tx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	tx, err := s.db.BeginTx(ctx, s.d.txOptions)
 	if err != nil {
 		return err
@@ -100,7 +102,7 @@ func (s *sqlStore) tx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 }
 
 // Ping checks that the database answers and holds the store's schema.
-func (s *sqlStore) Ping(ctx context.Context) error {
+func (s *DB) Ping(ctx context.Context) error {
 	var v int
 	if err := s.db.QueryRowContext(ctx, s.q(qPing)).Scan(&v); err != nil {
 		return fmt.Errorf("ping store %s: %w", s.name, err)
@@ -109,7 +111,7 @@ func (s *sqlStore) Ping(ctx context.Context) error {
 }
 
 // Close closes the database.
-func (s *sqlStore) Close() error {
+func (s *DB) Close() error {
 	s.closeOnce.Do(func() {
 		s.takers.Do(func() {}) // no committer may start after this
 		if s.closing != nil {

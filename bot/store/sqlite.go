@@ -52,7 +52,7 @@ func sqlitePath(rest string) (string, error) {
 
 // openSQLite opens (creating it if need be) the SQLite database at path,
 // whose directory must exist, and brings its schema up to date.
-func openSQLite(ctx context.Context, path string, now func() time.Time) (Store, error) {
+func openSQLite(ctx context.Context, path string, now func() time.Time) (*DB, error) {
 	dir := filepath.Dir(path)
 	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
 		return nil, fmt.Errorf("open store %s: directory %s does not exist", path, dir)
@@ -67,7 +67,7 @@ func openSQLite(ctx context.Context, path string, now func() time.Time) (Store, 
 	}
 	db.SetMaxOpenConns(sqliteMaxConns)
 	db.SetMaxIdleConns(sqliteMaxConns)
-	s := &sqlStore{
+	s := &DB{
 		db:   db,
 		d:    dialect{migrations: migrations, isUnique: sqliteUnique},
 		now:  now,
@@ -83,7 +83,7 @@ func openSQLite(ctx context.Context, path string, now func() time.Time) (Store, 
 // migrateBusy migrates, waiting out SQLITE_BUSY: switching a new file to WAL
 // takes a lock that the busy timeout does not cover, so processes opening
 // the same new file at once can get it.
-func (s *sqlStore) migrateBusy(ctx context.Context) error {
+func (s *DB) migrateBusy(ctx context.Context) error {
 	for attempt := 1; ; attempt++ {
 		err := s.migrate(ctx)
 		var e *sqlite.Error

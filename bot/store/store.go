@@ -166,70 +166,6 @@ func (e *BusyError) Error() string {
 // Is reports whether target is ErrBusy.
 func (e *BusyError) Is(target error) bool { return target == ErrBusy }
 
-// Store is backupbot's durable state.
-type Store interface {
-	// Create records a new request and its first audit event in one transaction. It fails with
-	// *BusyError when an Active request exists for the same (ClientID, SubclientID) — enforced by the
-	// database (a partial unique index), so that two replicas racing cannot both win.
-	Create(ctx context.Context, r Request, e Event) error
-	Get(ctx context.Context, id string) (Request, error)
-	// Transition moves request id to ch.To only if its state is one of from (a conditional
-	// UPDATE … WHERE state IN (…)), records the transition (from, to, actor, at, detail) in the same
-	// transaction, and returns the request as it now is. Otherwise *ConflictError with the current state
-	// (ErrNotFound if there is no such request). Exactly one of any number of concurrent callers wins.
-	// Moving to a non-Active state releases the table group.
-	Transition(ctx context.Context, id string, from []State, ch Change) (Request, error)
-	SetParentTS(ctx context.Context, id, ts string) error
-	// ByState lists requests in any of the states, oldest first.
-	ByState(ctx context.Context, states ...State) ([]Request, error)
-	// Transitions lists a request's transitions in order (for tests and the audit).
-	Transitions(ctx context.Context, id string) ([]Transition, error)
-	Audit(ctx context.Context, e Event) error
-	// AuditSince lists events at or after since, oldest first.
-	AuditSince(ctx context.Context, since time.Time) ([]Event, error)
-	// Seen records the keys with an expiry of now+ttl and reports whether any of them was already
-	// recorded and unexpired — atomically, so two replicas seeing the same envelope cannot both get
-	// false. Expired keys are purged now and then.
-	Seen(ctx context.Context, ttl time.Duration, keys ...string) (bool, error)
-	// Take is Seen and, when none of the keys was seen before, PutInbox of
-	// item, in one transaction.
-	Take(ctx context.Context, ttl time.Duration, keys []string, item InboxItem) (seen bool, err error)
-	// RenewInbox extends owner's claim on item id to now+lease without
-	// counting an attempt; ok is false when owner does not hold it.
-	RenewInbox(ctx context.Context, id, owner string, lease time.Duration) (ok bool, err error)
-	// JobEnded records that a followed job ended with status; first is true only for the one caller
-	// that recorded it (so its end is posted once).
-	JobEnded(ctx context.Context, requestID, jobID, status string, at time.Time) (first bool, err error)
-	// EndedJobs returns jobID → final status of a request's jobs that have ended.
-	EndedJobs(ctx context.Context, requestID string) (map[string]string, error)
-
-	// Lease takes or renews the named lease for owner until now+ttl, atomically: it succeeds when
-	// nobody holds it, the holder is owner, or the holder's lease expired (a lease is held until, and
-	// including, its expiry time). It reports whether owner holds it now.
-	Lease(ctx context.Context, name, owner string, ttl time.Duration) (bool, error)
-	// ReleaseLease gives the lease up if owner holds it (so another replica can take over at once);
-	// otherwise it does nothing.
-	ReleaseLease(ctx context.Context, name, owner string) error
-
-	// PutInbox records an item (a zero Received is now; Attempts starts at 0); an existing ID is left
-	// as it is and added is false. Done items older than a day are purged now and then, here and in
-	// ClaimStale.
-	PutInbox(ctx context.Context, item InboxItem) (added bool, err error)
-	// ClaimInbox claims item id for owner until now+lease if it is not done and nobody else holds an
-	// unexpired claim (a claim is held until, and including, its expiry time); it increments Attempts
-	// and returns the item. ok is false when it is done or claimed by another (or unknown).
-	ClaimInbox(ctx context.Context, id, owner string, lease time.Duration) (item InboxItem, ok bool, err error)
-	// ClaimStale claims, for owner until now+lease, up to limit items received before olderThan that
-	// are not done, are unclaimed or whose claim expired, and were claimed fewer than maxAttempts
-	// times; oldest (Received, then ID) first. Two replicas calling it at once never get the same item.
-	ClaimStale(ctx context.Context, owner string, olderThan time.Time, lease time.Duration, maxAttempts, limit int) ([]InboxItem, error)
-	// InboxDone marks id done; an item already done stays as it is, and an unknown one is ErrNotFound.
-	InboxDone(ctx context.Context, id string) error
-
-	Ping(ctx context.Context) error
-	Close() error
-}
-
 // InboxItem is work received from Slack, recorded before it is acked so that no acked work is lost
 // if the replica that took it dies.
 type InboxItem struct {
@@ -257,7 +193,7 @@ type InboxItem struct {
 //
 // now is the clock (nil: time.Now). Errors name the path, or the user,
 // host, port and database, and nothing else of the URL: never a password.
-func Open(ctx context.Context, url string, now func() time.Time) (Store, error) {
+func Open(ctx context.Context, url string, now func() time.Time) (*DB, error) {
 	if now == nil {
 		now = time.Now
 	}

@@ -90,7 +90,7 @@ func testSeen(t *testing.T, su suite) {
 	}
 	for _, st := range steps {
 		c.advance(st.advance)
-		got, err := s.Seen(ctx, ttl, st.keys...)
+		got, err := s.seen(ctx, ttl, st.keys...)
 		if err != nil {
 			t.Fatalf("%s: Seen(%v): %v", st.name, st.keys, err)
 		}
@@ -98,7 +98,7 @@ func testSeen(t *testing.T, su suite) {
 			t.Errorf("%s: Seen(%v) at %v = %v, want %v", st.name, st.keys, c.now().Sub(t0), got, st.want)
 		}
 	}
-	if _, err := s.Seen(ctx, 0, "env-9"); err == nil {
+	if _, err := s.seen(ctx, 0, "env-9"); err == nil {
 		t.Errorf("Seen with ttl 0 = nil error, want one")
 	}
 }
@@ -111,7 +111,7 @@ func testConcurrentSeen(t *testing.T, su suite) {
 	var wg sync.WaitGroup
 	for i := range n {
 		wg.Go(func() {
-			seen[i], errs[i] = s.Seen(context.Background(), time.Minute, "envelope-1", "trigger-"+itoa(i))
+			seen[i], errs[i] = s.seen(context.Background(), time.Minute, "envelope-1", "trigger-"+itoa(i))
 		})
 	}
 	wg.Wait()
@@ -144,7 +144,7 @@ func testSeenEitherOrder(t *testing.T, su suite) {
 			slices.Reverse(keys)
 		}
 		wg.Go(func() {
-			seen[i], errs[i] = s.Seen(context.Background(), time.Minute, keys...)
+			seen[i], errs[i] = s.seen(context.Background(), time.Minute, keys...)
 		})
 	}
 	wg.Wait()
@@ -231,7 +231,7 @@ func testReopen(t *testing.T, su suite) {
 		t.Fatal(err)
 	}
 	submitted := move(t, s, "r2", Approved)
-	if _, err := s.Seen(ctx, time.Hour, "env-1"); err != nil {
+	if _, err := s.seen(ctx, time.Hour, "env-1"); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.JobEnded(ctx, "r2", "1001", "Completed", t0); err != nil {
@@ -254,7 +254,7 @@ func testReopen(t *testing.T, su suite) {
 	if got, err := s.AuditSince(ctx, time.Time{}); err != nil || len(got) != len(events) {
 		t.Errorf("AuditSince after reopening = %d events, %v; want %d", len(got), err, len(events))
 	}
-	if seen, err := s.Seen(ctx, time.Hour, "env-1"); err != nil || !seen {
+	if seen, err := s.seen(ctx, time.Hour, "env-1"); err != nil || !seen {
 		t.Errorf("Seen(env-1) after reopening = %v, %v; want true", seen, err)
 	}
 	if first, err := s.JobEnded(ctx, "r2", "1001", "Completed", t0); err != nil || first {

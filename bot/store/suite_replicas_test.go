@@ -13,7 +13,7 @@ import (
 )
 
 // lease calls s.Lease and fails the test on an error.
-func lease(t *testing.T, s Store, name, owner string, ttl time.Duration) bool {
+func lease(t *testing.T, s *DB, name, owner string, ttl time.Duration) bool {
 	t.Helper()
 	held, err := s.Lease(context.Background(), name, owner, ttl)
 	if err != nil {
@@ -83,7 +83,7 @@ func testLease(t *testing.T, su suite) {
 func testConcurrentLease(t *testing.T, su suite) {
 	c := newClock()
 	s, url := su.open(t, c)
-	replicas := []Store{s, reopen(t, url, c)} // the callers use either
+	replicas := []*DB{s, reopen(t, url, c)} // the callers use either
 	const n = 20
 	for round, name := range []string{"new", "expired"} {
 		if round == 1 {
@@ -150,16 +150,16 @@ func item(id string, received time.Duration) InboxItem {
 	}
 }
 
-func put(t *testing.T, s Store, it InboxItem) {
+func put(t *testing.T, s *DB, it InboxItem) {
 	t.Helper()
-	added, err := s.PutInbox(context.Background(), it)
+	added, err := s.putInbox(context.Background(), it)
 	if err != nil || !added {
 		t.Fatalf("PutInbox(%s) = %v, %v; want true, nil", it.ID, added, err)
 	}
 }
 
 // claim calls s.ClaimInbox and fails the test on an error.
-func claim(t *testing.T, s Store, id, owner string, lease time.Duration) (InboxItem, bool) {
+func claim(t *testing.T, s *DB, id, owner string, lease time.Duration) (InboxItem, bool) {
 	t.Helper()
 	it, ok, err := s.ClaimInbox(context.Background(), id, owner, lease)
 	if err != nil {
@@ -178,7 +178,7 @@ func sameItem(t *testing.T, got, want InboxItem, attempts int) {
 	}
 }
 
-func done(t *testing.T, s Store, id string) {
+func done(t *testing.T, s *DB, id string) {
 	t.Helper()
 	if err := s.InboxDone(context.Background(), id); err != nil {
 		t.Fatalf("InboxDone(%s): %v", id, err)
@@ -194,7 +194,7 @@ func testInbox(t *testing.T, su suite) {
 	put(t, s, want)
 	dup := item("env-1", time.Hour)
 	dup.Kind, dup.Payload = "click", []byte(`{}`)
-	if added, err := s.PutInbox(ctx, dup); err != nil || added {
+	if added, err := s.putInbox(ctx, dup); err != nil || added {
 		t.Errorf("PutInbox of an existing ID = %v, %v; want false, nil", added, err)
 	}
 
@@ -232,7 +232,7 @@ func testInbox(t *testing.T, su suite) {
 	if _, ok := claim(t, s, "nope", "a", lease); ok {
 		t.Errorf("ClaimInbox of an unknown item = true, want false")
 	}
-	if added, err := s.PutInbox(ctx, want); err != nil || added {
+	if added, err := s.putInbox(ctx, want); err != nil || added {
 		t.Errorf("PutInbox of a done item = %v, %v; want false, nil", added, err)
 	}
 	if err := s.InboxDone(ctx, "nope"); !errors.Is(err, ErrNotFound) {
@@ -247,7 +247,7 @@ func testInbox(t *testing.T, su suite) {
 	} else {
 		sameItem(t, got, InboxItem{ID: "env-2", Kind: "click", Received: c.now()}, 1)
 	}
-	if _, err := s.PutInbox(ctx, InboxItem{Kind: "click"}); err == nil {
+	if _, err := s.putInbox(ctx, InboxItem{Kind: "click"}); err == nil {
 		t.Errorf("PutInbox without an ID = nil error, want one")
 	}
 	if _, _, err := s.ClaimInbox(ctx, "env-2", "a", 0); err == nil {
@@ -349,7 +349,7 @@ func testConcurrentClaimStale(t *testing.T, su suite) {
 	ctx := context.Background()
 	c := newClock()
 	s, url := su.open(t, c)
-	replicas := []Store{s, reopen(t, url, c)} // the callers use either
+	replicas := []*DB{s, reopen(t, url, c)} // the callers use either
 	const items, callers = 50, 10
 	for i := range items {
 		put(t, s, item("env-"+itoa(i), time.Duration(i%7)*time.Second))
@@ -410,7 +410,7 @@ func testInboxPurge(t *testing.T, su suite) {
 		id    string
 		added bool
 	}{{"old", true}, {"recent", false}, {"open", false}} {
-		if added, err := s.PutInbox(ctx, item(tt.id, 0)); err != nil || added != tt.added {
+		if added, err := s.putInbox(ctx, item(tt.id, 0)); err != nil || added != tt.added {
 			t.Errorf("PutInbox(%s) a day later = %v, %v; want %v", tt.id, added, err, tt.added)
 		}
 	}
@@ -445,7 +445,7 @@ func testReplicasReopen(t *testing.T, su suite) {
 
 	s = reopen(t, url, c)
 	for _, id := range []string{"claimed", "finished", "waiting"} {
-		if added, err := s.PutInbox(ctx, item(id, 0)); err != nil || added {
+		if added, err := s.putInbox(ctx, item(id, 0)); err != nil || added {
 			t.Errorf("PutInbox(%s) after reopening = %v, %v; want false", id, added, err)
 		}
 	}

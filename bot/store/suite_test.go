@@ -11,7 +11,7 @@ import (
 	"time"
 )
 
-// testStore is the behaviour every Store must have, run against each
+// testStore is the behaviour every database must have, run against each
 // database: newURL returns the BACKUPBOT_DATABASE_URL of a new, empty
 // database (opening the same URL again must reach the same data).
 func testStore(t *testing.T, newURL func(t *testing.T) string) {
@@ -65,14 +65,14 @@ type suite struct {
 }
 
 // open opens a new, empty store whose clock is c, closed when the test ends.
-func (su suite) open(t *testing.T, c *clock) (Store, string) {
+func (su suite) open(t *testing.T, c *clock) (*DB, string) {
 	t.Helper()
 	url := su.newURL(t)
 	return reopen(t, url, c), url
 }
 
 // reopen opens the store at url, closed when the test ends.
-func reopen(t *testing.T, url string, c *clock) Store {
+func reopen(t *testing.T, url string, c *clock) *DB {
 	t.Helper()
 	s, err := Open(context.Background(), url, c.now)
 	if err != nil {
@@ -138,14 +138,14 @@ func request(id string, client, subclient int) Request {
 	}
 }
 
-func create(t *testing.T, s Store, r Request) {
+func create(t *testing.T, s *DB, r Request) {
 	t.Helper()
 	if err := s.Create(context.Background(), r, Event{Actor: r.User, Action: "request"}); err != nil {
 		t.Fatalf("Create(%s): %v", r.ID, err)
 	}
 }
 
-func get(t *testing.T, s Store, id string) Request {
+func get(t *testing.T, s *DB, id string) Request {
 	t.Helper()
 	r, err := s.Get(context.Background(), id)
 	if err != nil {
@@ -155,7 +155,7 @@ func get(t *testing.T, s Store, id string) Request {
 }
 
 // move transitions request id from its current state to "to".
-func move(t *testing.T, s Store, id string, to State) Request {
+func move(t *testing.T, s *DB, id string, to State) Request {
 	t.Helper()
 	cur := get(t, s, id).State
 	r, err := s.Transition(context.Background(), id, []State{cur}, Change{To: to, Actor: "backupbot"})

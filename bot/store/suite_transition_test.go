@@ -210,10 +210,10 @@ func testReplicas(t *testing.T, su suite) {
 		won, firstSeen, created int
 	)
 	for i := range n {
-		s := []Store{a, b}[i%2]
+		s := []*DB{a, b}[i%2]
 		wg.Go(func() {
 			_, trErr := s.Transition(ctx, "r1", []State{Pending}, Change{To: Approved, Actor: "U" + itoa(i)})
-			seen, seenErr := s.Seen(ctx, time.Minute, "envelope-1")
+			seen, seenErr := s.seen(ctx, time.Minute, "envelope-1")
 			crErr := s.Create(ctx, request("x"+itoa(i), 4, 12), Event{Action: "request"})
 			mu.Lock()
 			defer mu.Unlock()

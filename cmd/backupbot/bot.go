@@ -58,7 +58,7 @@ func runBot(ctx context.Context, args []string, stderr io.Writer) int {
 	}
 	// /healthz answers from here on; /readyz once Slack and the database are up.
 	var slackUp atomic.Pointer[bot.Slack]
-	var dbUp atomic.Pointer[store.Store]
+	var dbUp atomic.Pointer[store.DB]
 	stopOps, err := serveOps(ctx, cfg.HTTPAddr, opsHandler(reg, []readiness{
 		{"slack socket connected", func(context.Context) error {
 			if t := slackUp.Load(); t != nil {
@@ -68,7 +68,7 @@ func runBot(ctx context.Context, args []string, stderr io.Writer) int {
 		}},
 		{"database reachable", func(ctx context.Context) error {
 			if st := dbUp.Load(); st != nil {
-				return (*st).Ping(ctx)
+				return st.Ping(ctx)
 			}
 			return errors.New("starting")
 		}},
@@ -98,7 +98,7 @@ func runBot(ctx context.Context, args []string, stderr io.Writer) int {
 		return exitUsage
 	}
 	defer closeStore()
-	dbUp.Store(&st)
+	dbUp.Store(st)
 	ver, rev := buildInfo()
 	host, _ := os.Hostname()
 	replica := host + "-" + randomHex(3)
@@ -116,7 +116,7 @@ func runBot(ctx context.Context, args []string, stderr io.Writer) int {
 		log.Error("bot", zap.Error(err))
 		return exitError
 	}
-	transport, err := bot.NewSlack(bot.SlackConfig{API: api, Handler: b, Log: log, Command: cfg.Command, Dedup: st,
+	transport, err := bot.NewSlack(bot.SlackConfig{API: api, Handler: b, Log: log, Command: cfg.Command,
 		Inbox: st, Replica: replica, Metrics: metrics})
 	if err != nil {
 		log.Error("slack", zap.Error(err))

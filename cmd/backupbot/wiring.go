@@ -124,7 +124,7 @@ func randomHex(n int) string {
 // openStore opens BACKUPBOT_DATABASE_URL. With tempByDefault and the
 // variable unset, it uses a SQLite file in a temporary folder instead,
 // removed by the returned cleanup.
-func openStore(ctx context.Context, cfg config, tempByDefault bool) (store.Store, string, func(), error) {
+func openStore(ctx context.Context, cfg config, tempByDefault bool) (*store.DB, string, func(), error) {
 	url, cleanup := cfg.DatabaseURL, func() {}
 	if _, set := os.LookupEnv("BACKUPBOT_DATABASE_URL"); !set && tempByDefault {
 		dir, err := os.MkdirTemp("", "backupbot-console-")
