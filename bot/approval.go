@@ -31,12 +31,12 @@ func (b *Bot) decide(ctx context.Context, log *zap.Logger, in Input, id string, 
 		b.reply(ctx, log, in, Message{Text: fmt.Sprintf("🚫 You may not %s %s: %s. Nothing was changed.", verb, r.ID, esc(d.Reason))})
 		return
 	}
-	ch := store.Change{To: StateApproved, Actor: in.User, Decided: true, Detail: "rule " + d.Rule}
+	ch := store.Change{To: store.Approved, Actor: in.User, Decided: true, Detail: "rule " + d.Rule}
 	action := "approved"
 	if !approve {
-		ch.To, ch.Problem, action = StateRejected, reason, "rejected"
+		ch.To, ch.Problem, action = store.Rejected, reason, "rejected"
 	}
-	next, err := b.store.Transition(ctx, r.ID, []State{StatePending}, withTime(ch, b.now()))
+	next, err := b.store.Transition(ctx, r.ID, []store.State{store.Pending}, withTime(ch, b.now()))
 	if err == nil {
 		b.logState(next, ch)
 	}
@@ -62,40 +62,40 @@ func (b *Bot) decide(ctx context.Context, log *zap.Logger, in Input, id string, 
 	defer cancel()
 	b.updateParent(ctx, log, r)
 	if !approve {
-		b.thread(ctx, log, r, DeniedReply(r))
+		b.thread(ctx, log, r, deniedReply(r))
 		return
 	}
-	b.thread(ctx, log, r, ApprovedReply(r))
+	b.thread(ctx, log, r, approvedReply(r))
 	b.submit(ctx, log, r)
 }
 
 // pendingRequest finds a request that still waits for a decision, and
 // answers the caller when it does not.
-func (b *Bot) pendingRequest(ctx context.Context, log *zap.Logger, in Input, id string) (Request, bool) {
+func (b *Bot) pendingRequest(ctx context.Context, log *zap.Logger, in Input, id string) (request, bool) {
 	rec, err := b.store.Get(ctx, id)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		log.Info("click", zap.String("outcome", "no-such-request"))
 		b.reply(ctx, log, in, Message{Text: fmt.Sprintf("There is no request %s. Nothing was changed.", esc(id))})
-		return Request{}, false
+		return request{}, false
 	case err != nil:
 		b.internalError(ctx, log, in, fmt.Errorf("read request %s: %w", id, err))
-		return Request{}, false
+		return request{}, false
 	}
 	r, err := fromRecord(rec)
 	if err != nil {
 		b.internalError(ctx, log, in, err)
-		return Request{}, false
+		return request{}, false
 	}
-	if r.State != StatePending {
+	if r.State != store.Pending {
 		b.reply(ctx, log, in, b.alreadyDecided(ctx, id))
-		return Request{}, false
+		return request{}, false
 	}
 	if !b.now().Before(r.Expires) {
 		b.expire(ctx, log, r)
 		b.reply(ctx, log, in, Message{Text: fmt.Sprintf("Request %s expired at %s; nothing was changed. "+
 			"The requester can ask again.", r.ID, clockTime(r.Expires))})
-		return Request{}, false
+		return request{}, false
 	}
 	return r, true
 }
@@ -121,14 +121,14 @@ func (b *Bot) cancel(ctx context.Context, log *zap.Logger, in Input, id string) 
 		return
 	}
 	if r.User != in.User {
-		b.outcome(log, KindCancel, "denied", zap.String("rule", "cancel-own"))
+		b.outcome(log, kindCancel, "denied", zap.String("rule", "cancel-own"))
 		b.denied("cancel-own")
 		b.reply(ctx, log, in, Message{Text: fmt.Sprintf("Only <@%s>, who asked for %s, can withdraw it; approvers can deny it. "+
 			"Nothing was changed.", r.User, r.ID)})
 		return
 	}
-	if b.finish(ctx, log, r, []State{StatePending}, store.Change{To: StateCancelled, Actor: in.User, Decided: true}, "cancelled") {
-		b.outcome(log, KindCancel, "cancelled")
+	if b.finish(ctx, log, r, []store.State{store.Pending}, store.Change{To: store.Cancelled, Actor: in.User, Decided: true}, "cancelled") {
+		b.outcome(log, kindCancel, "cancelled")
 		b.reply(ctx, log, in, Message{Text: fmt.Sprintf("Request %s is withdrawn.", r.ID)})
 		return
 	}
@@ -136,8 +136,8 @@ func (b *Bot) cancel(ctx context.Context, log *zap.Logger, in Input, id string) 
 }
 
 // expire ends a pending request nobody approved in time.
-func (b *Bot) expire(ctx context.Context, log *zap.Logger, r Request) {
-	if b.finish(ctx, log, r, []State{StatePending}, store.Change{To: StateExpired, Actor: actorBot}, "expired") {
+func (b *Bot) expire(ctx context.Context, log *zap.Logger, r request) {
+	if b.finish(ctx, log, r, []store.State{store.Pending}, store.Change{To: store.Expired, Actor: actorBot}, "expired") {
 		b.metrics.expiries.Inc()
 	}
 }
@@ -145,7 +145,7 @@ func (b *Bot) expire(ctx context.Context, log *zap.Logger, r Request) {
 // finish moves r to an end state that runs nothing, records it in the
 // audit trail and shows it on the card (buttons gone). It reports whether
 // this call made the change.
-func (b *Bot) finish(ctx context.Context, log *zap.Logger, r Request, from []State, ch store.Change, action string) bool {
+func (b *Bot) finish(ctx context.Context, log *zap.Logger, r request, from []store.State, ch store.Change, action string) bool {
 	next, err := b.store.Transition(ctx, r.ID, from, withTime(ch, b.now()))
 	if err != nil {
 		if !errors.Is(err, store.ErrConflict) {
@@ -176,7 +176,7 @@ func withTime(ch store.Change, now time.Time) store.Change {
 // expireDue expires every pending request whose time is up, including those
 // that came due while the bot was down.
 func (b *Bot) expireDue(ctx context.Context) {
-	pending, err := b.store.ByState(ctx, StatePending)
+	pending, err := b.store.ByState(ctx, store.Pending)
 	if err != nil {
 		b.log.Warn("list pending requests", zap.Error(err))
 		return

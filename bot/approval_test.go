@@ -180,7 +180,7 @@ func TestClicksRefused(t *testing.T) {
 			}
 			contains(t, "refusal", eph[0].Msg.Text, tt.want, "Nothing was changed")
 			rec, _ := e.store.Get(t.Context(), cardButtons(card.Msg)[ActionApprove])
-			if rec.State != StatePending {
+			if rec.State != store.Pending {
 				t.Errorf("state = %s, want pending", rec.State)
 			}
 		})
@@ -213,14 +213,14 @@ func TestExpiryAcrossRestart(t *testing.T) {
 	id := cardButtons(card.Msg)[ActionApprove]
 	e.clock.Advance(29 * time.Minute)
 	e.bot.expireDue(t.Context())
-	if rec, _ := e.store.Get(t.Context(), id); rec.State != StatePending {
+	if rec, _ := e.store.Get(t.Context(), id); rec.State != store.Pending {
 		t.Fatalf("state = %s before the timeout", rec.State)
 	}
 	e.clock.Advance(2 * time.Minute)
 	e.restart(t) // the bot was down when the request came due
 	e.bot.Recover(t.Context())
 	rec, _ := e.store.Get(t.Context(), id)
-	if rec.State != StateExpired {
+	if rec.State != store.Expired {
 		t.Fatalf("state = %s after the timeout and a restart, want expired", rec.State)
 	}
 	updated := e.lastUpdate(t, card.TS)
@@ -319,14 +319,14 @@ func TestCrashBetweenCreateTaskAndRecordIsNeverResubmitted(t *testing.T) {
 	if n := e.createTasks(); n != 1 {
 		t.Fatalf("CreateTasks = %d", n)
 	}
-	recs, _ := e.store.ByState(t.Context(), StateSubmitting)
+	recs, _ := e.store.ByState(t.Context(), store.Submitting)
 	if len(recs) != 1 {
 		t.Fatalf("submitting requests = %d, want the interrupted one", len(recs))
 	}
 
 	e.restart(t)
 	e.bot.Recover(t.Context())
-	if rec, _ := e.store.Get(t.Context(), recs[0].ID); rec.State != StateSubmitting {
+	if rec, _ := e.store.Get(t.Context(), recs[0].ID); rec.State != store.Submitting {
 		t.Fatalf("state = %s right after the restart; another replica may still be sending it", rec.State)
 	}
 	e.clock.Advance(e.bot.submitBound() + sentMargin)
@@ -335,7 +335,7 @@ func TestCrashBetweenCreateTaskAndRecordIsNeverResubmitted(t *testing.T) {
 		t.Fatalf("CreateTasks = %d after the restart, want still 1", n)
 	}
 	rec, _ := e.store.Get(t.Context(), recs[0].ID)
-	if rec.State != StateUnknown {
+	if rec.State != store.Unknown {
 		t.Fatalf("state = %s, want unknown", rec.State)
 	}
 	replies := e.chat.all("reply")
@@ -344,7 +344,7 @@ func TestCrashBetweenCreateTaskAndRecordIsNeverResubmitted(t *testing.T) {
 	// The job is found in Commvault's listing and followed to its end.
 	e.bot.poll(t.Context())
 	rec, _ = e.store.Get(t.Context(), recs[0].ID)
-	if rec.State != StateSubmitted || len(rec.JobIDs) != 1 {
+	if rec.State != store.Submitted || len(rec.JobIDs) != 1 {
 		t.Fatalf("after reconciling: %+v", rec)
 	}
 	e.finishJobs(t)

@@ -29,13 +29,13 @@ func detached(ctx context.Context) (context.Context, context.CancelFunc) {
 // backup runs a backup request: authorize, resolve the table group, record
 // the request, post the parent message (an approval card when the account
 // needs one), and submit what needs no approval.
-func (b *Bot) backup(ctx context.Context, log *zap.Logger, in Input, cmd Command) {
+func (b *Bot) backup(ctx context.Context, log *zap.Logger, in Input, cmd command) {
 	pol := b.policy()
 	log = log.With(zap.String("account", cmd.Account), zap.String("tablegroup", cmd.TableGroup),
 		zap.String("level", string(cmd.Level)))
 	subj := auth.Subject{User: in.User, Channel: in.Channel}
 	target := auth.Target{Account: cmd.Account, TableGroup: cmd.TableGroup, Level: levelName(cmd.Level), Reason: cmd.Reason}
-	emergency := cmd.Kind == KindEmergency
+	emergency := cmd.Kind == kindEmergency
 	var d auth.Decision
 	if emergency {
 		d = pol.CheckBreakglass(ctx, b.groups, subj, target)
@@ -47,7 +47,7 @@ func (b *Bot) backup(ctx context.Context, log *zap.Logger, in Input, cmd Command
 		b.denied(d.Rule)
 		b.audit(ctx, log, store.Event{Actor: in.User, Action: "denied", Rule: d.Rule, Account: cmd.Account,
 			TableGroup: cmd.TableGroup, Channel: in.Channel, Detail: string(cmd.Kind) + ": " + d.Reason})
-		b.reply(ctx, log, in, DeniedMessage(d))
+		b.reply(ctx, log, in, deniedMessage(d))
 		return
 	}
 	acct, ok := pol.Account(cmd.Account)
@@ -62,24 +62,24 @@ func (b *Bot) backup(ctx context.Context, log *zap.Logger, in Input, cmd Command
 	}
 
 	now := b.now()
-	r := Request{
+	r := request{
 		ID: requestID(in.Origin, b.newID), User: in.User, Channel: in.Channel, Account: acct.Name, TableGroup: sc,
-		Level: cmd.Level, Reason: cmd.Reason, Emergency: emergency, State: StateApproved, Created: now, Updated: now,
+		Level: cmd.Level, Reason: cmd.Reason, Emergency: emergency, State: store.Approved, Created: now, Updated: now,
 		Approvers: acct.Approvers,
 	}
 	if acct.NeedsApproval() && !emergency {
-		r.State, r.Expires = StatePending, now.Add(acct.Timeout())
+		r.State, r.Expires = store.Pending, now.Add(acct.Timeout())
 	}
 	log = log.With(zap.String("request", r.ID), zap.Int("subclient", sc.ID))
 	if !b.create(ctx, log, in, cmd.Kind, r) {
 		return
 	}
-	ts, err := b.chat.Post(ctx, in.Channel, ParentMessage(r))
+	ts, err := b.chat.Post(ctx, in.Channel, parentMessage(r))
 	if err != nil { // nobody would see the outcome: do not submit
 		ctx, cancel := detached(ctx)
 		defer cancel()
 		b.internalError(ctx, log, in, fmt.Errorf("post parent message: %w", err))
-		b.transition(ctx, log, r, []State{r.State}, store.Change{To: StateFailed, Actor: actorBot,
+		b.transition(ctx, log, r, []store.State{r.State}, store.Change{To: store.Failed, Actor: actorBot,
 			Problem: "the request could not be posted in the channel"})
 		return
 	}
@@ -88,11 +88,11 @@ func (b *Bot) backup(ctx context.Context, log *zap.Logger, in Input, cmd Command
 		log.Error("record parent message", zap.Error(err))
 	}
 	switch {
-	case r.State == StatePending:
+	case r.State == store.Pending:
 		b.outcome(log, cmd.Kind, "pending-approval")
 	case emergency:
 		b.outcome(log, cmd.Kind, "breakglass")
-		b.thread(ctx, log, r, BreakglassReply(r, acct.Approvers))
+		b.thread(ctx, log, r, breakglassReply(r, acct.Approvers))
 		b.submit(ctx, log, r)
 	default:
 		b.submit(ctx, log, r)
@@ -102,7 +102,7 @@ func (b *Bot) backup(ctx context.Context, log *zap.Logger, in Input, cmd Command
 // create records r with its first audit event. A table group that already
 // has an active request refuses it, with a link to that request's thread;
 // a break-glass request supersedes one that only waits for approval.
-func (b *Bot) create(ctx context.Context, log *zap.Logger, in Input, kind Kind, r Request) bool {
+func (b *Bot) create(ctx context.Context, log *zap.Logger, in Input, kind cmdKind, r request) bool {
 	rec, err := r.record()
 	if err != nil {
 		b.internalError(ctx, log, in, err)
@@ -125,7 +125,7 @@ func (b *Bot) create(ctx context.Context, log *zap.Logger, in Input, kind Kind, 
 		case errors.Is(err, store.ErrDuplicate): // this envelope was served before, by a replica that stopped
 			log.Info("request already recorded from this envelope; recovery finishes it")
 			return false
-		case errors.As(err, &busy) && r.Emergency && busy.Existing.State == StatePending && attempt == 0:
+		case errors.As(err, &busy) && r.Emergency && busy.Existing.State == store.Pending && attempt == 0:
 			b.supersede(ctx, log, busy.Existing, r)
 			continue
 		case errors.As(err, &busy):
@@ -133,7 +133,7 @@ func (b *Bot) create(ctx context.Context, log *zap.Logger, in Input, kind Kind, 
 			b.denied("one-at-a-time")
 			b.audit(ctx, log, store.Event{Actor: r.User, Action: "denied", Rule: "one-at-a-time", Account: r.Account,
 				TableGroup: r.TableGroup.Name, Channel: r.Channel, Detail: "active request " + busy.Existing.ID})
-			b.reply(ctx, log, in, BusyMessage(busy.Existing, b.permalink(ctx, busy.Existing)))
+			b.reply(ctx, log, in, busyMessage(busy.Existing, b.permalink(ctx, busy.Existing)))
 			return false
 		default:
 			b.internalError(ctx, log, in, fmt.Errorf("record request: %w", err))
@@ -153,13 +153,13 @@ func requestID(origin string, random func() string) string {
 }
 
 // supersede withdraws a pending request in favour of a break-glass one.
-func (b *Bot) supersede(ctx context.Context, log *zap.Logger, old store.Request, by Request) {
+func (b *Bot) supersede(ctx context.Context, log *zap.Logger, old store.Request, by request) {
 	r, err := fromRecord(old)
 	if err != nil {
 		log.Error("superseded request", zap.Error(err))
 		return
 	}
-	b.finish(ctx, log, r, []State{StatePending}, store.Change{To: StateCancelled, Actor: by.User, Decided: true,
+	b.finish(ctx, log, r, []store.State{store.Pending}, store.Change{To: store.Cancelled, Actor: by.User, Decided: true,
 		Problem: "superseded by break-glass request " + by.ID}, "cancelled")
 }
 
@@ -180,9 +180,9 @@ func (b *Bot) permalink(ctx context.Context, r store.Request) string {
 // answer in its thread. The request is recorded as submitting before
 // CreateTask is sent, so that a crash in between is found at start-up and
 // reported as an unknown outcome rather than sent again.
-func (b *Bot) submit(ctx context.Context, log *zap.Logger, r Request) {
-	ch := store.Change{To: StateSubmitting, Actor: actorBot, At: b.now()}
-	rec, err := b.store.Transition(ctx, r.ID, []State{StateApproved}, ch)
+func (b *Bot) submit(ctx context.Context, log *zap.Logger, r request) {
+	ch := store.Change{To: store.Submitting, Actor: actorBot, At: b.now()}
+	rec, err := b.store.Transition(ctx, r.ID, []store.State{store.Approved}, ch)
 	switch {
 	case errors.Is(err, store.ErrConflict):
 		log.Info("not submitted: another process submits it, or it changed meanwhile", zap.Error(err))
@@ -227,8 +227,8 @@ func (b *Bot) submit(ctx context.Context, log *zap.Logger, r Request) {
 		// unknown outcome and finds the job, rather than a recorded
 		// submission nobody was told of.
 		r.TaskID, r.JobIDs = task.ID, task.JobIDs
-		b.thread(ctx, log, r, SubmittedReply(r))
-		r, ok := b.transition(ctx, log, r, []State{StateSubmitting}, store.Change{To: StateSubmitted, Actor: actorBot,
+		b.thread(ctx, log, r, submittedReply(r))
+		r, ok := b.transition(ctx, log, r, []store.State{store.Submitting}, store.Change{To: store.Submitted, Actor: actorBot,
 			TaskID: task.ID, JobIDs: task.JobIDs})
 		if !ok { // left submitting: recovery reports it as unknown and reconciles
 			return
@@ -240,33 +240,33 @@ func (b *Bot) submit(ctx context.Context, log *zap.Logger, r Request) {
 }
 
 // failed records and reports that Commvault did not start the backup.
-func (b *Bot) failed(ctx context.Context, log *zap.Logger, r Request, problem string) {
-	r, ok := b.transition(ctx, log, r, []State{StateSubmitting}, store.Change{To: StateFailed, Actor: actorBot, Problem: problem})
+func (b *Bot) failed(ctx context.Context, log *zap.Logger, r request, problem string) {
+	r, ok := b.transition(ctx, log, r, []store.State{store.Submitting}, store.Change{To: store.Failed, Actor: actorBot, Problem: problem})
 	if !ok {
 		return
 	}
 	b.metrics.submissions.WithLabelValues("failed").Inc()
 	b.audit(ctx, log, store.Event{RequestID: r.ID, Actor: actorBot, Action: "failed", Account: r.Account,
 		TableGroup: r.TableGroup.Name, Channel: r.Channel, Detail: problem})
-	b.thread(ctx, log, r, SubmitFailedReply(problem))
+	b.thread(ctx, log, r, submitFailedReply(problem))
 	b.updateParent(ctx, log, r)
 }
 
 // unknown records and reports a submission whose outcome is not known.
-func (b *Bot) unknown(ctx context.Context, log *zap.Logger, r Request, interrupted bool, problem, ref string) {
-	r, ok := b.transition(ctx, log, r, []State{StateSubmitting}, store.Change{To: StateUnknown, Actor: actorBot, Problem: problem})
+func (b *Bot) unknown(ctx context.Context, log *zap.Logger, r request, interrupted bool, problem, ref string) {
+	r, ok := b.transition(ctx, log, r, []store.State{store.Submitting}, store.Change{To: store.Unknown, Actor: actorBot, Problem: problem})
 	if !ok {
 		return
 	}
 	b.metrics.submissions.WithLabelValues("unknown").Inc()
 	b.audit(ctx, log, store.Event{RequestID: r.ID, Actor: actorBot, Action: "unknown", Account: r.Account,
 		TableGroup: r.TableGroup.Name, Channel: r.Channel, Detail: problem + " (ref " + ref + ")"})
-	b.thread(ctx, log, r, OutcomeUnknownReply(r, interrupted, ref))
+	b.thread(ctx, log, r, outcomeUnknownReply(r, interrupted, ref))
 	b.updateParent(ctx, log, r)
 }
 
 // transition applies ch to r in the store and returns r as it now is.
-func (b *Bot) transition(ctx context.Context, log *zap.Logger, r Request, from []State, ch store.Change) (Request, bool) {
+func (b *Bot) transition(ctx context.Context, log *zap.Logger, r request, from []store.State, ch store.Change) (request, bool) {
 	if ch.At.IsZero() {
 		ch.At = b.now()
 	}
@@ -303,7 +303,7 @@ func (b *Bot) audit(ctx context.Context, log *zap.Logger, e store.Event) {
 }
 
 // resolveFailed tells the caller why the table group could not be resolved.
-func (b *Bot) resolveFailed(ctx context.Context, log *zap.Logger, in Input, kind Kind, acct *auth.Account, err error) {
+func (b *Bot) resolveFailed(ctx context.Context, log *zap.Logger, in Input, kind cmdKind, acct *auth.Account, err error) {
 	b.commvaultError(err)
 	var nf *commvault.NotFoundError
 	var apiErr *commvault.APIError
@@ -316,7 +316,7 @@ func (b *Bot) resolveFailed(ctx context.Context, log *zap.Logger, in Input, kind
 				close = append(close, s)
 			}
 		}
-		b.reply(ctx, log, in, UnknownTableGroupMessage(b.command, acct.Name, acct.Client, nf.Name, close))
+		b.reply(ctx, log, in, unknownTableGroupMessage(b.command, acct.Name, acct.Client, nf.Name, close))
 	case errors.Is(err, commvault.ErrTimeout):
 		b.outcome(log, kind, "commvault-timeout", zap.Error(err))
 		b.reply(ctx, log, in, Message{Text: "Commvault did not answer in time while I looked up the table group. " +
@@ -369,7 +369,7 @@ func commvaultProblem(e *commvault.APIError) string {
 }
 
 // thread posts m in r's thread.
-func (b *Bot) thread(ctx context.Context, log *zap.Logger, r Request, m Message) {
+func (b *Bot) thread(ctx context.Context, log *zap.Logger, r request, m Message) {
 	if r.ParentTS == "" {
 		log.Error("thread reply without a parent message", zap.String("request", r.ID))
 		return
@@ -380,11 +380,11 @@ func (b *Bot) thread(ctx context.Context, log *zap.Logger, r Request, m Message)
 }
 
 // updateParent shows r's state in its parent message.
-func (b *Bot) updateParent(ctx context.Context, log *zap.Logger, r Request) {
+func (b *Bot) updateParent(ctx context.Context, log *zap.Logger, r request) {
 	if r.ParentTS == "" {
 		return
 	}
-	if err := b.chat.Update(ctx, r.Channel, r.ParentTS, ParentMessage(r)); err != nil {
+	if err := b.chat.Update(ctx, r.Channel, r.ParentTS, parentMessage(r)); err != nil {
 		log.Error("update parent message", zap.Error(err))
 	}
 }

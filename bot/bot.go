@@ -22,8 +22,8 @@ import (
 	"github.com/backupbot/backupbot/commvault"
 )
 
-// Backups is what the core needs from Commvault; *commvault.Client has it.
-type Backups interface {
+// backups is what the core needs from Commvault; *commvault.Client has it.
+type backups interface {
 	Subclients(ctx context.Context, client string) ([]commvault.Subclient, error)
 	TableGroup(ctx context.Context, client, name string) (commvault.Subclient, error)
 	CreateBackup(ctx context.Context, sc commvault.Subclient, level commvault.Level) (commvault.Task, error)
@@ -59,7 +59,7 @@ type storage interface {
 // Config is what New needs. Chat, Commvault, Policy and Groups are required.
 type Config struct {
 	Chat         Chat
-	Commvault    Backups
+	Commvault    backups
 	Policy       func() *auth.Policy // the policy in force now (it may be reloaded)
 	Groups       auth.GroupLookup
 	Store        storage  // requests, transitions, audit trail, the followers lease: a *store.DB
@@ -79,7 +79,7 @@ type Config struct {
 // Bot runs the conversation. Handle serves one command; Run follows jobs.
 type Bot struct {
 	chat     Chat
-	cv       Backups
+	cv       backups
 	policy   func() *auth.Policy
 	groups   auth.GroupLookup
 	store    storage
@@ -162,7 +162,7 @@ func randomID() string {
 // usage errors, refusals and answers ephemerally, backups in the channel.
 func (b *Bot) Handle(ctx context.Context, in Input) {
 	log := b.log.With(zap.String("user", in.User), zap.String("channel", in.Channel))
-	cmd, err := Parse(in.Text)
+	cmd, err := parse(in.Text)
 	if err != nil {
 		b.outcome(log, "", "usage-error", zap.Error(err))
 		b.reply(ctx, log, in, b.usageMessage(err))
@@ -170,16 +170,16 @@ func (b *Bot) Handle(ctx context.Context, in Input) {
 	}
 	log = log.With(zap.String("command", string(cmd.Kind)))
 	switch cmd.Kind {
-	case KindHelp:
-		b.outcome(log, KindHelp, "help")
+	case kindHelp:
+		b.outcome(log, kindHelp, "help")
 		b.reply(ctx, log, in, b.helpMessage(ctx, in))
-	case KindList:
+	case kindList:
 		b.list(ctx, log, in, cmd)
-	case KindStatus:
+	case kindStatus:
 		b.status(ctx, log, in, cmd)
-	case KindCancel:
+	case kindCancel:
 		b.cancel(ctx, log, in, cmd.RequestID)
-	case KindBackup, KindEmergency:
+	case kindBackup, kindEmergency:
 		b.backup(ctx, log, in, cmd)
 	default:
 		b.internalError(ctx, log, in, fmt.Errorf("command kind %q has no handler", cmd.Kind))
@@ -200,7 +200,7 @@ func (b *Bot) internalError(ctx context.Context, log *zap.Logger, in Input, err 
 	ref := b.newID()
 	log.Error("internal error", zap.String("ref", ref), zap.Error(err))
 	b.metrics.internal.Inc()
-	b.reply(ctx, log, in, InternalErrorMessage(ref))
+	b.reply(ctx, log, in, internalErrorMessage(ref))
 }
 
 // The action_id of the approval buttons: part of the contract with Slack.

@@ -202,7 +202,7 @@ func contains(t *testing.T, what, got string, wants ...string) {
 
 // followedJobs lists the IDs of the jobs being followed, for tests.
 func (b *Bot) followedJobs() []string {
-	rs, _ := b.store.ByState(context.Background(), StateSubmitted)
+	rs, _ := b.store.ByState(context.Background(), store.Submitted)
 	var ids []string
 	for _, r := range rs {
 		ids = append(ids, r.JobIDs...)

@@ -10,34 +10,34 @@ import (
 	"github.com/backupbot/backupbot/commvault"
 )
 
-// Kind is the command a user typed.
-type Kind string
+// cmdKind is the command a user typed.
+type cmdKind string
 
 // The commands of the slash command.
 const (
-	KindHelp      Kind = "help"
-	KindBackup    Kind = "backup"
-	KindEmergency Kind = "emergency"
-	KindStatus    Kind = "status"
-	KindList      Kind = "list"
-	KindCancel    Kind = "cancel"
+	kindHelp      cmdKind = "help"
+	kindBackup    cmdKind = "backup"
+	kindEmergency cmdKind = "emergency"
+	kindStatus    cmdKind = "status"
+	kindList      cmdKind = "list"
+	kindCancel    cmdKind = "cancel"
 )
 
 // Limits of the grammar. Name and reason lengths count characters (runes),
 // after quotes are removed and Slack sequences rewritten.
 const (
-	MaxTextBytes     = 1000 // the whole text after the slash command
-	MaxAccountLen    = 64
-	MaxTableGroupLen = 128
-	MaxReasonLen     = 500
-	MaxJobIDLen      = 19 // digits; fits an int64
-	MaxRequestIDLen  = 64
+	maxTextBytes     = 1000 // the whole text after the slash command
+	maxAccountLen    = 64
+	maxTableGroupLen = 128
+	maxReasonLen     = 500
+	maxJobIDLen      = 19 // digits; fits an int64
+	maxRequestIDLen  = 64
 )
 
-// Grammar is the command reference. Every line up to the first blank line
+// grammar is the command reference. Every line up to the first blank line
 // starts with a subcommand (prefix it with the slash command's name); the
 // lines after it are notes.
-const Grammar = `dynamodb <account> <tablegroup> full|incremental [reason…] — request a backup (incr = incremental)
+const grammar = `dynamodb <account> <tablegroup> full|incremental [reason…] — request a backup (incr = incremental)
 emergency dynamodb <account> <tablegroup> full|incremental <reason…> — break-glass: no approval, a reason is required
 status <jobId> — a Commvault job's state, progress, start/end and size
 list [account] — the accounts and table groups you may back up
@@ -48,9 +48,9 @@ Words are case-insensitive; names keep their case. Quote a name with spaces: "cu
 Names use letters, digits and - _ . : / + @ (spaces only inside quotes); accounts up to 64 characters, table groups up to 128.
 The reason is the rest of the line, up to 500 characters; @channel, @here and @everyone are not allowed or are defused.`
 
-// Command is one parsed slash command.
-type Command struct {
-	Kind       Kind
+// command is one parsed slash command.
+type command struct {
+	Kind       cmdKind
 	Account    string          // as typed (caller lowercases when comparing)
 	TableGroup string          // as typed, quotes removed
 	Level      commvault.Level // commvault.Full / commvault.Incremental
@@ -59,34 +59,34 @@ type Command struct {
 	RequestID  string          // cancel
 }
 
-// UsageError is a command the grammar does not accept: what was wrong, and
+// usageError is a command the grammar does not accept: what was wrong, and
 // the right form (without the slash command's name; empty when no one form fits).
-type UsageError struct {
+type usageError struct {
 	Problem string
 	Usage   string
 }
 
-func (e *UsageError) Error() string { return e.Problem + "\nUsage: " + e.Usage }
+func (e *usageError) Error() string { return e.Problem + "\nUsage: " + e.Usage }
 
-// Usage is the one-line form of a command, starting with the subcommand.
-func Usage(kind Kind) string {
+// usageOf is the one-line form of a command, starting with the subcommand.
+func usageOf(kind cmdKind) string {
 	switch kind {
-	case KindBackup:
+	case kindBackup:
 		return "dynamodb <account> <tablegroup> full|incremental [reason…]"
-	case KindEmergency:
+	case kindEmergency:
 		return "emergency dynamodb <account> <tablegroup> full|incremental <reason…>"
-	case KindStatus:
+	case kindStatus:
 		return "status <jobId>"
-	case KindList:
+	case kindList:
 		return "list [account]"
-	case KindCancel:
+	case kindCancel:
 		return "cancel <request-id>"
 	default:
 		return "help"
 	}
 }
 
-// Parse reads the text that follows the slash command. It is a pure function:
+// parse reads the text that follows the slash command. It is a pure function:
 // a Command, or a *UsageError that says what was wrong and shows the right form.
 //
 //	"" or help                                         → KindHelp (words after help are ignored)
@@ -118,54 +118,54 @@ func Usage(kind Kind) string {
 // @channel, @here, @everyone (any case) get a fullwidth at sign (＠here): no ping.
 // In names a link becomes its label (Slack links names that look like domains);
 // mentions are refused.
-func Parse(text string) (Command, error) {
-	if len(text) > MaxTextBytes {
-		return Command{}, usageErr(kindOfFirstWord(text), "the command is too long: %d bytes, at most %d", len(text), MaxTextBytes)
+func parse(text string) (command, error) {
+	if len(text) > maxTextBytes {
+		return command{}, usageErr(kindOfFirstWord(text), "the command is too long: %d bytes, at most %d", len(text), maxTextBytes)
 	}
 	if !utf8.ValidString(text) {
-		return Command{}, usageErr(kindOfFirstWord(text), "the command is not valid UTF-8 text; retype it")
+		return command{}, usageErr(kindOfFirstWord(text), "the command is not valid UTF-8 text; retype it")
 	}
 	s := &cmdScanner{text: text}
-	tok, ok, err := s.next(KindHelp)
+	tok, ok, err := s.next(kindHelp)
 	if err != nil {
-		return Command{}, err
+		return command{}, err
 	}
 	if !ok {
-		return Command{Kind: KindHelp}, nil
+		return command{Kind: kindHelp}, nil
 	}
 	switch strings.ToLower(tok.val) {
 	case "help":
-		return Command{Kind: KindHelp}, nil
+		return command{Kind: kindHelp}, nil
 	case "dynamodb":
-		return parseBackup(s, KindBackup)
+		return parseBackup(s, kindBackup)
 	case "emergency":
-		t, ok, err := s.next(KindEmergency)
+		t, ok, err := s.next(kindEmergency)
 		if err != nil {
-			return Command{}, err
+			return command{}, err
 		}
 		if !ok || !strings.EqualFold(t.val, "dynamodb") {
-			return Command{}, usageErr(KindEmergency, `missing "dynamodb" after emergency`)
+			return command{}, usageErr(kindEmergency, `missing "dynamodb" after emergency`)
 		}
-		return parseBackup(s, KindEmergency)
+		return parseBackup(s, kindEmergency)
 	case "status", "cancel":
-		return parseID(s, Kind(strings.ToLower(tok.val)))
+		return parseID(s, cmdKind(strings.ToLower(tok.val)))
 	case "list":
 		return parseList(s)
 	}
-	return Command{}, unknownCommand(s, tok)
+	return command{}, unknownCommand(s, tok)
 }
 
-func usageErr(kind Kind, format string, args ...any) *UsageError {
-	return &UsageError{Problem: fmt.Sprintf(format, args...), Usage: Usage(kind)}
+func usageErr(kind cmdKind, format string, args ...any) *usageError {
+	return &usageError{Problem: fmt.Sprintf(format, args...), Usage: usageOf(kind)}
 }
 
-func parseBackup(s *cmdScanner, kind Kind) (Command, error) {
+func parseBackup(s *cmdScanner, kind cmdKind) (command, error) {
 	fields := []string{"<account>", "<tablegroup>", "<level>"}
 	var toks []cmdToken
 	for len(toks) < len(fields) {
 		t, ok, err := s.next(kind)
 		if err != nil {
-			return Command{}, err
+			return command{}, err
 		}
 		if !ok {
 			break
@@ -174,35 +174,35 @@ func parseBackup(s *cmdScanner, kind Kind) (Command, error) {
 	}
 	if n := len(toks); n < len(fields) {
 		if n == 2 && !toks[1].quoted && levelOf(toks[1].val) != "" {
-			return Command{}, usageErr(kind, "missing <tablegroup>: %s is the level; put the table group before it", quoteWord(toks[1].val))
+			return command{}, usageErr(kind, "missing <tablegroup>: %s is the level; put the table group before it", quoteWord(toks[1].val))
 		}
 		missing := fields[n:]
 		list := strings.Join(missing, " and ")
 		if len(missing) == 3 {
 			list = "<account>, <tablegroup> and <level>"
 		}
-		return Command{}, usageErr(kind, "missing %s", list)
+		return command{}, usageErr(kind, "missing %s", list)
 	}
-	cmd := Command{Kind: kind}
+	cmd := command{Kind: kind}
 	var err error
-	if cmd.Account, err = cleanName(kind, "account", toks[0], MaxAccountLen); err != nil {
-		return Command{}, err
+	if cmd.Account, err = cleanName(kind, "account", toks[0], maxAccountLen); err != nil {
+		return command{}, err
 	}
-	if cmd.TableGroup, err = cleanName(kind, "table group", toks[1], MaxTableGroupLen); err != nil {
-		return Command{}, err
+	if cmd.TableGroup, err = cleanName(kind, "table group", toks[1], maxTableGroupLen); err != nil {
+		return command{}, err
 	}
 	if cmd.Level = levelOf(toks[2].val); cmd.Level == "" {
 		p := fmt.Sprintf("unknown level %s: use full or incremental", quoteWord(toks[2].val))
 		if name := spacedName(s, toks[1], toks[2]); name != "" {
 			p += fmt.Sprintf(`; a table group name with spaces needs quotes: "%s"`, name)
 		}
-		return Command{}, &UsageError{Problem: p, Usage: Usage(kind)}
+		return command{}, &usageError{Problem: p, Usage: usageOf(kind)}
 	}
 	if cmd.Reason, err = cleanReason(kind, s.rest()); err != nil {
-		return Command{}, err
+		return command{}, err
 	}
-	if kind == KindEmergency && cmd.Reason == "" {
-		return Command{}, usageErr(kind, "missing <reason…>: an emergency backup needs a reason after the level")
+	if kind == kindEmergency && cmd.Reason == "" {
+		return command{}, usageErr(kind, "missing <reason…>: an emergency backup needs a reason after the level")
 	}
 	return cmd, nil
 }
@@ -227,7 +227,7 @@ func spacedName(s *cmdScanner, tg, bad cmdToken) string {
 	}
 	peek, end := *s, bad.end
 	for range 3 {
-		t, ok, err := peek.next(KindBackup)
+		t, ok, err := peek.next(kindBackup)
 		if err != nil || !ok || t.quoted {
 			return ""
 		}
@@ -242,54 +242,54 @@ func spacedName(s *cmdScanner, tg, bad cmdToken) string {
 	return ""
 }
 
-func parseList(s *cmdScanner) (Command, error) {
-	t, ok, err := s.next(KindList)
+func parseList(s *cmdScanner) (command, error) {
+	t, ok, err := s.next(kindList)
 	if err != nil {
-		return Command{}, err
+		return command{}, err
 	}
 	if !ok {
-		return Command{Kind: KindList}, nil
+		return command{Kind: kindList}, nil
 	}
-	acct, err := cleanName(KindList, "account", t, MaxAccountLen)
+	acct, err := cleanName(kindList, "account", t, maxAccountLen)
 	if err != nil {
-		return Command{}, err
+		return command{}, err
 	}
-	if err := noMore(s, KindList, "list "+acct); err != nil {
-		return Command{}, err
+	if err := noMore(s, kindList, "list "+acct); err != nil {
+		return command{}, err
 	}
-	return Command{Kind: KindList, Account: acct}, nil
+	return command{Kind: kindList, Account: acct}, nil
 }
 
 // parseID reads the one word of status (a job ID: digits) or cancel (a
 // request ID: letters, digits, - and _).
-func parseID(s *cmdScanner, kind Kind) (Command, error) {
-	what, field, chars, maxLen, example := "<jobId>", "job ID", "0123456789", MaxJobIDLen, "a number of up to %d digits, like 12345"
-	if kind == KindCancel {
-		what, field, chars, maxLen, example = "<request-id>", "request ID", idChars, MaxRequestIDLen, "up to %d letters, digits, - or _, like r-7f3a9c"
+func parseID(s *cmdScanner, kind cmdKind) (command, error) {
+	what, field, chars, maxLen, example := "<jobId>", "job ID", "0123456789", maxJobIDLen, "a number of up to %d digits, like 12345"
+	if kind == kindCancel {
+		what, field, chars, maxLen, example = "<request-id>", "request ID", idChars, maxRequestIDLen, "up to %d letters, digits, - or _, like r-7f3a9c"
 	}
 	t, ok, err := s.next(kind)
 	if err != nil {
-		return Command{}, err
+		return command{}, err
 	}
 	if !ok {
-		return Command{}, usageErr(kind, "missing %s", what)
+		return command{}, usageErr(kind, "missing %s", what)
 	}
 	if t.val == "" || len(t.val) > maxLen || strings.Trim(t.val, chars) != "" {
-		return Command{}, usageErr(kind, "the %s must be "+example+", not %s", field, maxLen, quoteWord(t.val))
+		return command{}, usageErr(kind, "the %s must be "+example+", not %s", field, maxLen, quoteWord(t.val))
 	}
 	if err := noMore(s, kind, string(kind)+" "+t.val); err != nil {
-		return Command{}, err
+		return command{}, err
 	}
-	if kind == KindCancel {
-		return Command{Kind: kind, RequestID: t.val}, nil
+	if kind == kindCancel {
+		return command{Kind: kind, RequestID: t.val}, nil
 	}
-	return Command{Kind: kind, JobID: t.val}, nil
+	return command{Kind: kind, JobID: t.val}, nil
 }
 
 const idChars = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_"
 
 // noMore refuses words after a complete command.
-func noMore(s *cmdScanner, kind Kind, after string) error {
+func noMore(s *cmdScanner, kind cmdKind, after string) error {
 	if rest := s.rest(); rest != "" {
 		return usageErr(kind, "unexpected %s after %s", quoteWord(rest), quoteWord(after))
 	}
@@ -298,11 +298,11 @@ func noMore(s *cmdScanner, kind Kind, after string) error {
 
 func unknownCommand(s *cmdScanner, tok cmdToken) error {
 	p := "unknown command " + quoteWord(tok.val)
-	usage := Usage(KindBackup)
+	usage := usageOf(kindBackup)
 	words := []string{"dynamodb", "emergency", "status", "list", "cancel", "help"}
 	if near := closeWords(strings.ToLower(tok.val), words); len(near) > 0 {
 		p += " — did you mean " + strings.Join(near, " or ") + "?"
-		usage = Usage(kindOfFirstWord(strings.Trim(near[0], `"`)))
+		usage = usageOf(kindOfFirstWord(strings.Trim(near[0], `"`)))
 	} else if peek := *s; looksLikeBackup(&peek) {
 		p += fmt.Sprintf(` — did you mean "dynamodb %s …"?`, strings.Trim(quoteWord(tok.val), `"`))
 	}
@@ -310,7 +310,7 @@ func unknownCommand(s *cmdScanner, tok cmdToken) error {
 	if strings.HasSuffix(p, "?") {
 		sep = " The"
 	}
-	return &UsageError{Problem: p + sep + " commands are dynamodb, emergency, status, list, cancel and help", Usage: usage}
+	return &usageError{Problem: p + sep + " commands are dynamodb, emergency, status, list, cancel and help", Usage: usage}
 }
 
 // looksLikeBackup says whether the words after an unknown first word end in a
@@ -320,7 +320,7 @@ func looksLikeBackup(s *cmdScanner) bool {
 	for range 2 {
 		var ok bool
 		var err error
-		if t, ok, err = s.next(KindBackup); err != nil || !ok {
+		if t, ok, err = s.next(kindBackup); err != nil || !ok {
 			return false
 		}
 	}
@@ -328,7 +328,7 @@ func looksLikeBackup(s *cmdScanner) bool {
 }
 
 // kindOfFirstWord is the command named by the text's first word, or KindHelp.
-func kindOfFirstWord(text string) Kind {
+func kindOfFirstWord(text string) cmdKind {
 	i := strings.IndexFunc(strings.TrimLeftFunc(text, unicode.IsSpace), unicode.IsSpace)
 	word := strings.TrimLeftFunc(text, unicode.IsSpace)
 	if i >= 0 {
@@ -336,11 +336,11 @@ func kindOfFirstWord(text string) Kind {
 	}
 	switch strings.ToLower(word) {
 	case "dynamodb":
-		return KindBackup
+		return kindBackup
 	case "emergency", "status", "list", "cancel":
-		return Kind(strings.ToLower(word))
+		return cmdKind(strings.ToLower(word))
 	}
-	return KindHelp
+	return kindHelp
 }
 
 // closeWords are the quoted words of set within a small edit distance of w,

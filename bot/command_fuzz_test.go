@@ -26,17 +26,17 @@ func FuzzParse(f *testing.F) {
 		f.Add(seed)
 	}
 	f.Fuzz(func(t *testing.T, text string) {
-		cmd, err := Parse(text)
-		again, err2 := Parse(text)
+		cmd, err := parse(text)
+		again, err2 := parse(text)
 		if cmd != again || (err == nil) != (err2 == nil) {
 			t.Fatalf("Parse(%q) is not deterministic: %+v, %v then %+v, %v", text, cmd, err, again, err2)
 		}
 		if err != nil {
-			var ue *UsageError
+			var ue *usageError
 			if !errors.As(err, &ue) || ue.Problem == "" || ue.Usage == "" {
 				t.Fatalf("Parse(%q) error = %#v, want a *UsageError with a problem and a usage", text, err)
 			}
-			if cmd != (Command{}) {
+			if cmd != (command{}) {
 				t.Fatalf("Parse(%q) = %+v with an error, want the zero Command", text, cmd)
 			}
 			if !utf8.ValidString(ue.Problem) || strings.Contains(ue.Problem, "<!") {
@@ -58,14 +58,14 @@ func FuzzParse(f *testing.F) {
 		}
 		n := utf8.RuneCountInString
 		switch cmd.Kind {
-		case KindBackup, KindEmergency:
-			if cmd.Account == "" || cmd.TableGroup == "" || n(cmd.Account) > MaxAccountLen || n(cmd.TableGroup) > MaxTableGroupLen {
+		case kindBackup, kindEmergency:
+			if cmd.Account == "" || cmd.TableGroup == "" || n(cmd.Account) > maxAccountLen || n(cmd.TableGroup) > maxTableGroupLen {
 				t.Fatalf("Parse(%q) names %q / %q: empty or too long", text, cmd.Account, cmd.TableGroup)
 			}
 			if cmd.Level != commvault.Full && cmd.Level != commvault.Incremental {
 				t.Fatalf("Parse(%q) level = %q", text, cmd.Level)
 			}
-			if n(cmd.Reason) > MaxReasonLen || (cmd.Kind == KindEmergency && cmd.Reason == "") {
+			if n(cmd.Reason) > maxReasonLen || (cmd.Kind == kindEmergency && cmd.Reason == "") {
 				t.Fatalf("Parse(%q) reason = %q: too long or missing", text, cmd.Reason)
 			}
 			for _, v := range []string{cmd.Account, cmd.TableGroup} {
@@ -75,23 +75,23 @@ func FuzzParse(f *testing.F) {
 					}
 				}
 			}
-		case KindStatus:
-			if cmd.JobID == "" || len(cmd.JobID) > MaxJobIDLen || strings.Trim(cmd.JobID, "0123456789") != "" {
+		case kindStatus:
+			if cmd.JobID == "" || len(cmd.JobID) > maxJobIDLen || strings.Trim(cmd.JobID, "0123456789") != "" {
 				t.Fatalf("Parse(%q) job ID = %q", text, cmd.JobID)
 			}
-		case KindCancel:
-			if cmd.RequestID == "" || len(cmd.RequestID) > MaxRequestIDLen || strings.Trim(cmd.RequestID, idChars) != "" {
+		case kindCancel:
+			if cmd.RequestID == "" || len(cmd.RequestID) > maxRequestIDLen || strings.Trim(cmd.RequestID, idChars) != "" {
 				t.Fatalf("Parse(%q) request ID = %q", text, cmd.RequestID)
 			}
-		case KindList:
-			if n(cmd.Account) > MaxAccountLen {
+		case kindList:
+			if n(cmd.Account) > maxAccountLen {
 				t.Fatalf("Parse(%q) account = %q: too long", text, cmd.Account)
 			}
-		case KindHelp:
+		case kindHelp:
 		default:
 			t.Fatalf("Parse(%q) kind = %q", text, cmd.Kind)
 		}
-		if len(text) > MaxTextBytes || !utf8.ValidString(text) {
+		if len(text) > maxTextBytes || !utf8.ValidString(text) {
 			t.Fatalf("Parse(%q) accepted a text that is too long or not UTF-8", text)
 		}
 	})

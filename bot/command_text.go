@@ -38,7 +38,7 @@ func quoteFamily(r rune) int {
 // next returns the next word; ok is false at the end of the text. A quote
 // opens only at the start of a word and closes only at the end of one. In an
 // unquoted word a Slack sequence <…> is kept whole, spaces included.
-func (s *cmdScanner) next(kind Kind) (t cmdToken, ok bool, err error) {
+func (s *cmdScanner) next(kind cmdKind) (t cmdToken, ok bool, err error) {
 	s.pos += len(s.text[s.pos:]) - len(strings.TrimLeftFunc(s.text[s.pos:], unicode.IsSpace))
 	if s.pos >= len(s.text) {
 		return cmdToken{}, false, nil
@@ -84,7 +84,7 @@ const nameSymbols = "-_.:/+@"
 
 // cleanName checks a name (account or table group) and returns it as typed,
 // quotes removed, Slack links reduced to their label, spaces normalised.
-func cleanName(kind Kind, field string, t cmdToken, maxLen int) (string, error) {
+func cleanName(kind cmdKind, field string, t cmdToken, maxLen int) (string, error) {
 	if err := refuseInvisible(kind, field, t.val, false); err != nil {
 		return "", err
 	}
@@ -123,7 +123,7 @@ func cleanName(kind Kind, field string, t cmdToken, maxLen int) (string, error) 
 // cleanReason turns the rest of the line into the reason: Slack sequences
 // rewritten, every white space (line breaks, tabs, Unicode spaces) one ASCII
 // space, broadcasts defused, trimmed.
-func cleanReason(kind Kind, raw string) (string, error) {
+func cleanReason(kind cmdKind, raw string) (string, error) {
 	if err := refuseInvisible(kind, "reason", raw, true); err != nil {
 		return "", err
 	}
@@ -139,8 +139,8 @@ func cleanReason(kind Kind, raw string) (string, error) {
 		return r
 	}, v)
 	v = strings.TrimSpace(defuseBroadcasts(v))
-	if n := utf8.RuneCountInString(v); n > MaxReasonLen {
-		return "", usageErr(kind, "the reason is too long: %d characters, at most %d", n, MaxReasonLen)
+	if n := utf8.RuneCountInString(v); n > maxReasonLen {
+		return "", usageErr(kind, "the reason is too long: %d characters, at most %d", n, maxReasonLen)
 	}
 	return v, nil
 }
@@ -148,7 +148,7 @@ func cleanReason(kind Kind, raw string) (string, error) {
 // refuseInvisible refuses control characters (white space ones too, unless
 // spaceOK) and invisible formatting characters (category Cf: zero-width
 // spaces and joiners, bidi overrides and isolates, the BOM, soft hyphens).
-func refuseInvisible(kind Kind, field, v string, spaceOK bool) error {
+func refuseInvisible(kind cmdKind, field, v string, spaceOK bool) error {
 	for _, r := range v {
 		switch {
 		case unicode.IsSpace(r) && (spaceOK || unicode.Is(unicode.Zs, r)):
@@ -167,7 +167,7 @@ func refuseInvisible(kind Kind, field, v string, spaceOK bool) error {
 // Special sequences <!…> are refused. In the reason, mentions become plain
 // @name / #channel and links "label (url)"; in a name, mentions are refused
 // and a link becomes its label. A < without a matching > is plain text.
-func expandSlack(kind Kind, field, v string, reason bool) (string, error) {
+func expandSlack(kind cmdKind, field, v string, reason bool) (string, error) {
 	var b strings.Builder
 	for v != "" {
 		i := strings.IndexByte(v, '<')
@@ -220,7 +220,7 @@ func expandSlack(kind Kind, field, v string, reason bool) (string, error) {
 	return out, nil
 }
 
-func refuseSpecial(kind Kind, field, target string) error {
+func refuseSpecial(kind cmdKind, field, target string) error {
 	lower := strings.ToLower(target)
 	switch {
 	case strings.HasPrefix(lower, "!subteam"):

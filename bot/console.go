@@ -51,7 +51,7 @@ func (c *Console) Reply(_ context.Context, _ string, threadTS string, m Message)
 	defer c.mu.Unlock()
 	c.seq++
 	ts := strconv.Itoa(c.seq)
-	c.printf("    ↳ [%s] in thread of %s:\n%s", c.clock(), c.label(threadTS), indent(Plain(m.Text), "      "))
+	c.printf("    ↳ [%s] in thread of %s:\n%s", c.clock(), c.label(threadTS), indent(plain(m.Text), "      "))
 	return ts, nil
 }
 
@@ -60,7 +60,7 @@ func (c *Console) Reply(_ context.Context, _ string, threadTS string, m Message)
 func (c *Console) Update(_ context.Context, _ string, ts string, m Message) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.printf("  ✎ [%s] %s edited:\n%s", c.clock(), c.label(ts), indent(Plain(m.Text), "  "))
+	c.printf("  ✎ [%s] %s edited:\n%s", c.clock(), c.label(ts), indent(plain(m.Text), "  "))
 	return nil
 }
 
@@ -68,7 +68,7 @@ func (c *Console) Update(_ context.Context, _ string, ts string, m Message) erro
 func (c *Console) Ephemeral(_ context.Context, _ string, user string, m Message) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.printf("  (only visible to @%s)\n%s", user, indent(Plain(m.Text), "  │ "))
+	c.printf("  (only visible to @%s)\n%s", user, indent(plain(m.Text), "  │ "))
 	return nil
 }
 
@@ -104,27 +104,27 @@ func (c *Console) label(ts string) string {
 // them in the console), else its text.
 func render(m Message) string {
 	if len(m.Blocks) == 0 {
-		return Plain(m.Text)
+		return plain(m.Text)
 	}
 	var lines []string
 	for _, b := range m.Blocks {
 		switch b := b.(type) {
 		case *slack.SectionBlock:
 			if b.Text != nil {
-				text := Plain(b.Text.Text)
+				text := plain(b.Text.Text)
 				if label, value, ok := strings.Cut(text, "*\n"); ok && strings.HasPrefix(label, "*") {
 					text = strings.TrimPrefix(label, "*") + ": " + value
 				}
 				lines = append(lines, text)
 			}
 			for _, f := range b.Fields {
-				label, value, _ := strings.Cut(Plain(f.Text), "\n")
+				label, value, _ := strings.Cut(plain(f.Text), "\n")
 				lines = append(lines, "  "+strings.Trim(label, "*")+": "+value)
 			}
 		case *slack.ContextBlock:
 			for _, e := range b.ContextElements.Elements {
 				if t, ok := e.(*slack.TextBlockObject); ok {
-					lines = append(lines, "  "+Plain(t.Text))
+					lines = append(lines, "  "+plain(t.Text))
 				}
 			}
 		case *slack.ActionBlock:
@@ -157,9 +157,9 @@ func indent(s, prefix string) string {
 
 var slackMarkup = regexp.MustCompile(`<([@#!])?([^<>|]*)(?:\|([^<>]*))?>`)
 
-// Plain renders Slack mrkdwn for a terminal: mentions as @ID, links as
+// plain renders Slack mrkdwn for a terminal: mentions as @ID, links as
 // "label (url)", and the three escaped characters as themselves.
-func Plain(s string) string {
+func plain(s string) string {
 	s = slackMarkup.ReplaceAllStringFunc(s, func(m string) string {
 		g := slackMarkup.FindStringSubmatch(m)
 		switch sigil, body, label := g[1], g[2], g[3]; {

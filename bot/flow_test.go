@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/backupbot/backupbot/bot/store"
 	"github.com/backupbot/backupbot/commvault/simulator"
 )
 
@@ -197,21 +198,21 @@ func TestSubmissionFaults(t *testing.T) {
 	tests := []struct {
 		name  string
 		fault simulator.Fault
-		state State
+		state store.State
 		want  []string
 	}{
 		{"errorCode in a 200", simulator.Fault{Op: simulator.OpCreateTask, Kind: simulator.FaultErrorCode, Code: 91, Message: "Storage policy not assigned"},
-			StateFailed, []string{"did not start", "Storage policy not assigned", "91"}},
-		{"no jobIds", simulator.Fault{Op: simulator.OpCreateTask, Kind: simulator.FaultNoJobIDs}, StateFailed, []string{"did not start", "no job"}},
+			store.Failed, []string{"did not start", "Storage policy not assigned", "91"}},
+		{"no jobIds", simulator.Fault{Op: simulator.OpCreateTask, Kind: simulator.FaultNoJobIDs}, store.Failed, []string{"did not start", "no job"}},
 		{"500 JSON", simulator.Fault{Op: simulator.OpCreateTask, Kind: simulator.FaultHTTP500JSON, Code: 1, Message: "Internal error occurred"},
-			StateFailed, []string{"did not start", "Internal error occurred"}},
-		{"500 HTML", simulator.Fault{Op: simulator.OpCreateTask, Kind: simulator.FaultHTTP500HTML}, StateFailed, []string{"did not start", "500"}},
+			store.Failed, []string{"did not start", "Internal error occurred"}},
+		{"500 HTML", simulator.Fault{Op: simulator.OpCreateTask, Kind: simulator.FaultHTTP500HTML}, store.Failed, []string{"did not start", "500"}},
 		{"429", simulator.Fault{Op: simulator.OpCreateTask, Kind: simulator.FaultRateLimited, RetryAfter: 30 * time.Second},
-			StateFailed, []string{"did not start", "rate-limiting"}},
+			store.Failed, []string{"did not start", "rate-limiting"}},
 		{"401 after the re-login too", simulator.Fault{Op: simulator.OpCreateTask, Kind: simulator.FaultUnauthorized, Times: 2},
-			StateFailed, []string{"did not start", "Access denied"}},
+			store.Failed, []string{"did not start", "Access denied"}},
 		{"hang", simulator.Fault{Op: simulator.OpCreateTask, Kind: simulator.FaultHang, Hang: 5 * time.Second},
-			StateUnknown, []string{"Outcome unknown", "will not resubmit", "aws-demo-account"}},
+			store.Unknown, []string{"Outcome unknown", "will not resubmit", "aws-demo-account"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -230,7 +231,7 @@ func TestSubmissionFaults(t *testing.T) {
 			if len(ups) == 0 {
 				t.Fatal("parent not updated")
 			}
-			contains(t, "parent", ups[len(ups)-1].Msg.Text, stateLine(Request{State: tt.state, Problem: "x"})[:6])
+			contains(t, "parent", ups[len(ups)-1].Msg.Text, stateLine(request{State: tt.state, Problem: "x"})[:6])
 			if e.bot.Following(t.Context()) != 0 {
 				t.Errorf("following a failed submission")
 			}

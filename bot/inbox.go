@@ -12,11 +12,11 @@ import (
 	"github.com/backupbot/backupbot/bot/store"
 )
 
-// Inbox records work taken from Slack before it is acked, so that no acked
+// inbox records work taken from Slack before it is acked, so that no acked
 // work is lost when the replica that took it dies: another replica claims
 // it once it is stale. It also remembers envelopes, so Slack's retries are
 // taken once. *store.DB is one.
-type Inbox interface {
+type inbox interface {
 	Take(ctx context.Context, ttl time.Duration, keys []string, item store.InboxItem) (seen bool, err error)
 	ClaimInbox(ctx context.Context, id, owner string, lease time.Duration) (store.InboxItem, bool, error)
 	RenewInbox(ctx context.Context, id, owner string, lease time.Duration) (bool, error)

@@ -105,7 +105,7 @@ func (b *Bot) round(ctx context.Context, next *time.Time) {
 
 // Following reports how many requests have jobs that are still followed.
 func (b *Bot) Following(ctx context.Context) int {
-	rs, err := b.store.ByState(ctx, StateSubmitted)
+	rs, err := b.store.ByState(ctx, store.Submitted)
 	if err != nil {
 		b.log.Warn("list submitted requests", zap.Error(err))
 		return 0
@@ -119,18 +119,18 @@ func (b *Bot) Following(ctx context.Context) int {
 // unknown are looked for in the same listings. It returns how long to wait
 // when Commvault asks the bot to slow down.
 func (b *Bot) poll(ctx context.Context) (backoff time.Duration) {
-	recs, err := b.store.ByState(ctx, StateSubmitted, StateUnknown)
+	recs, err := b.store.ByState(ctx, store.Submitted, store.Unknown)
 	if err != nil {
 		b.log.Warn("list followed requests", zap.Error(err))
 		return 0
 	}
-	byClient := make(map[int][]Request)
+	byClient := make(map[int][]request)
 	followed := 0
 	for _, rec := range recs {
-		if rec.State == StateSubmitted {
+		if rec.State == store.Submitted {
 			followed++
 		}
-		if rec.State == StateUnknown && b.now().Sub(rec.Updated) > reconcileFor {
+		if rec.State == store.Unknown && b.now().Sub(rec.Updated) > reconcileFor {
 			continue
 		}
 		r, err := fromRecord(rec)
@@ -157,7 +157,7 @@ func (b *Bot) poll(ctx context.Context) (backoff time.Duration) {
 			listed[j.ID] = j
 		}
 		for _, r := range rs {
-			if r.State == StateUnknown {
+			if r.State == store.Unknown {
 				b.reconcile(ctx, r, jobs)
 				continue
 			}
@@ -170,7 +170,7 @@ func (b *Bot) poll(ctx context.Context) (backoff time.Duration) {
 }
 
 // update brings one request's jobs up to date and reports those that ended.
-func (b *Bot) update(ctx context.Context, r Request, listed map[string]commvault.Job) time.Duration {
+func (b *Bot) update(ctx context.Context, r request, listed map[string]commvault.Job) time.Duration {
 	log := b.log.With(zap.String("request", r.ID))
 	ended, err := b.store.EndedJobs(ctx, r.ID)
 	if err != nil {
@@ -193,7 +193,7 @@ func (b *Bot) update(ctx context.Context, r Request, listed map[string]commvault
 			switch {
 			case errors.Is(err, commvault.ErrJobNotFound):
 				if b.missed(id) >= lostAfter && b.ended(ctx, log, r, id, "lost") {
-					b.thread(ctx, log, r, JobLostReply(id, lostAfter))
+					b.thread(ctx, log, r, jobLostReply(id, lostAfter))
 					ended[id] = "lost"
 				}
 				continue
@@ -207,7 +207,7 @@ func (b *Bot) update(ctx context.Context, r Request, listed map[string]commvault
 			continue
 		}
 		if b.ended(ctx, log, r, id, j.Status) { // only the poller that records the end posts it
-			b.thread(ctx, log, r, JobEndReply(j))
+			b.thread(ctx, log, r, jobEndReply(j))
 		}
 		ended[id] = j.Status
 	}
@@ -219,7 +219,7 @@ func (b *Bot) update(ctx context.Context, r Request, listed map[string]commvault
 }
 
 // ended records a job's end; it reports whether this call recorded it.
-func (b *Bot) ended(ctx context.Context, log *zap.Logger, r Request, jobID, status string) bool {
+func (b *Bot) ended(ctx context.Context, log *zap.Logger, r request, jobID, status string) bool {
 	first, err := b.store.JobEnded(ctx, r.ID, jobID, status, b.now())
 	if err != nil {
 		log.Error("record job end", zap.String("job", jobID), zap.Error(err))
@@ -235,7 +235,7 @@ func (b *Bot) ended(ctx context.Context, log *zap.Logger, r Request, jobID, stat
 }
 
 // finishJobs moves a request whose jobs all ended to finished.
-func (b *Bot) finishJobs(ctx context.Context, log *zap.Logger, r Request, ended map[string]string) {
+func (b *Bot) finishJobs(ctx context.Context, log *zap.Logger, r request, ended map[string]string) {
 	r.Jobs = r.Jobs[:0]
 	lost := 0
 	for _, id := range r.JobIDs {
@@ -245,11 +245,11 @@ func (b *Bot) finishJobs(ctx context.Context, log *zap.Logger, r Request, ended 
 		}
 		r.Jobs = append(r.Jobs, commvault.Job{ID: id, Status: ended[id]})
 	}
-	ch := store.Change{To: StateFinished, Actor: actorBot}
+	ch := store.Change{To: store.Finished, Actor: actorBot}
 	if lost > 0 {
-		ch = store.Change{To: StateUnknown, Actor: actorBot, Problem: "Commvault lost track of a job"}
+		ch = store.Change{To: store.Unknown, Actor: actorBot, Problem: "Commvault lost track of a job"}
 	}
-	next, ok := b.transition(ctx, log, r, []State{StateSubmitted}, ch)
+	next, ok := b.transition(ctx, log, r, []store.State{store.Submitted}, ch)
 	if !ok {
 		return
 	}

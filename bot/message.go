@@ -8,6 +8,7 @@ import (
 	"github.com/slack-go/slack"
 	"github.com/slack-go/slack/slackutilsx"
 
+	"github.com/backupbot/backupbot/bot/store"
 	"github.com/backupbot/backupbot/commvault"
 )
 
@@ -41,41 +42,41 @@ func levelName(l commvault.Level) string {
 }
 
 // what names the backup in one line: "full backup of demo / orders".
-func what(r Request) string {
+func what(r request) string {
 	return fmt.Sprintf("%s backup of *%s* / *%s*", levelName(r.Level), esc(r.Account), esc(r.TableGroup.Name))
 }
 
 // stateLine says where the request stands, with an emoji a reader can scan.
-func stateLine(r Request) string {
+func stateLine(r request) string {
 	switch r.State {
-	case StatePending:
+	case store.Pending:
 		line := "⏳ waiting for approval"
 		if !r.Expires.IsZero() {
 			line += " until " + clockTime(r.Expires)
 		}
 		return line
-	case StateApproved, StateSubmitting:
+	case store.Approved, store.Submitting:
 		if r.DecidedBy != "" {
 			return fmt.Sprintf("✅ approved by <@%s> at %s — submitting to Commvault", r.DecidedBy, clockTime(r.DecidedAt))
 		}
 		return "⏳ submitting to Commvault"
-	case StateSubmitted:
+	case store.Submitted:
 		return fmt.Sprintf("🔄 running — task %d, %s %s", r.TaskID, plural(len(r.JobIDs), "job", "jobs"), esc(strings.Join(r.JobIDs, ", ")))
-	case StateFinished:
+	case store.Finished:
 		return finishedLine(r)
-	case StateFailed:
+	case store.Failed:
 		return "❌ failed: " + esc(r.Problem)
-	case StateUnknown:
+	case store.Unknown:
 		return "⚠️ outcome unknown — check Commvault before asking again"
-	case StateRejected:
+	case store.Rejected:
 		line := fmt.Sprintf("🚫 denied by <@%s> at %s", r.DecidedBy, clockTime(r.DecidedAt))
 		if r.Problem != "" {
 			line += ": " + esc(r.Problem)
 		}
 		return line
-	case StateExpired:
+	case store.Expired:
 		return fmt.Sprintf("⌛ expired at %s: nobody approved it in time", clockTime(r.Expires))
-	case StateCancelled:
+	case store.Cancelled:
 		line := fmt.Sprintf("↩️ withdrawn by <@%s> at %s", r.DecidedBy, clockTime(r.DecidedAt))
 		if r.Problem != "" {
 			line += " (" + esc(r.Problem) + ")"
@@ -88,7 +89,7 @@ func stateLine(r Request) string {
 // clockTime is a time of day for messages, in UTC.
 func clockTime(t time.Time) string { return t.UTC().Format("15:04 UTC") }
 
-func finishedLine(r Request) string {
+func finishedLine(r request) string {
 	parts := make([]string, 0, len(r.Jobs))
 	worst := "✅"
 	for _, j := range r.Jobs {
@@ -103,20 +104,20 @@ func finishedLine(r Request) string {
 	return fmt.Sprintf("%s finished — task %d, %s", worst, r.TaskID, strings.Join(parts, ", "))
 }
 
-// ParentMessage is the channel message for a request: who asked for what,
+// parentMessage is the channel message for a request: who asked for what,
 // exactly what will run, and where it stands.
-func ParentMessage(r Request) Message {
+func parentMessage(r request) Message {
 	sc := r.TableGroup
 	head := fmt.Sprintf("<@%s> requested a %s", r.User, what(r))
-	if r.State == StatePending {
+	if r.State == store.Pending {
 		head = fmt.Sprintf("<@%s> requests a %s", r.User, what(r))
 	}
 	if r.Emergency {
 		head = "🚨 *EMERGENCY (break-glass)* " + head
 	}
 	text := fmt.Sprintf("%s — %s. Request %s.", head, stateLine(r), r.ID)
-	approved := r.DecidedBy != "" && r.State != StateRejected && r.State != StateCancelled && r.State != StateApproved &&
-		r.State != StateSubmitting
+	approved := r.DecidedBy != "" && r.State != store.Rejected && r.State != store.Cancelled && r.State != store.Approved &&
+		r.State != store.Submitting
 	if approved {
 		text += fmt.Sprintf(" Approved by <@%s> at %s.", r.DecidedBy, clockTime(r.DecidedAt))
 	}
@@ -141,7 +142,7 @@ func ParentMessage(r Request) Message {
 	if r.Reason != "" {
 		blocks = append(blocks, section("*Reason*\n"+esc(r.Reason)))
 	}
-	if r.State == StatePending {
+	if r.State == store.Pending {
 		who := mentions(r.Approvers)
 		text = fmt.Sprintf("%s — needs approval by %s (until %s). Request %s.", head, who, clockTime(r.Expires), r.ID)
 		if r.Reason != "" {
@@ -159,7 +160,7 @@ func approveButton(id string) *slack.ButtonBlockElement {
 		WithStyle(slack.StylePrimary)
 }
 
-func denyButton(r Request) *slack.ButtonBlockElement {
+func denyButton(r request) *slack.ButtonBlockElement {
 	confirm := slack.NewConfirmationBlockObject(
 		slack.NewTextBlockObject(slack.PlainTextType, "Deny this backup?", false, false),
 		mrkdwn(fmt.Sprintf("The %s requested by <@%s> will not run.", what(r), r.User)),
@@ -181,16 +182,16 @@ func mentions(ids []string) string {
 	return strings.Join(ms, " ")
 }
 
-// SubmittedReply is the thread reply with Commvault's task and job IDs.
-func SubmittedReply(r Request) Message {
+// submittedReply is the thread reply with Commvault's task and job IDs.
+func submittedReply(r request) Message {
 	text := fmt.Sprintf("✅ Submitted to Commvault: task %d, %s %s. I'll post here when %s.",
 		r.TaskID, plural(len(r.JobIDs), "job", "jobs"), esc(strings.Join(r.JobIDs, ", ")),
 		plural(len(r.JobIDs), "it ends", "they end"))
 	return Message{Text: text}
 }
 
-// JobEndReply is the thread reply when a job reaches its final state.
-func JobEndReply(j commvault.Job) Message {
+// jobEndReply is the thread reply when a job reaches its final state.
+func jobEndReply(j commvault.Job) Message {
 	icon := "✅"
 	switch {
 	case !j.Succeeded():
@@ -212,16 +213,16 @@ func JobEndReply(j commvault.Job) Message {
 	return Message{Text: text}
 }
 
-// SubmitFailedReply says in the thread that Commvault refused the backup.
-func SubmitFailedReply(problem string) Message {
+// submitFailedReply says in the thread that Commvault refused the backup.
+func submitFailedReply(problem string) Message {
 	return Message{Text: "❌ Commvault did not start the backup: " + esc(problem) + ". Nothing is running; you can ask again."}
 }
 
-// OutcomeUnknownReply says in the thread that the submission may or may not
+// outcomeUnknownReply says in the thread that the submission may or may not
 // have reached Commvault, and that the bot will not resubmit it.
 // interrupted says whether the bot stopped mid-submission (else Commvault
 // did not answer in time).
-func OutcomeUnknownReply(r Request, interrupted bool, ref string) Message {
+func outcomeUnknownReply(r request, interrupted bool, ref string) Message {
 	why := "Commvault did not answer the backup request for *%s* / *%s* in time"
 	if interrupted {
 		why = "I stopped between sending the backup request for *%s* / *%s* to Commvault and recording its answer"
@@ -231,9 +232,9 @@ func OutcomeUnknownReply(r Request, interrupted bool, ref string) Message {
 		"and I am looking for the job. (ref %s)", esc(r.Account), esc(r.TableGroup.Name), esc(r.TableGroup.ClientName), ref)}
 }
 
-// InternalErrorMessage is what a user sees when something unexpected broke:
+// internalErrorMessage is what a user sees when something unexpected broke:
 // a short reference that is also in the log, never the error itself.
-func InternalErrorMessage(ref string) Message {
+func internalErrorMessage(ref string) Message {
 	return Message{Text: fmt.Sprintf("Something went wrong on my side (ref %s). The details are in the bot's log under that reference.", ref)}
 }
 

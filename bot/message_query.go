@@ -14,16 +14,16 @@ import (
 // channelLink is an escaped Slack channel link, like &lt;#C01OPS&gt;.
 var channelLink = regexp.MustCompile(`&lt;#([CG][A-Z0-9]+)&gt;`)
 
-// DeniedMessage tells the caller that the policy refused, and why. The
+// deniedMessage tells the caller that the policy refused, and why. The
 // reason may quote what the user typed, so all of it is escaped, and then
 // its channel links (which cannot ping) are made links again.
-func DeniedMessage(d auth.Decision) Message {
+func deniedMessage(d auth.Decision) Message {
 	reason := channelLink.ReplaceAllString(esc(d.Reason), "<#$1>")
 	return Message{Text: "🚫 Not allowed: " + reason + ". Nothing was submitted."}
 }
 
-// UsageMessage says what was wrong with a command and shows the right form.
-func UsageMessage(command string, ue *UsageError) Message {
+// usageMessage says what was wrong with a command and shows the right form.
+func usageMessage(command string, ue *usageError) Message {
 	text := esc(ue.Problem)
 	if ue.Usage != "" {
 		text += "\nUsage: `" + esc(command+" "+ue.Usage) + "`"
@@ -32,12 +32,12 @@ func UsageMessage(command string, ue *UsageError) Message {
 	return Message{Text: text}
 }
 
-// HelpMessage is the usage of every command, with the caller's own accounts.
-func HelpMessage(command string, accounts []string, example string) Message {
+// helpMessage is the usage of every command, with the caller's own accounts.
+func helpMessage(command string, accounts []string, example string) Message {
 	var b strings.Builder
 	fmt.Fprintf(&b, "*%s* — Commvault DynamoDB backups from Slack.\n", esc(command))
-	for _, k := range []Kind{KindBackup, KindStatus, KindList, KindCancel, KindEmergency, KindHelp} {
-		fmt.Fprintf(&b, "• `%s %s`\n", esc(command), esc(Usage(k)))
+	for _, k := range []cmdKind{kindBackup, kindStatus, kindList, kindCancel, kindEmergency, kindHelp} {
+		fmt.Fprintf(&b, "• `%s %s`\n", esc(command), esc(usageOf(k)))
 	}
 	if len(accounts) == 0 {
 		b.WriteString("You may not request backups of any account from this channel.")
@@ -47,16 +47,16 @@ func HelpMessage(command string, accounts []string, example string) Message {
 	return Message{Text: b.String()}
 }
 
-// ListEntry is one account in a `list` answer.
-type ListEntry struct {
+// listEntry is one account in a `list` answer.
+type listEntry struct {
 	Account, Client string
 	NeedsApproval   bool
 	TableGroups     []string
 	Problem         string // why the table groups are missing, if they are
 }
 
-// ListMessage lists the accounts, and their table groups, the caller may back up.
-func ListMessage(command, only string, entries []ListEntry) Message {
+// listMessage lists the accounts, and their table groups, the caller may back up.
+func listMessage(command, only string, entries []listEntry) Message {
 	if len(entries) == 0 {
 		if only != "" {
 			return Message{Text: fmt.Sprintf("You may not back up *%s* from this channel (or there is no such account). "+
@@ -83,8 +83,8 @@ func ListMessage(command, only string, entries []ListEntry) Message {
 	return Message{Text: b.String()}
 }
 
-// UnknownTableGroupMessage names the closest table groups the caller may use.
-func UnknownTableGroupMessage(command, account, client, name string, suggestions []string) Message {
+// unknownTableGroupMessage names the closest table groups the caller may use.
+func unknownTableGroupMessage(command, account, client, name string, suggestions []string) Message {
 	text := fmt.Sprintf("There is no table group *%s* in *%s* (Commvault client %s).", esc(name), esc(account), esc(client))
 	if len(suggestions) > 0 {
 		text += " Did you mean: " + esc(strings.Join(suggestions, ", ")) + "?"
@@ -93,8 +93,8 @@ func UnknownTableGroupMessage(command, account, client, name string, suggestions
 	return Message{Text: text}
 }
 
-// BreakglassReply mentions the account's approvers in an emergency's thread.
-func BreakglassReply(r Request, approvers []string) Message {
+// breakglassReply mentions the account's approvers in an emergency's thread.
+func breakglassReply(r request, approvers []string) Message {
 	who := "No approvers are configured for this account"
 	if len(approvers) > 0 {
 		who = mentions(approvers) + ": please review"
@@ -103,14 +103,14 @@ func BreakglassReply(r Request, approvers []string) Message {
 		r.User, what(r), who, esc(r.Reason))}
 }
 
-// JobLostReply says the bot stopped following a job Commvault has no record of.
-func JobLostReply(id string, polls int) Message {
+// jobLostReply says the bot stopped following a job Commvault has no record of.
+func jobLostReply(id string, polls int) Message {
 	return Message{Text: fmt.Sprintf("⚠️ Commvault has had no record of job %s for %d polls in a row, so I stopped following it. "+
 		"Check Commvault's Job Controller.", esc(id), polls)}
 }
 
-// StatusMessage is a job's state as Commvault reports it.
-func StatusMessage(j commvault.Job) Message {
+// statusMessage is a job's state as Commvault reports it.
+func statusMessage(j commvault.Job) Message {
 	var b strings.Builder
 	fmt.Fprintf(&b, "Job %s: *%s*", esc(j.ID), esc(j.Status))
 	if !j.Terminal() {
@@ -149,9 +149,9 @@ func StatusMessage(j commvault.Job) Message {
 
 func formatTime(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") }
 
-// BusyMessage refuses a request because its table group already has one
+// busyMessage refuses a request because its table group already has one
 // that is pending, approved or running, and links to its thread.
-func BusyMessage(existing store.Request, link string) Message {
+func busyMessage(existing store.Request, link string) Message {
 	where := "its thread"
 	if link != "" {
 		where = "<" + link + "|its thread>"
@@ -161,23 +161,23 @@ func BusyMessage(existing store.Request, link string) Message {
 		activeWords(existing.State), existing.ID, existing.User, where)}
 }
 
-func activeWords(s State) string {
+func activeWords(s store.State) string {
 	switch s {
-	case StatePending:
+	case store.Pending:
 		return "waiting for approval"
-	case StateApproved, StateSubmitting:
+	case store.Approved, store.Submitting:
 		return "being submitted"
 	}
 	return "running"
 }
 
-// ApprovedReply says in the thread who approved the request.
-func ApprovedReply(r Request) Message {
+// approvedReply says in the thread who approved the request.
+func approvedReply(r request) Message {
 	return Message{Text: fmt.Sprintf("👍 Approved by <@%s> at %s. Submitting to Commvault.", r.DecidedBy, clockTime(r.DecidedAt))}
 }
 
-// DeniedReply says in the thread who denied the request, and why if they said.
-func DeniedReply(r Request) Message {
+// deniedReply says in the thread who denied the request, and why if they said.
+func deniedReply(r request) Message {
 	text := fmt.Sprintf("🚫 Denied by <@%s> at %s. Nothing runs.", r.DecidedBy, clockTime(r.DecidedAt))
 	if r.Problem != "" {
 		text += " Reason: " + esc(r.Problem)

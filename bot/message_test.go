@@ -17,8 +17,8 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/golden")
 
-func sampleRequest(state State) Request {
-	return Request{
+func sampleRequest(state store.State) request {
+	return request{
 		ID: "r-1a2b3c", User: "U0ALICE", Channel: "C0OPS", Account: "prod",
 		TableGroup: commvault.Subclient{
 			ClientName: "aws-prod-account", ClientID: 12, InstanceName: "DynamoDB", InstanceID: 45,
@@ -40,20 +40,20 @@ func sampleJob(status string) commvault.Job {
 }
 
 func TestMessagesGolden(t *testing.T) {
-	finished := sampleRequest(StateFinished)
+	finished := sampleRequest(store.Finished)
 	finished.Jobs = []commvault.Job{sampleJob("Completed")}
-	failed := sampleRequest(StateFailed)
+	failed := sampleRequest(store.Failed)
 	failed.Problem = "Storage policy not assigned (error code 91)"
-	emergency := sampleRequest(StateSubmitted)
+	emergency := sampleRequest(store.Submitted)
 	emergency.Emergency = true
 	failedJob := sampleJob("Failed")
 	failedJob.PendingReason = "Access denied by AWS: dynamodb:ListBackups"
 	running := sampleJob("Running")
 	running.End, running.Percent = time.Time{}, 42
 
-	pending := sampleRequest(StatePending)
+	pending := sampleRequest(store.Pending)
 	pending.Expires, pending.Approvers = pending.Created.Add(30*time.Minute), []string{"S0LEADS", "U0LEAD"}
-	decided := func(s State, problem string) Request {
+	decided := func(s store.State, problem string) request {
 		r := sampleRequest(s)
 		r.DecidedBy, r.DecidedAt, r.Problem = "U0LEAD", r.Created.Add(4*time.Minute), problem
 		r.Expires = r.Created.Add(30 * time.Minute)
@@ -63,43 +63,43 @@ func TestMessagesGolden(t *testing.T) {
 		name string
 		msg  Message
 	}{
-		{"parent-pending", ParentMessage(pending)},
-		{"parent-approved-by", ParentMessage(decided(StateApproved, ""))},
-		{"parent-approved-running", ParentMessage(decided(StateSubmitted, ""))},
-		{"parent-rejected", ParentMessage(decided(StateRejected, "not during the freeze"))},
-		{"parent-expired", ParentMessage(decided(StateExpired, ""))},
-		{"parent-cancelled", ParentMessage(decided(StateCancelled, "superseded by break-glass request r-9z8y7x"))},
-		{"reply-approved", ApprovedReply(decided(StateApproved, ""))},
-		{"reply-denied", DeniedReply(decided(StateRejected, "not during the freeze"))},
-		{"busy", BusyMessage(store.Request{ID: "r-1a2b3c", User: "U0ALICE", Account: "prod", TableGroup: "orders", State: StateSubmitted},
+		{"parent-pending", parentMessage(pending)},
+		{"parent-approved-by", parentMessage(decided(store.Approved, ""))},
+		{"parent-approved-running", parentMessage(decided(store.Submitted, ""))},
+		{"parent-rejected", parentMessage(decided(store.Rejected, "not during the freeze"))},
+		{"parent-expired", parentMessage(decided(store.Expired, ""))},
+		{"parent-cancelled", parentMessage(decided(store.Cancelled, "superseded by break-glass request r-9z8y7x"))},
+		{"reply-approved", approvedReply(decided(store.Approved, ""))},
+		{"reply-denied", deniedReply(decided(store.Rejected, "not during the freeze"))},
+		{"busy", busyMessage(store.Request{ID: "r-1a2b3c", User: "U0ALICE", Account: "prod", TableGroup: "orders", State: store.Submitted},
 			"https://example.slack.com/archives/C0OPS/p1764237600000100")},
-		{"parent-approved", ParentMessage(sampleRequest(StateApproved))},
-		{"parent-submitted", ParentMessage(sampleRequest(StateSubmitted))},
-		{"parent-finished", ParentMessage(finished)},
-		{"parent-failed", ParentMessage(failed)},
-		{"parent-unknown", ParentMessage(sampleRequest(StateUnknown))},
-		{"parent-emergency", ParentMessage(emergency)},
-		{"reply-submitted", SubmittedReply(sampleRequest(StateSubmitted))},
-		{"reply-job-completed", JobEndReply(sampleJob("Completed"))},
-		{"reply-job-degraded", JobEndReply(sampleJob("Completed w/ one or more errors"))},
-		{"reply-job-failed", JobEndReply(failedJob)},
-		{"reply-submit-failed", SubmitFailedReply("Storage policy not assigned (error code 91)")},
-		{"reply-outcome-unknown", OutcomeUnknownReply(sampleRequest(StateUnknown), false, "9f8e7d")},
-		{"reply-outcome-unknown-interrupted", OutcomeUnknownReply(sampleRequest(StateUnknown), true, "9f8e7d")},
-		{"reply-breakglass", BreakglassReply(emergency, []string{"S0LEADS", "U0LEAD"})},
-		{"reply-job-lost", JobLostReply("149801", 10)},
-		{"internal-error", InternalErrorMessage("9f8e7d")},
-		{"denied", DeniedMessage(auth.Decision{Rule: "channels", Reason: "prod may only be requested from <#C0OPS>"})},
-		{"usage", UsageMessage("/backup", &UsageError{Problem: `unknown level "ful": use full or incremental`, Usage: Usage(KindBackup)})},
-		{"help", HelpMessage("/backup", []string{"demo", "prod"}, "/backup dynamodb demo orders full before the schema change")},
-		{"list", ListMessage("/backup", "", []ListEntry{
+		{"parent-approved", parentMessage(sampleRequest(store.Approved))},
+		{"parent-submitted", parentMessage(sampleRequest(store.Submitted))},
+		{"parent-finished", parentMessage(finished)},
+		{"parent-failed", parentMessage(failed)},
+		{"parent-unknown", parentMessage(sampleRequest(store.Unknown))},
+		{"parent-emergency", parentMessage(emergency)},
+		{"reply-submitted", submittedReply(sampleRequest(store.Submitted))},
+		{"reply-job-completed", jobEndReply(sampleJob("Completed"))},
+		{"reply-job-degraded", jobEndReply(sampleJob("Completed w/ one or more errors"))},
+		{"reply-job-failed", jobEndReply(failedJob)},
+		{"reply-submit-failed", submitFailedReply("Storage policy not assigned (error code 91)")},
+		{"reply-outcome-unknown", outcomeUnknownReply(sampleRequest(store.Unknown), false, "9f8e7d")},
+		{"reply-outcome-unknown-interrupted", outcomeUnknownReply(sampleRequest(store.Unknown), true, "9f8e7d")},
+		{"reply-breakglass", breakglassReply(emergency, []string{"S0LEADS", "U0LEAD"})},
+		{"reply-job-lost", jobLostReply("149801", 10)},
+		{"internal-error", internalErrorMessage("9f8e7d")},
+		{"denied", deniedMessage(auth.Decision{Rule: "channels", Reason: "prod may only be requested from <#C0OPS>"})},
+		{"usage", usageMessage("/backup", &usageError{Problem: `unknown level "ful": use full or incremental`, Usage: usageOf(kindBackup)})},
+		{"help", helpMessage("/backup", []string{"demo", "prod"}, "/backup dynamodb demo orders full before the schema change")},
+		{"list", listMessage("/backup", "", []listEntry{
 			{Account: "demo", Client: "aws-demo-account", TableGroups: []string{"orders", "customer profiles"}},
 			{Account: "prod", Client: "aws-prod-account", NeedsApproval: true, TableGroups: []string{"orders", "payments"}},
 			{Account: "staging", Client: "aws-staging-account", Problem: "Commvault did not list its table groups just now"},
 		})},
-		{"unknown-tablegroup", UnknownTableGroupMessage("/backup", "demo", "aws-demo-account", "ordres", []string{"orders"})},
-		{"status-running", StatusMessage(running)},
-		{"status-failed", StatusMessage(failedJob)},
+		{"unknown-tablegroup", unknownTableGroupMessage("/backup", "demo", "aws-demo-account", "ordres", []string{"orders"})},
+		{"status-running", statusMessage(running)},
+		{"status-failed", statusMessage(failedJob)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -133,11 +133,11 @@ func TestMessagesGolden(t *testing.T) {
 
 // User text is shown, never obeyed: it cannot ping, link or break markup.
 func TestMessagesEscapeUserText(t *testing.T) {
-	r := sampleRequest(StateApproved)
+	r := sampleRequest(store.Approved)
 	r.Reason = "<!channel> & <https://evil.example|click> <@U0BOSS>"
 	r.TableGroup.Name = "<!here>"
 	r.Account = "a&b"
-	for _, m := range []Message{ParentMessage(r), OutcomeUnknownReply(r, false, "x"), BreakglassReply(r, nil)} {
+	for _, m := range []Message{parentMessage(r), outcomeUnknownReply(r, false, "x"), breakglassReply(r, nil)} {
 		raw, err := json.Marshal(m)
 		if err != nil {
 			t.Fatal(err)
@@ -181,7 +181,7 @@ func TestPlain(t *testing.T) {
 		{"a &lt;b&gt; &amp; c", "a <b> & c"},
 	}
 	for _, tt := range tests {
-		if got := Plain(tt.in); got != tt.want {
+		if got := plain(tt.in); got != tt.want {
 			t.Errorf("Plain(%q) = %q, want %q", tt.in, got, tt.want)
 		}
 	}
@@ -189,7 +189,7 @@ func TestPlain(t *testing.T) {
 
 func TestDeniedMessageKeepsChannelLinksOnly(t *testing.T) {
 	d := auth.Decision{Reason: `no account named "<!channel>" & prod may only be requested from <#C01OPS> or <#G02PRIV>`}
-	got := DeniedMessage(d).Text
+	got := deniedMessage(d).Text
 	contains(t, "denial", got, "<#C01OPS>", "<#G02PRIV>", "&lt;!channel&gt;", "&amp;")
 	if strings.Contains(got, "<!channel>") {
 		t.Errorf("denial %q can ping", got)

@@ -71,7 +71,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 }
 
 // outcome logs one line for a served command and counts it.
-func (b *Bot) outcome(log *zap.Logger, kind Kind, outcome string, fields ...zap.Field) {
+func (b *Bot) outcome(log *zap.Logger, kind cmdKind, outcome string, fields ...zap.Field) {
 	if kind == "" {
 		kind = "invalid"
 	}

@@ -14,9 +14,9 @@ import (
 
 // usageMessage turns a parse error into the caller's answer.
 func (b *Bot) usageMessage(err error) Message {
-	var ue *UsageError
+	var ue *usageError
 	if errors.As(err, &ue) {
-		return UsageMessage(b.command, ue)
+		return usageMessage(b.command, ue)
 	}
 	return Message{Text: esc(err.Error())}
 }
@@ -32,7 +32,7 @@ func (b *Bot) helpMessage(ctx context.Context, in Input) Message {
 	if len(accts) > 0 {
 		example = fmt.Sprintf("%s dynamodb %s %s full before the schema change", b.command, accts[0].Name, b.exampleTableGroup(ctx, accts[0]))
 	}
-	return HelpMessage(b.command, names, example)
+	return helpMessage(b.command, names, example)
 }
 
 // exampleTableGroup names a real table group of a, quoted if need be.
@@ -50,7 +50,7 @@ func (b *Bot) exampleTableGroup(ctx context.Context, a *auth.Account) string {
 }
 
 // list answers with the accounts and table groups the caller may back up.
-func (b *Bot) list(ctx context.Context, log *zap.Logger, in Input, cmd Command) {
+func (b *Bot) list(ctx context.Context, log *zap.Logger, in Input, cmd command) {
 	pol := b.policy()
 	accts := pol.Requestable(ctx, b.groups, auth.Subject{User: in.User, Channel: in.Channel})
 	if cmd.Account != "" {
@@ -62,9 +62,9 @@ func (b *Bot) list(ctx context.Context, log *zap.Logger, in Input, cmd Command) 
 		}
 		accts = only
 	}
-	entries := make([]ListEntry, 0, len(accts))
+	entries := make([]listEntry, 0, len(accts))
 	for _, a := range accts {
-		e := ListEntry{Account: a.Name, Client: a.Client, NeedsApproval: a.NeedsApproval(), TableGroups: a.TableGroups}
+		e := listEntry{Account: a.Name, Client: a.Client, NeedsApproval: a.NeedsApproval(), TableGroups: a.TableGroups}
 		if len(a.TableGroups) == 0 {
 			scs, err := b.cv.Subclients(ctx, a.Client)
 			if err != nil {
@@ -77,27 +77,27 @@ func (b *Bot) list(ctx context.Context, log *zap.Logger, in Input, cmd Command) 
 		}
 		entries = append(entries, e)
 	}
-	b.outcome(log, KindList, "listed", zap.Int("accounts", len(entries)))
-	b.reply(ctx, log, in, ListMessage(b.command, cmd.Account, entries))
+	b.outcome(log, kindList, "listed", zap.Int("accounts", len(entries)))
+	b.reply(ctx, log, in, listMessage(b.command, cmd.Account, entries))
 }
 
 // status answers with a job's state, if it belongs to an account the caller
 // may use: job IDs are easy to guess, other teams' jobs are not ours to show.
-func (b *Bot) status(ctx context.Context, log *zap.Logger, in Input, cmd Command) {
+func (b *Bot) status(ctx context.Context, log *zap.Logger, in Input, cmd command) {
 	log = log.With(zap.String("job", cmd.JobID))
 	j, err := b.cv.Job(ctx, cmd.JobID)
 	var apiErr *commvault.APIError
 	switch {
 	case errors.Is(err, commvault.ErrJobNotFound):
-		b.outcome(log, KindStatus, "no-such-job")
+		b.outcome(log, kindStatus, "no-such-job")
 		b.reply(ctx, log, in, Message{Text: fmt.Sprintf("Commvault has no job %s.", esc(cmd.JobID))})
 		return
 	case errors.Is(err, commvault.ErrTimeout):
-		b.outcome(log, KindStatus, "commvault-timeout", zap.Error(err))
+		b.outcome(log, kindStatus, "commvault-timeout", zap.Error(err))
 		b.reply(ctx, log, in, Message{Text: "Commvault did not answer in time. Try again in a minute."})
 		return
 	case errors.As(err, &apiErr):
-		b.outcome(log, KindStatus, "commvault-error", zap.Error(err))
+		b.outcome(log, kindStatus, "commvault-error", zap.Error(err))
 		b.reply(ctx, log, in, Message{Text: "Commvault answered with an error: " + esc(commvaultProblem(apiErr)) + "."})
 		return
 	case err != nil:
@@ -105,13 +105,13 @@ func (b *Bot) status(ctx context.Context, log *zap.Logger, in Input, cmd Command
 		return
 	}
 	if !b.mayView(ctx, in, j.ClientName) {
-		b.outcome(log, KindStatus, "denied", zap.String("rule", "status-account"))
+		b.outcome(log, kindStatus, "denied", zap.String("rule", "status-account"))
 		b.denied("status-account")
 		b.reply(ctx, log, in, Message{Text: fmt.Sprintf("Job %s is not in an account you may use here.", esc(cmd.JobID))})
 		return
 	}
-	b.outcome(log, KindStatus, "status", zap.String("status", j.Status))
-	b.reply(ctx, log, in, StatusMessage(j))
+	b.outcome(log, kindStatus, "status", zap.String("status", j.Status))
+	b.reply(ctx, log, in, statusMessage(j))
 }
 
 // mayView reports whether the caller may request or approve backups of the

@@ -42,7 +42,7 @@ func (b *Bot) submitBound() time.Duration { return 4 * b.submitTimeout }
 // leave them: a submission is given the Commvault timeout and a margin.
 // Submitted requests need nothing: Run follows them from the store.
 func (b *Bot) Recover(ctx context.Context) {
-	recs, err := b.store.ByState(ctx, StatePending, StateApproved, StateSubmitting)
+	recs, err := b.store.ByState(ctx, store.Pending, store.Approved, store.Submitting)
 	if err != nil {
 		b.log.Error("recover: list unfinished requests", zap.Error(err))
 		return
@@ -50,11 +50,11 @@ func (b *Bot) Recover(ctx context.Context) {
 	now := b.now()
 	for _, rec := range recs {
 		switch {
-		case rec.State == StateSubmitting && now.Sub(rec.Updated) < b.submitBound()+sentMargin:
+		case rec.State == store.Submitting && now.Sub(rec.Updated) < b.submitBound()+sentMargin:
 			continue // may still be in flight
-		case rec.State == StateApproved && now.Sub(rec.Updated) < stuckAfter:
+		case rec.State == store.Approved && now.Sub(rec.Updated) < stuckAfter:
 			continue
-		case rec.State == StatePending && (rec.ParentTS != "" || now.Sub(rec.Created) < stuckAfter):
+		case rec.State == store.Pending && (rec.ParentTS != "" || now.Sub(rec.Created) < stuckAfter):
 			continue
 		}
 		r, err := fromRecord(rec)
@@ -70,11 +70,11 @@ func (b *Bot) Recover(ctx context.Context) {
 			continue
 		}
 		switch r.State {
-		case StateSubmitting:
+		case store.Submitting:
 			ref := b.newID()
 			log.Warn("recover: interrupted submission; outcome unknown", zap.String("ref", ref))
 			b.unknown(ctx, log, r, true, "the bot stopped between sending the backup to Commvault and recording the answer", ref)
-		case StateApproved:
+		case store.Approved:
 			log.Info("recover: submitting an approved request")
 			b.submit(ctx, log, r)
 		}
@@ -84,8 +84,8 @@ func (b *Bot) Recover(ctx context.Context) {
 
 // repost posts the parent message of a request recorded before the bot
 // stopped but never posted.
-func (b *Bot) repost(ctx context.Context, log *zap.Logger, r *Request) bool {
-	ts, err := b.chat.Post(ctx, r.Channel, ParentMessage(*r))
+func (b *Bot) repost(ctx context.Context, log *zap.Logger, r *request) bool {
+	ts, err := b.chat.Post(ctx, r.Channel, parentMessage(*r))
 	if err != nil {
 		log.Error("recover: post parent message", zap.Error(err))
 		return false
@@ -101,14 +101,14 @@ func (b *Bot) repost(ctx context.Context, log *zap.Logger, r *Request) bool {
 // request whose submission outcome is unknown: a backup of the same table
 // group at the same level, started when the request was being sent. Found,
 // the request is followed like any other.
-func (b *Bot) reconcile(ctx context.Context, r Request, jobs []commvault.Job) {
+func (b *Bot) reconcile(ctx context.Context, r request, jobs []commvault.Job) {
 	log := b.log.With(zap.String("request", r.ID))
 	// The job, if any, started while CreateTask was being sent: look only
 	// there, not at other backups of the table group (scheduled ones).
 	sent := r.Updated
 	if ts, err := b.store.Transitions(ctx, r.ID); err == nil {
 		for _, t := range ts {
-			if t.To == StateSubmitting {
+			if t.To == store.Submitting {
 				sent = t.At
 			}
 		}
@@ -119,7 +119,7 @@ func (b *Bot) reconcile(ctx context.Context, r Request, jobs []commvault.Job) {
 			(j.BackupLevel != "" && !strings.EqualFold(j.BackupLevel, levelName(r.Level))) {
 			continue
 		}
-		next, ok := b.transition(ctx, log, r, []State{StateUnknown}, store.Change{To: StateSubmitted, Actor: actorBot,
+		next, ok := b.transition(ctx, log, r, []store.State{store.Unknown}, store.Change{To: store.Submitted, Actor: actorBot,
 			JobIDs: []string{j.ID}, Detail: "reconciled with job " + j.ID})
 		if !ok {
 			return

@@ -9,31 +9,12 @@ import (
 	"github.com/backupbot/backupbot/commvault"
 )
 
-// State is where a backup request stands (see store.State): pending →
-// approved → submitting → submitted → finished, or rejected, expired,
-// cancelled, failed, or unknown.
-type State = store.State
-
-// The states of a request.
-const (
-	StatePending    = store.Pending
-	StateApproved   = store.Approved
-	StateSubmitting = store.Submitting
-	StateSubmitted  = store.Submitted
-	StateFinished   = store.Finished
-	StateRejected   = store.Rejected
-	StateExpired    = store.Expired
-	StateCancelled  = store.Cancelled
-	StateFailed     = store.Failed
-	StateUnknown    = store.Unknown
-)
-
 // actorBot is the actor of what the bot does on its own (expiry, recovery).
 const actorBot = "backupbot"
 
-// Request is one backup request and what became of it, as the core and its
+// request is one backup request and what became of it, as the core and its
 // messages see it.
-type Request struct {
+type request struct {
 	ID         string
 	User       string // requester's Slack user ID
 	Channel    string
@@ -42,7 +23,7 @@ type Request struct {
 	Level      commvault.Level
 	Reason     string
 	Emergency  bool
-	State      State
+	State      store.State
 	Created    time.Time
 	Updated    time.Time
 	Expires    time.Time // when a pending request expires
@@ -57,7 +38,7 @@ type Request struct {
 }
 
 // record is r as the store keeps it.
-func (r Request) record() (store.Request, error) {
+func (r request) record() (store.Request, error) {
 	sc, err := json.Marshal(r.TableGroup)
 	if err != nil {
 		return store.Request{}, fmt.Errorf("encode subclient of %s: %w", r.ID, err)
@@ -73,12 +54,12 @@ func (r Request) record() (store.Request, error) {
 }
 
 // fromRecord is the stored request as the core sees it.
-func fromRecord(s store.Request) (Request, error) {
+func fromRecord(s store.Request) (request, error) {
 	var sc commvault.Subclient
 	if err := json.Unmarshal(s.Subclient, &sc); err != nil {
-		return Request{}, fmt.Errorf("decode subclient of %s: %w", s.ID, err)
+		return request{}, fmt.Errorf("decode subclient of %s: %w", s.ID, err)
 	}
-	return Request{
+	return request{
 		ID: s.ID, User: s.User, Channel: s.Channel, Account: s.Account, TableGroup: sc,
 		Level: commvault.Level(s.Level), Reason: s.Reason, Emergency: s.Emergency, State: s.State,
 		Created: s.Created, Updated: s.Updated, Expires: s.Expires, DecidedBy: s.DecidedBy, DecidedAt: s.DecidedAt,

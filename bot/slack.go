@@ -13,8 +13,8 @@ import (
 	"go.uber.org/zap"
 )
 
-// Handler is what the Slack transport hands work to; *Bot is one.
-type Handler interface {
+// handler is what the Slack transport hands work to; *Bot is one.
+type handler interface {
 	Handle(ctx context.Context, in Input)
 	Click(ctx context.Context, c Click)
 }
@@ -23,7 +23,7 @@ type Handler interface {
 // Handler and Inbox are required.
 type SlackConfig struct {
 	API         *slack.Client
-	Handler     Handler
+	Handler     handler
 	Log         *zap.Logger
 	Command     string        // the slash command served; default "/backup"
 	Connections int           // socket-mode connections held open; default 2
@@ -36,7 +36,7 @@ type SlackConfig struct {
 	WorkTimeout  time.Duration // bound on handling one envelope; default 2m
 	PingInterval time.Duration // longest silence from Slack before reconnecting; default 30s
 	Metrics      *Metrics      // default: registered nowhere
-	Inbox        Inbox         // records taken work durably before it is acked; required (a *store.DB)
+	Inbox        inbox         // records taken work durably before it is acked; required (a *store.DB)
 	Replica      string        // this replica's name, for inbox claims; default host and a random suffix
 	SweepEvery   time.Duration // how often the inbox is swept for work stopped replicas left; default 5s
 }
@@ -261,8 +261,8 @@ func (s *Slack) acking(f func(rec context.Context), ctx context.Context, receive
 
 // Answers through the ack when the work cannot be taken.
 var (
-	busyMessage       = map[string]any{"response_type": "ephemeral", "text": "backupbot is busy right now; try again in a minute. Nothing was submitted."}
-	restartingMessage = map[string]any{"response_type": "ephemeral", "text": "backupbot is restarting; try again in a minute. Nothing was submitted."}
+	busyAck       = map[string]any{"response_type": "ephemeral", "text": "backupbot is busy right now; try again in a minute. Nothing was submitted."}
+	restartingAck = map[string]any{"response_type": "ephemeral", "text": "backupbot is restarting; try again in a minute. Nothing was submitted."}
 )
 
 func (s *Slack) slashCommand(ctx, rec context.Context, log *zap.Logger, c *socketmode.Client, evt socketmode.Event) {
@@ -329,7 +329,7 @@ func (s *Slack) admit(rec context.Context, log *zap.Logger, typ, trigger string,
 	if s.isDraining() {
 		log.Info("shutting down; envelope answered restarting")
 		s.cfg.Metrics.envelopes.WithLabelValues(typ, "draining").Inc()
-		return restartingMessage
+		return restartingAck
 	}
 	seen, err := s.remember(rec, trigger, e)
 	switch {
@@ -363,7 +363,7 @@ func (s *Slack) enqueue(log *zap.Logger, typ string, e envelope) any {
 	if s.draining {
 		log.Info("shutting down; envelope answered restarting")
 		s.cfg.Metrics.envelopes.WithLabelValues(typ, "draining").Inc()
-		return restartingMessage
+		return restartingAck
 	}
 	select {
 	case s.work <- e:
@@ -372,7 +372,7 @@ func (s *Slack) enqueue(log *zap.Logger, typ string, e envelope) any {
 	default:
 		log.Warn("work queue full; envelope answered busy")
 		s.cfg.Metrics.envelopes.WithLabelValues(typ, "busy").Inc()
-		return busyMessage
+		return busyAck
 	}
 }
 

@@ -51,7 +51,7 @@ type transportEnv struct {
 	logs      *observer.ObservedLogs
 }
 
-func startTransport(t *testing.T, h Handler, cfg SlackConfig) *transportEnv {
+func startTransport(t *testing.T, h handler, cfg SlackConfig) *transportEnv {
 	t.Helper()
 	fake, err := slacktest.New(slacktest.Config{PingInterval: 100 * time.Millisecond})
 	if err != nil {
