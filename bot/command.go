@@ -8,6 +8,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/backupbot/backupbot/commvault"
+	"github.com/backupbot/backupbot/internal/fuzzy"
 )
 
 // Kind is the command a user typed.
@@ -300,9 +301,12 @@ func unknownCommand(s *cmdScanner, tok cmdToken) error {
 	p := "unknown command " + quoteWord(tok.val)
 	usage := Usage(KindBackup)
 	words := []string{"dynamodb", "emergency", "status", "list", "cancel", "help"}
-	if near := closeWords(strings.ToLower(tok.val), words); len(near) > 0 {
+	if near := fuzzy.Closest(tok.val, words, 2); len(near) > 0 {
+		usage = Usage(kindOfFirstWord(near[0]))
+		for i, w := range near {
+			near[i] = strconv.Quote(w)
+		}
 		p += " — did you mean " + strings.Join(near, " or ") + "?"
-		usage = Usage(kindOfFirstWord(strings.Trim(near[0], `"`)))
 	} else if peek := *s; looksLikeBackup(&peek) {
 		p += fmt.Sprintf(` — did you mean "dynamodb %s …"?`, strings.Trim(quoteWord(tok.val), `"`))
 	}
@@ -341,52 +345,6 @@ func kindOfFirstWord(text string) Kind {
 		return Kind(strings.ToLower(word))
 	}
 	return KindHelp
-}
-
-// closeWords are the quoted words of set within a small edit distance of w,
-// or that w abbreviates, nearest first.
-func closeWords(w string, set []string) []string {
-	var out []string
-	for limit := 0; limit <= 2 && len(out) == 0; limit++ {
-		for _, c := range set {
-			d := editDistance(w, c)
-			prefix := limit == 0 && len(w) >= 3 && strings.HasPrefix(c, w)
-			if d == limit && (limit < 2 || len(w) > 4) || prefix {
-				out = append(out, strconv.Quote(c))
-			}
-		}
-	}
-	return out
-}
-
-// editDistance is the optimal-string-alignment distance of a and b, in runes,
-// capped (long inputs are far from every keyword anyway).
-func editDistance(a, b string) int {
-	ra, rb := []rune(a), []rune(b)
-	if len(ra) > 32 || len(rb) > 32 {
-		return 99
-	}
-	prev2 := make([]int, len(rb)+1)
-	prev := make([]int, len(rb)+1)
-	cur := make([]int, len(rb)+1)
-	for j := range cur {
-		prev[j] = j
-	}
-	for i := 1; i <= len(ra); i++ {
-		cur[0] = i
-		for j := 1; j <= len(rb); j++ {
-			cost := 1
-			if ra[i-1] == rb[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-			if i > 1 && j > 1 && ra[i-1] == rb[j-2] && ra[i-2] == rb[j-1] {
-				cur[j] = min(cur[j], prev2[j-2]+1)
-			}
-		}
-		prev2, prev, cur = prev, cur, prev2
-	}
-	return prev[len(rb)]
 }
 
 // quoteWord shows a user's word inside a problem text: Go-quoted (control and
