@@ -14,6 +14,7 @@ import (
 	"github.com/backupbot/backupbot/auth"
 	"github.com/backupbot/backupbot/bot/store"
 	"github.com/backupbot/backupbot/commvault"
+	"github.com/backupbot/backupbot/internal/fuzzy"
 )
 
 // reportTimeout bounds the chat and store calls that report an outcome
@@ -310,12 +311,13 @@ func (b *Bot) resolveFailed(ctx context.Context, log *zap.Logger, in Input, kind
 	switch {
 	case errors.As(err, &nf):
 		b.outcome(log, kind, "unknown-tablegroup")
-		var close []string
-		for _, s := range nf.Suggestions {
+		var allowed []string
+		for _, s := range nf.Listed {
 			if acct.AllowsTableGroup(s) {
-				close = append(close, s)
+				allowed = append(allowed, s)
 			}
 		}
+		close := fuzzy.Closest(nf.Name, allowed, 3)
 		b.reply(ctx, log, in, UnknownTableGroupMessage(b.command, acct.Name, acct.Client, nf.Name, close))
 	case errors.Is(err, commvault.ErrTimeout):
 		b.outcome(log, kind, "commvault-timeout", zap.Error(err))
