@@ -13,6 +13,8 @@ import (
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/backupbot/backupbot/internal/fuzzy"
 )
 
 // ParseError is one problem in a policy file, located by line and field path.
@@ -202,7 +204,7 @@ func (p *parser) pairs(n *yaml.Node, path string) []field {
 }
 
 // fields is pairs restricted to the known field names: an unknown one is an
-// error that suggests the closest known name.
+// error that suggests the closest known name (fuzzy.Closest).
 func (p *parser) fields(n *yaml.Node, path string, known []string) []field {
 	var out []field
 	for _, f := range p.pairs(n, path) {
@@ -210,8 +212,8 @@ func (p *parser) fields(n *yaml.Node, path string, known []string) []field {
 			out = append(out, f)
 			continue
 		}
-		if s := suggest(f.key, known); s != "" {
-			p.errorf(f.line, f.path, "unknown field (did you mean %q?)", s)
+		if near := fuzzy.Closest(f.key, known, 1); len(near) > 0 {
+			p.errorf(f.line, f.path, "unknown field (did you mean %q?)", near[0])
 		} else {
 			p.errorf(f.line, f.path, "unknown field (known fields: %s)", strings.Join(known, ", "))
 		}

@@ -14,6 +14,7 @@ import (
 	"github.com/backupbot/backupbot/auth"
 	"github.com/backupbot/backupbot/bot/store"
 	"github.com/backupbot/backupbot/commvault"
+	"github.com/backupbot/backupbot/internal/fuzzy"
 )
 
 // reportTimeout bounds the chat and store calls that report an outcome
@@ -310,13 +311,13 @@ func (b *Bot) resolveFailed(ctx context.Context, log *zap.Logger, in Input, kind
 	switch {
 	case errors.As(err, &nf):
 		b.outcome(log, kind, "unknown-tablegroup")
-		var close []string
-		for _, s := range nf.Suggestions {
-			if acct.AllowsTableGroup(s) {
-				close = append(close, s)
+		var allowed []string
+		for _, name := range nf.Listed {
+			if acct.AllowsTableGroup(name) {
+				allowed = append(allowed, name)
 			}
 		}
-		b.reply(ctx, log, in, unknownTableGroupMessage(b.command, acct.Name, acct.Client, nf.Name, close))
+		b.reply(ctx, log, in, unknownTableGroupMessage(b.command, acct.Name, acct.Client, nf.Name, fuzzy.Closest(nf.Name, allowed, 3)))
 	case errors.Is(err, commvault.ErrTimeout):
 		b.outcome(log, kind, "commvault-timeout", zap.Error(err))
 		b.reply(ctx, log, in, Message{Text: "Commvault did not answer in time while I looked up the table group. " +

@@ -8,6 +8,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/backupbot/backupbot/commvault"
+	"github.com/backupbot/backupbot/internal/fuzzy"
 )
 
 // cmdKind is the command a user typed.
@@ -87,15 +88,15 @@ func usageOf(kind cmdKind) string {
 }
 
 // parse reads the text that follows the slash command. It is a pure function:
-// a Command, or a *UsageError that says what was wrong and shows the right form.
+// a command, or a *usageError that says what was wrong and shows the right form.
 //
-//	"" or help                                         → KindHelp (words after help are ignored)
-//	dynamodb prod orders full before the migration     → KindBackup, Level commvault.Full, Reason "before the migration"
-//	dynamodb demo "customer profiles" incr             → KindBackup, TableGroup "customer profiles", Level commvault.Incremental
-//	emergency dynamodb prod orders full INC-4711 down  → KindEmergency (a reason is required)
-//	status 12345                                       → KindStatus, JobID "12345" (ASCII digits, nothing after)
-//	list / list prod                                   → KindList, Account "" / "prod"
-//	cancel r-7f3a9c                                    → KindCancel, RequestID "r-7f3a9c" ([A-Za-z0-9_-]{1,64})
+//	"" or help                                         → kindHelp (words after help are ignored)
+//	dynamodb prod orders full before the migration     → kindBackup, Level commvault.Full, Reason "before the migration"
+//	dynamodb demo "customer profiles" incr             → kindBackup, TableGroup "customer profiles", Level commvault.Incremental
+//	emergency dynamodb prod orders full INC-4711 down  → kindEmergency (a reason is required)
+//	status 12345                                       → kindStatus, JobID "12345" (ASCII digits, nothing after)
+//	list / list prod                                   → kindList, Account "" / "prod"
+//	cancel r-7f3a9c                                    → kindCancel, RequestID "r-7f3a9c" ([A-Za-z0-9_-]{1,64})
 //
 // Tokens are separated by any Unicode white space. Keywords and levels (full,
 // incremental, incr) are case-insensitive; names keep their case. A token
@@ -104,7 +105,7 @@ func usageOf(kind cmdKind) string {
 // an error; quotes inside a word (don't) are plain characters. The reason is
 // the raw rest of the line: its quotes are kept as typed.
 //
-// Text is refused when it is longer than MaxTextBytes or not valid UTF-8, and
+// Text is refused when it is longer than maxTextBytes or not valid UTF-8, and
 // a field is refused when it holds a control character (the reason folds
 // line breaks and tabs into spaces), an invisible formatting character (zero
 // width, bidi override, BOM: Unicode category Cf), or a Slack special sequence
@@ -300,9 +301,12 @@ func unknownCommand(s *cmdScanner, tok cmdToken) error {
 	p := "unknown command " + quoteWord(tok.val)
 	usage := usageOf(kindBackup)
 	words := []string{"dynamodb", "emergency", "status", "list", "cancel", "help"}
-	if near := closeWords(strings.ToLower(tok.val), words); len(near) > 0 {
+	if near := fuzzy.Closest(tok.val, words, 2); len(near) > 0 {
+		usage = usageOf(kindOfFirstWord(near[0]))
+		for i, w := range near {
+			near[i] = strconv.Quote(w)
+		}
 		p += " — did you mean " + strings.Join(near, " or ") + "?"
-		usage = usageOf(kindOfFirstWord(strings.Trim(near[0], `"`)))
 	} else if peek := *s; looksLikeBackup(&peek) {
 		p += fmt.Sprintf(` — did you mean "dynamodb %s …"?`, strings.Trim(quoteWord(tok.val), `"`))
 	}
@@ -327,7 +331,7 @@ func looksLikeBackup(s *cmdScanner) bool {
 	return levelOf(t.val) != ""
 }
 
-// kindOfFirstWord is the command named by the text's first word, or KindHelp.
+// kindOfFirstWord is the command named by the text's first word, or kindHelp.
 func kindOfFirstWord(text string) cmdKind {
 	i := strings.IndexFunc(strings.TrimLeftFunc(text, unicode.IsSpace), unicode.IsSpace)
 	word := strings.TrimLeftFunc(text, unicode.IsSpace)
@@ -341,52 +345,6 @@ func kindOfFirstWord(text string) cmdKind {
 		return cmdKind(strings.ToLower(word))
 	}
 	return kindHelp
-}
-
-// closeWords are the quoted words of set within a small edit distance of w,
-// or that w abbreviates, nearest first.
-func closeWords(w string, set []string) []string {
-	var out []string
-	for limit := 0; limit <= 2 && len(out) == 0; limit++ {
-		for _, c := range set {
-			d := editDistance(w, c)
-			prefix := limit == 0 && len(w) >= 3 && strings.HasPrefix(c, w)
-			if d == limit && (limit < 2 || len(w) > 4) || prefix {
-				out = append(out, strconv.Quote(c))
-			}
-		}
-	}
-	return out
-}
-
-// editDistance is the optimal-string-alignment distance of a and b, in runes,
-// capped (long inputs are far from every keyword anyway).
-func editDistance(a, b string) int {
-	ra, rb := []rune(a), []rune(b)
-	if len(ra) > 32 || len(rb) > 32 {
-		return 99
-	}
-	prev2 := make([]int, len(rb)+1)
-	prev := make([]int, len(rb)+1)
-	cur := make([]int, len(rb)+1)
-	for j := range cur {
-		prev[j] = j
-	}
-	for i := 1; i <= len(ra); i++ {
-		cur[0] = i
-		for j := 1; j <= len(rb); j++ {
-			cost := 1
-			if ra[i-1] == rb[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-			if i > 1 && j > 1 && ra[i-1] == rb[j-2] && ra[i-2] == rb[j-1] {
-				cur[j] = min(cur[j], prev2[j-2]+1)
-			}
-		}
-		prev2, prev, cur = prev, cur, prev2
-	}
-	return prev[len(rb)]
 }
 
 // quoteWord shows a user's word inside a problem text: Go-quoted (control and

@@ -233,23 +233,53 @@ func (c *Client) send(ctx context.Context, r request, token string, out any) err
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 
+	var wrote atomic.Bool
+	if r.mutates {
+		ctx = traceWrite(ctx, &wrote)
+	}
+	req, err := c.newRequest(ctx, r, token)
+	if err != nil {
+		return err
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		// *url.Error holds method, URL (never credentials: New refuses
+		// them and the token travels in a header) and the cause.
+		if r.mutates && wrote.Load() {
+			return outcomeUnknown(err)
+		}
+		return withTimeout(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode < 200 || resp.StatusCode >= 300 {
+		return c.refusal(resp, r, token)
+	}
+	return c.answer(resp, r, token, out)
+}
+
+// traceWrite returns ctx with a trace that sets wrote once the request has
+// been written without error: from then on it may have reached the server.
+func traceWrite(ctx context.Context, wrote *atomic.Bool) context.Context {
+	return httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+		WroteRequest: func(info httptrace.WroteRequestInfo) {
+			if info.Err == nil {
+				wrote.Store(true)
+			}
+		},
+	})
+}
+
+// newRequest builds the HTTP request for r: the URL with its query, the
+// JSON body, and the Accept, User-Agent, Content-Type, extra and Authtoken
+// headers.
+func (c *Client) newRequest(ctx context.Context, r request, token string) (*http.Request, error) {
 	var payload io.Reader
 	if r.body != nil {
 		b, err := json.Marshal(r.body)
 		if err != nil {
-			return fmt.Errorf("encode request: %w", err)
+			return nil, fmt.Errorf("encode request: %w", err)
 		}
 		payload = bytes.NewReader(b)
-	}
-	var wrote atomic.Bool
-	if r.mutates {
-		ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
-			WroteRequest: func(info httptrace.WroteRequestInfo) {
-				if info.Err == nil {
-					wrote.Store(true)
-				}
-			},
-		})
 	}
 	u := c.base + r.path
 	if len(r.query) > 0 {
@@ -257,7 +287,7 @@ func (c *Client) send(ctx context.Context, r request, token string, out any) err
 	}
 	req, err := http.NewRequestWithContext(ctx, r.method, u, payload)
 	if err != nil {
-		return fmt.Errorf("build request: %w", err)
+		return nil, fmt.Errorf("build request: %w", err)
 	}
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", "backupbot")
@@ -270,41 +300,36 @@ func (c *Client) send(ctx context.Context, r request, token string, out any) err
 	if token != "" {
 		req.Header.Set("Authtoken", token)
 	}
+	return req, nil
+}
 
-	resp, err := c.http.Do(req)
-	if err != nil {
-		// *url.Error holds method, URL (never credentials: New refuses
-		// them and the token travels in a header) and the cause.
-		if r.mutates && wrote.Load() {
-			return outcomeUnknown(err)
-		}
-		return withTimeout(err)
+// refusal is the *APIError for a non-2xx answer, read from at most
+// maxErrorBody of its body. A gateway's answer to a call that mutates is
+// ErrOutcomeUnknown: Commvault may or may not have acted.
+func (c *Client) refusal(resp *http.Response, r request, token string) error {
+	// A truncated or unreadable error body still says what the status says.
+	data, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody+1))
+	ae := apiError(resp, data, c.now(), c.secrets(token))
+	if r.mutates && isGatewayStatus(resp.StatusCode) {
+		return outcomeUnknown(ae)
 	}
-	defer resp.Body.Close()
+	return ae
+}
 
-	ok := resp.StatusCode >= 200 && resp.StatusCode < 300
+// answer reads a 2xx answer of at most r.limit (0: maxBody) bytes into out.
+// A nonzero errorCode in it is an *APIError. The server said yes, so when a
+// mutating call's answer cannot be read the error is ErrOutcomeUnknown: the
+// task may exist.
+func (c *Client) answer(resp *http.Response, r request, token string, out any) error {
 	limit := r.limit
 	if limit == 0 {
 		limit = maxBody
 	}
-	if !ok {
-		limit = maxErrorBody
-	}
-	data, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
-	if !ok {
-		// A truncated or unreadable error body still says what the status says.
-		ae := apiError(resp, data, c.now(), c.secrets(token))
-		if r.mutates && isGatewayStatus(resp.StatusCode) {
-			return outcomeUnknown(ae)
-		}
-		return ae
-	}
-	// From here on the server said yes: if CreateTask's answer cannot be
-	// read, the task may exist.
 	fail := withTimeout
 	if r.mutates {
 		fail = outcomeUnknown
 	}
+	data, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
 	if err != nil {
 		return fail(fmt.Errorf("read response of %s %s: %w", r.method, r.path, err))
 	}

@@ -75,21 +75,30 @@ func (e *APIError) Error() string {
 }
 
 // NotFoundError says a table group does not exist in a client (cloud
-// account), with up to three close names.
+// account). Listed holds the names the client's listing had, in its order;
+// which of them to offer is the caller's choice.
 type NotFoundError struct {
-	Client      string
-	Name        string
-	Suggestions []string
+	Client string
+	Name   string
+	Listed []string
 }
 
-// Error reads like `table group "x" not found in aws-prod-account (did you
-// mean: orders, ordersarchive?)`.
+// maxNamed is how many listed names NotFoundError.Error shows.
+const maxNamed = 3
+
+// Error reads like `table group "x" not found in aws-prod-account (it lists
+// orders, payments)`, or for a long listing `… (it lists 12: orders,
+// ordersarchive, payments, …)`.
 func (e *NotFoundError) Error() string {
 	s := fmt.Sprintf("table group %q not found in %s", e.Name, e.Client)
-	if len(e.Suggestions) > 0 {
-		s += " (did you mean: " + strings.Join(e.Suggestions, ", ") + "?)"
+	switch n := len(e.Listed); {
+	case n == 0:
+		return s + " (it lists none)"
+	case n <= maxNamed:
+		return s + " (it lists " + strings.Join(e.Listed, ", ") + ")"
+	default:
+		return fmt.Sprintf("%s (it lists %d: %s, …)", s, n, strings.Join(e.Listed[:maxNamed], ", "))
 	}
-	return s
 }
 
 // isUnauthorized reports whether err is an HTTP 401 from Commvault.

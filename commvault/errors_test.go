@@ -33,15 +33,23 @@ func TestAPIErrorString(t *testing.T) {
 }
 
 func TestNotFoundErrorString(t *testing.T) {
-	e := &NotFoundError{Client: "aws-prod-account", Name: "x", Suggestions: []string{"orders", "ordersarchive"}}
-	want := `table group "x" not found in aws-prod-account (did you mean: orders, ordersarchive?)`
-	if got := e.Error(); got != want {
-		t.Errorf("Error() = %q, want %q", got, want)
+	tests := []struct {
+		name   string
+		listed []string
+		want   string
+	}{
+		{"nothing listed", nil, `table group "x" not found in aws-prod-account (it lists none)`},
+		{"a few names", []string{"orders", "ordersarchive"}, `table group "x" not found in aws-prod-account (it lists orders, ordersarchive)`},
+		{"three names", []string{"orders", "payments", "default"}, `table group "x" not found in aws-prod-account (it lists orders, payments, default)`},
+		{"many names are counted", []string{"orders", "payments", "default", "inventory", "sessions"}, `table group "x" not found in aws-prod-account (it lists 5: orders, payments, default, …)`},
 	}
-	e.Suggestions = nil
-	want = `table group "x" not found in aws-prod-account`
-	if got := e.Error(); got != want {
-		t.Errorf("Error() = %q, want %q", got, want)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := &NotFoundError{Client: "aws-prod-account", Name: "x", Listed: tt.listed}
+			if got := e.Error(); got != tt.want {
+				t.Errorf("NotFoundError%+v.Error() = %q, want %q", *e, got, tt.want)
+			}
+		})
 	}
 }
 
@@ -117,47 +125,6 @@ func TestParseRetryAfter(t *testing.T) {
 	for _, tt := range tests {
 		if got := parseRetryAfter(tt.in, now); got != tt.want {
 			t.Errorf("parseRetryAfter(%q) = %s, want %s", tt.in, got, tt.want)
-		}
-	}
-}
-
-func TestSuggest(t *testing.T) {
-	names := []string{"orders", "ordersarchive", "payments", "inventory", "default", "customer profiles"}
-	tests := []struct {
-		name string
-		want []string
-	}{
-		{"order", []string{"orders", "ordersarchive"}},
-		{"Oders", []string{"orders"}},
-		{"paymnts", []string{"payments"}},
-		{"customer", []string{"customer profiles"}},
-		{"archive", []string{"ordersarchive"}},
-		{"zzz", nil},
-		{"", nil},
-		{"ord", []string{"orders", "ordersarchive"}},
-	}
-	for _, tt := range tests {
-		got := suggest(tt.name, names)
-		if fmt.Sprint(got) != fmt.Sprint(tt.want) {
-			t.Errorf("suggest(%q) = %q, want %q", tt.name, got, tt.want)
-		}
-	}
-	many := []string{"aa1", "aa2", "aa3", "aa4", "aa5"}
-	if got := suggest("aa", many); len(got) > maxSuggestions {
-		t.Errorf("suggest(%q, %q) = %q, want at most %d", "aa", many, got, maxSuggestions)
-	}
-}
-
-func TestEditDistance(t *testing.T) {
-	tests := []struct {
-		a, b string
-		want int
-	}{
-		{"", "", 0}, {"abc", "", 3}, {"kitten", "sitting", 3}, {"orders", "oders", 1}, {"héllo", "hello", 1},
-	}
-	for _, tt := range tests {
-		if got := editDistance(tt.a, tt.b); got != tt.want {
-			t.Errorf("editDistance(%q, %q) = %d, want %d", tt.a, tt.b, got, tt.want)
 		}
 	}
 }

@@ -113,7 +113,7 @@ func (c *Client) subclients(ctx context.Context, key, param, value string) ([]Su
 }
 
 // TableGroup finds a client's table group by name, ignoring case. When there
-// is none it returns a *NotFoundError with up to three close names.
+// is none it returns a *NotFoundError with the names the listing had.
 func (c *Client) TableGroup(ctx context.Context, clientName, name string) (Subclient, error) {
 	subs, err := c.Subclients(ctx, clientName)
 	if err != nil {
@@ -137,7 +137,7 @@ func (c *Client) TableGroup(ctx context.Context, clientName, name string) (Subcl
 		for i, sc := range subs {
 			names[i] = sc.Name
 		}
-		return Subclient{}, &NotFoundError{Client: clientName, Name: name, Suggestions: suggest(want, names)}
+		return Subclient{}, &NotFoundError{Client: clientName, Name: name, Listed: names}
 	default:
 		names := make([]string, len(folded))
 		for i, sc := range folded {
@@ -145,76 +145,6 @@ func (c *Client) TableGroup(ctx context.Context, clientName, name string) (Subcl
 		}
 		return Subclient{}, fmt.Errorf("table group %q is ambiguous in %s: %s differ only in case", name, clientName, strings.Join(names, ", "))
 	}
-}
-
-// maxSuggestions is how many close names a NotFoundError offers.
-const maxSuggestions = 3
-
-// suggest returns up to maxSuggestions names close to name: within a small
-// edit distance, or starting with it, or containing it (3+ characters),
-// nearest first.
-func suggest(name string, candidates []string) []string {
-	n := strings.ToLower(name)
-	nlen := len([]rune(n))
-	maxDist := 1
-	switch {
-	case nlen > 8:
-		maxDist = 3
-	case nlen > 4:
-		maxDist = 2
-	}
-	type scored struct {
-		name string
-		dist int
-	}
-	var near []scored
-	for _, cand := range candidates {
-		c := strings.ToLower(cand)
-		d := editDistance(n, c)
-		related := nlen >= 3 && (strings.HasPrefix(c, n) || strings.Contains(c, n) ||
-			(len([]rune(c)) >= 3 && strings.Contains(n, c)))
-		if nlen > 0 && (d <= maxDist || related) {
-			near = append(near, scored{cand, d})
-		}
-	}
-	slices.SortStableFunc(near, func(a, b scored) int {
-		if a.dist != b.dist {
-			return a.dist - b.dist
-		}
-		return strings.Compare(a.name, b.name)
-	})
-	var out []string
-	for _, s := range near {
-		if len(out) == maxSuggestions {
-			break
-		}
-		if !slices.Contains(out, s.name) {
-			out = append(out, s.name)
-		}
-	}
-	return out
-}
-
-// editDistance is the Levenshtein distance between a and b, in runes.
-func editDistance(a, b string) int {
-	ra, rb := []rune(a), []rune(b)
-	prev := make([]int, len(rb)+1)
-	cur := make([]int, len(rb)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(ra); i++ {
-		cur[0] = i
-		for j := 1; j <= len(rb); j++ {
-			cost := 1
-			if ra[i-1] == rb[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(rb)]
 }
 
 // subclientCache keeps subclient listings per client until they expire.

@@ -69,7 +69,9 @@ func (c *Client) CreateBackup(ctx context.Context, sc Subclient, level Level) (T
 	return task, nil
 }
 
-// createTaskBody is the POST /CreateTask body (the seed's shape, SPEC §5).
+// createTaskBody is the POST /CreateTask body, in the shape of the vendor's
+// sample body (testdata/seed-createtask.json): an immediate backup of one
+// subclient, its entity sent back as listed.
 type createTaskBody struct {
 	TaskInfo taskInfo `json:"taskInfo"`
 }

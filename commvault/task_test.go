@@ -58,7 +58,8 @@ func TestCreateTaskGolden(t *testing.T) {
 
 // TestCreateTaskMatchesSeed checks our body against the seed page's: every
 // key the seed shows is present with the same JSON type, and the values are
-// those SPEC §5 gives.
+// those of an immediate backup (taskType 1; subTaskType and operationType 2)
+// of the listed subclient, its entity with _type_ 7 and applicationId 134.
 func TestCreateTaskMatchesSeed(t *testing.T) {
 	seedBytes, err := os.ReadFile(filepath.Join("testdata", "seed-createtask.json"))
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/backupbot/backupbot/auth"
 	"github.com/backupbot/backupbot/commvault"
+	"github.com/backupbot/backupbot/internal/fuzzy"
 )
 
 // commvaultLogin connects as the bot would and lists the first account's table
@@ -119,7 +120,7 @@ func (r *checkReport) account(ctx context.Context, cv *commvault.Client, a *auth
 		switch {
 		case errors.As(err, &nf):
 			problems = append(problems, problem{
-				fmt.Sprintf("table group %q not found in %s (%s)", name, a.Client, didYouMean(nf.Suggestions, subs)),
+				fmt.Sprintf("table group %q not found in %s (%s)", name, a.Client, didYouMean(name, nf.Listed)),
 				"correct tablegroups in the policy",
 			})
 		case err != nil:
@@ -139,18 +140,15 @@ func (r *checkReport) account(ctx context.Context, cv *commvault.Client, a *auth
 // maxListed is how many of an account's table groups a hint names.
 const maxListed = 8
 
-// didYouMean offers the close names, or else the names there are.
-func didYouMean(suggestions []string, subs []commvault.Subclient) string {
-	if len(suggestions) > 0 {
-		return "did you mean " + orList(suggestions) + "?"
+// didYouMean offers the listed names close to name (fuzzy.Closest), or else
+// the first few names there are.
+func didYouMean(name string, listed []string) string {
+	if near := fuzzy.Closest(name, listed, 3); len(near) > 0 {
+		return "did you mean " + orList(near) + "?"
 	}
-	var names []string
-	for _, sc := range subs {
-		if len(names) == maxListed {
-			names = append(names, "…")
-			break
-		}
-		names = append(names, sc.Name)
+	names := listed
+	if len(names) > maxListed {
+		names = append(names[:maxListed:maxListed], "…")
 	}
 	return "it has " + strings.Join(names, ", ")
 }
