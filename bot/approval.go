@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"time"
 
 	"go.uber.org/zap"
 
@@ -15,162 +14,154 @@ import (
 // decide applies an approver's Approve or Deny to a pending request. The
 // click is checked against the policy as it is now; only one decision wins,
 // however many clicks arrive, on however many replicas.
-func (b *Bot) decide(ctx context.Context, log *zap.Logger, in Input, id string, approve bool, reason string) {
+func (b *Bot) decide(ctx context.Context, t *turn, id string, approve bool, reason string) {
 	verb := map[bool]string{true: "approve", false: "deny"}[approve]
-	r, ok := b.pendingRequest(ctx, log, in, id)
-	if !ok {
+	r, err := b.waiting(ctx, id)
+	if err != nil {
+		b.notWaiting(ctx, t, id, r, err)
 		return
 	}
-	log = log.With(zap.String("account", r.Account), zap.String("tablegroup", r.TableGroup.Name))
-	d := b.policy().CheckApprove(ctx, b.groups, in.User, r.User, r.Account)
+	t.log = t.log.With(zap.String("account", r.Account), zap.String("tablegroup", r.TableGroup.Name))
+	d := b.policy().CheckApprove(ctx, b.groups, t.in.User, r.User, r.Account)
 	if !d.Allow {
-		log.Info("click", zap.String("outcome", "refused"), zap.String("rule", d.Rule))
+		t.log.Info("click", zap.String("outcome", "refused"), zap.String("rule", d.Rule))
 		b.denied(d.Rule)
-		b.audit(ctx, log, store.Event{RequestID: r.ID, Actor: in.User, Action: "click-refused", Rule: d.Rule,
-			Account: r.Account, TableGroup: r.TableGroup.Name, Channel: r.Channel, Detail: verb + ": " + d.Reason})
-		b.reply(ctx, log, in, Message{Text: fmt.Sprintf("🚫 You may not %s %s: %s. Nothing was changed.", verb, r.ID, esc(d.Reason))})
+		b.audit(ctx, t.log, r.event(t.in.User, "click-refused", d.Rule, verb+": "+d.Reason))
+		b.reply(ctx, t, clickRefusedAnswer(verb, r.ID, d.Reason))
 		return
 	}
-	ch := store.Change{To: store.Approved, Actor: in.User, Decided: true, Detail: "rule " + d.Rule}
+	ch := store.Change{To: store.Approved, Actor: t.in.User, Decided: true, Detail: "rule " + d.Rule}
 	action := "approved"
 	if !approve {
 		ch.To, ch.Problem, action = store.Rejected, reason, "rejected"
 	}
-	next, err := b.store.Transition(ctx, r.ID, []store.State{store.Pending}, withTime(ch, b.now()))
-	if err == nil {
-		b.logState(next, ch)
-	}
-	var conflict *store.ConflictError
+	r, err = b.transition(ctx, r, []store.State{store.Pending}, ch)
 	switch {
-	case errors.As(err, &conflict):
-		log.Info("click", zap.String("outcome", "too-late"), zap.String("state", string(conflict.State)))
-		b.reply(ctx, log, in, b.alreadyDecided(ctx, r.ID))
+	case errors.Is(err, store.ErrConflict):
+		t.log.Info("click", zap.String("outcome", "too-late"), zap.Error(err))
+		b.reply(ctx, t, b.notWaitingNow(ctx, id))
 		return
 	case err != nil:
-		b.internalError(ctx, log, in, fmt.Errorf("record decision on %s: %w", r.ID, err))
+		b.internalError(ctx, t, fmt.Errorf("record decision on %s: %w", id, err))
 		return
 	}
-	if r, err = fromRecord(next); err != nil {
-		b.internalError(ctx, log, in, err)
-		return
-	}
-	log.Info("click", zap.String("outcome", action))
+	t.log.Info("click", zap.String("outcome", action))
 	b.metrics.decisions.WithLabelValues(action).Inc()
-	b.audit(ctx, log, store.Event{RequestID: r.ID, Actor: in.User, Action: action, Rule: d.Rule, Account: r.Account,
-		TableGroup: r.TableGroup.Name, Channel: r.Channel, Detail: reason})
+	b.audit(ctx, t.log, r.event(t.in.User, action, d.Rule, reason))
 	ctx, cancel := detached(ctx)
 	defer cancel()
-	b.updateParent(ctx, log, r)
+	b.updateParent(ctx, t.log, r)
 	if !approve {
-		b.thread(ctx, log, r, deniedReply(r))
+		b.thread(ctx, t.log, r, deniedReply(r))
 		return
 	}
-	b.thread(ctx, log, r, approvedReply(r))
-	b.submit(ctx, log, r)
+	b.thread(ctx, t.log, r, approvedReply(r))
+	b.submit(ctx, t.log, r)
 }
 
-// pendingRequest finds a request that still waits for a decision, and
-// answers the caller when it does not.
-func (b *Bot) pendingRequest(ctx context.Context, log *zap.Logger, in Input, id string) (request, bool) {
+// errExpired is a request that waited for a decision until it expired.
+var errExpired = errors.New("request expired")
+
+// waiting reads request id, which must still wait for a decision: else the
+// error says why not (store.ErrNotFound, *store.ConflictError with its
+// state, errExpired, or the store's failure).
+func (b *Bot) waiting(ctx context.Context, id string) (request, error) {
 	rec, err := b.store.Get(ctx, id)
+	if err != nil {
+		return request{}, err
+	}
+	r, err := fromRecord(rec)
+	if err != nil {
+		return request{}, err
+	}
+	switch {
+	case r.State != store.Pending:
+		return r, &store.ConflictError{ID: r.ID, State: r.State}
+	case !b.now().Before(r.Expires):
+		return r, errExpired
+	}
+	return r, nil
+}
+
+// notWaiting answers a click or cancel on request id that waiting refused
+// with err, and expires the request (r) if its time is up.
+func (b *Bot) notWaiting(ctx context.Context, t *turn, id string, r request, err error) {
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		log.Info("click", zap.String("outcome", "no-such-request"))
-		b.reply(ctx, log, in, Message{Text: fmt.Sprintf("There is no request %s. Nothing was changed.", esc(id))})
-		return request{}, false
-	case err != nil:
-		b.internalError(ctx, log, in, fmt.Errorf("read request %s: %w", id, err))
-		return request{}, false
+		t.log.Info("click", zap.String("outcome", "no-such-request"))
+		b.reply(ctx, t, noSuchRequestAnswer(id))
+	case errors.Is(err, store.ErrConflict):
+		b.reply(ctx, t, b.notWaitingNow(ctx, id))
+	case errors.Is(err, errExpired):
+		b.expire(ctx, t.log, r)
+		b.reply(ctx, t, expiredAnswer(r))
+	default:
+		b.internalError(ctx, t, fmt.Errorf("read request %s: %w", id, err))
 	}
-	r, err := fromRecord(rec)
-	if err != nil {
-		b.internalError(ctx, log, in, err)
-		return request{}, false
-	}
-	if r.State != store.Pending {
-		b.reply(ctx, log, in, b.alreadyDecided(ctx, id))
-		return request{}, false
-	}
-	if !b.now().Before(r.Expires) {
-		b.expire(ctx, log, r)
-		b.reply(ctx, log, in, Message{Text: fmt.Sprintf("Request %s expired at %s; nothing was changed. "+
-			"The requester can ask again.", r.ID, clockTime(r.Expires))})
-		return request{}, false
-	}
-	return r, true
 }
 
-// alreadyDecided tells a late clicker what became of the request.
-func (b *Bot) alreadyDecided(ctx context.Context, id string) Message {
+// notWaitingNow tells a late clicker what became of request id.
+func (b *Bot) notWaitingNow(ctx context.Context, id string) Message {
 	rec, err := b.store.Get(ctx, id)
 	if err != nil {
-		return Message{Text: fmt.Sprintf("Request %s no longer waits for a decision. Nothing was changed.", esc(id))}
+		return notWaitingAnswer(id, nil)
 	}
 	r, err := fromRecord(rec)
 	if err != nil {
-		return Message{Text: fmt.Sprintf("Request %s no longer waits for a decision. Nothing was changed.", esc(id))}
+		return notWaitingAnswer(id, nil)
 	}
-	return Message{Text: fmt.Sprintf("Request %s no longer waits for a decision: %s. Nothing was changed.", r.ID, stateLine(r))}
+	return notWaitingAnswer(id, &r)
 }
 
 // cancel withdraws the caller's own pending request.
-func (b *Bot) cancel(ctx context.Context, log *zap.Logger, in Input, id string) {
-	log = log.With(zap.String("request", id))
-	r, ok := b.pendingRequest(ctx, log, in, id)
-	if !ok {
+func (b *Bot) cancel(ctx context.Context, t *turn, id string) {
+	t.log = t.log.With(zap.String("request", id))
+	r, err := b.waiting(ctx, id)
+	if err != nil {
+		b.notWaiting(ctx, t, id, r, err)
 		return
 	}
-	if r.User != in.User {
-		b.outcome(log, kindCancel, "denied", zap.String("rule", "cancel-own"))
+	if r.User != t.in.User {
+		b.outcome(t, kindCancel, "denied", zap.String("rule", "cancel-own"))
 		b.denied("cancel-own")
-		b.reply(ctx, log, in, Message{Text: fmt.Sprintf("Only <@%s>, who asked for %s, can withdraw it; approvers can deny it. "+
-			"Nothing was changed.", r.User, r.ID)})
+		b.reply(ctx, t, cancelNotYoursAnswer(r))
 		return
 	}
-	if b.finish(ctx, log, r, []store.State{store.Pending}, store.Change{To: store.Cancelled, Actor: in.User, Decided: true}, "cancelled") {
-		b.outcome(log, kindCancel, "cancelled")
-		b.reply(ctx, log, in, Message{Text: fmt.Sprintf("Request %s is withdrawn.", r.ID)})
-		return
+	_, err = b.finish(ctx, t.log, r, []store.State{store.Pending}, store.Change{To: store.Cancelled, Actor: t.in.User, Decided: true}, "cancelled")
+	switch {
+	case err == nil:
+		b.outcome(t, kindCancel, "cancelled")
+		b.reply(ctx, t, withdrawnAnswer(r.ID))
+	case errors.Is(err, store.ErrConflict):
+		b.reply(ctx, t, b.notWaitingNow(ctx, id))
+	default:
+		b.internalError(ctx, t, fmt.Errorf("withdraw request %s: %w", id, err))
 	}
-	b.reply(ctx, log, in, b.alreadyDecided(ctx, id))
 }
 
 // expire ends a pending request nobody approved in time.
 func (b *Bot) expire(ctx context.Context, log *zap.Logger, r request) {
-	if b.finish(ctx, log, r, []store.State{store.Pending}, store.Change{To: store.Expired, Actor: actorBot}, "expired") {
+	_, err := b.finish(ctx, log, r, []store.State{store.Pending}, store.Change{To: store.Expired, Actor: actorBot}, "expired")
+	switch {
+	case err == nil:
 		b.metrics.expiries.Inc()
+	case !errors.Is(err, store.ErrConflict): // a conflict: decided, or expired by another replica
+		log.Error("expire request", zap.String("request", r.ID), zap.Error(err))
 	}
 }
 
 // finish moves r to an end state that runs nothing, records it in the
-// audit trail and shows it on the card (buttons gone). It reports whether
-// this call made the change.
-func (b *Bot) finish(ctx context.Context, log *zap.Logger, r request, from []store.State, ch store.Change, action string) bool {
-	next, err := b.store.Transition(ctx, r.ID, from, withTime(ch, b.now()))
+// audit trail and shows it on the card (buttons gone), and returns r as it
+// now is. A request already moved on is *store.ConflictError.
+func (b *Bot) finish(ctx context.Context, log *zap.Logger, r request, from []store.State, ch store.Change, action string) (request, error) {
+	r, err := b.transition(ctx, r, from, ch)
 	if err != nil {
-		if !errors.Is(err, store.ErrConflict) {
-			log.Error("record transition", zap.String("to", string(ch.To)), zap.Error(err))
-		}
-		return false
-	}
-	b.logState(next, ch)
-	r, err = fromRecord(next)
-	if err != nil {
-		log.Error("read request", zap.Error(err))
-		return false
+		return r, err
 	}
 	log.Info("request", zap.String("request", r.ID), zap.String("outcome", action))
-	b.audit(ctx, log, store.Event{RequestID: r.ID, Actor: ch.Actor, Action: action, Account: r.Account,
-		TableGroup: r.TableGroup.Name, Channel: r.Channel, Detail: ch.Problem})
+	b.audit(ctx, log, r.event(ch.Actor, action, "", ch.Problem))
 	b.updateParent(ctx, log, r)
-	return true
-}
-
-func withTime(ch store.Change, now time.Time) store.Change {
-	if ch.At.IsZero() {
-		ch.At = now
-	}
-	return ch
+	return r, nil
 }
 
 // expireDue expires every pending request whose time is up, including those

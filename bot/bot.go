@@ -157,70 +157,76 @@ func randomID() string {
 	return hex.EncodeToString(p[:])
 }
 
+// turn is one command or click being served: what came in (who, where,
+// and the way back to them) and the logger that names it. The flows that
+// answer the caller take it; what runs on after the answer (a submission,
+// job following) logs only.
+type turn struct {
+	in  Input
+	log *zap.Logger
+}
+
+func (b *Bot) newTurn(in Input) *turn {
+	return &turn{in: in, log: b.log.With(zap.String("user", in.User), zap.String("channel", in.Channel))}
+}
+
 // Handle serves one slash command from start to the end of its submission;
 // the jobs it starts are followed by Run. Every outcome reaches the caller:
-// usage errors, refusals and answers ephemerally, backups in the channel.
+// usage errors, refusals and answers privately, backups in the channel.
 func (b *Bot) Handle(ctx context.Context, in Input) {
-	log := b.log.With(zap.String("user", in.User), zap.String("channel", in.Channel))
+	t := b.newTurn(in)
 	cmd, err := parse(in.Text)
 	if err != nil {
-		b.outcome(log, "", "usage-error", zap.Error(err))
-		b.reply(ctx, log, in, b.usageMessage(err))
+		b.outcome(t, "", "usage-error", zap.Error(err))
+		b.reply(ctx, t, usageAnswer(b.command, err))
 		return
 	}
-	log = log.With(zap.String("command", string(cmd.Kind)))
+	t.log = t.log.With(zap.String("command", string(cmd.Kind)))
 	switch cmd.Kind {
 	case kindHelp:
-		b.outcome(log, kindHelp, "help")
-		b.reply(ctx, log, in, b.helpMessage(ctx, in))
+		b.outcome(t, kindHelp, "help")
+		b.reply(ctx, t, b.help(ctx, t.in))
 	case kindList:
-		b.list(ctx, log, in, cmd)
+		b.list(ctx, t, cmd)
 	case kindStatus:
-		b.status(ctx, log, in, cmd)
+		b.status(ctx, t, cmd)
 	case kindCancel:
-		b.cancel(ctx, log, in, cmd.RequestID)
+		b.cancel(ctx, t, cmd.RequestID)
 	case kindBackup, kindEmergency:
-		b.backup(ctx, log, in, cmd)
+		b.backup(ctx, t, cmd)
 	default:
-		b.internalError(ctx, log, in, fmt.Errorf("command kind %q has no handler", cmd.Kind))
+		b.internalError(ctx, t, fmt.Errorf("command kind %q has no handler", cmd.Kind))
+	}
+}
+
+// Click serves one button press: Approve or Deny on an approval card.
+func (b *Bot) Click(ctx context.Context, c Click) {
+	t := b.newTurn(Input{User: c.User, Channel: c.Channel, ResponseURL: c.ResponseURL})
+	t.log = t.log.With(zap.String("action", c.ActionID), zap.String("request", c.Value))
+	switch c.ActionID {
+	case ActionApprove:
+		b.decide(ctx, t, c.Value, true, "")
+	case ActionDeny:
+		b.decide(ctx, t, c.Value, false, "")
+	default:
+		t.log.Info("click", zap.String("outcome", "no-such-button"))
+		b.reply(ctx, t, noSuchButtonAnswer())
 	}
 }
 
 // reply shows m to the caller only. A failure to reach the caller is logged:
 // there is no one else to tell.
-func (b *Bot) reply(ctx context.Context, log *zap.Logger, in Input, m Message) {
-	if err := b.chat.Ephemeral(ctx, in.Channel, in.User, m); err != nil {
-		log.Error("ephemeral reply", zap.Error(err))
+func (b *Bot) reply(ctx context.Context, t *turn, m Message) {
+	if err := b.chat.Ephemeral(ctx, t.in, m); err != nil {
+		t.log.Error("private answer", zap.Error(err))
 	}
 }
 
 // internalError logs err under a fresh reference and shows the caller only
 // the reference.
-func (b *Bot) internalError(ctx context.Context, log *zap.Logger, in Input, err error) {
+func (b *Bot) internalError(ctx context.Context, t *turn, err error) {
 	ref := b.newID()
-	log.Error("internal error", zap.String("ref", ref), zap.Error(err))
+	t.log.Error("internal error", zap.String("ref", ref), zap.Error(err))
 	b.metrics.internal.Inc()
-	b.reply(ctx, log, in, internalErrorMessage(ref))
-}
-
-// The action_id of the approval buttons: part of the contract with Slack.
-const (
-	ActionApprove = "backup_approve"
-	ActionDeny    = "backup_deny"
-)
-
-// Click serves one button press: Approve or Deny on an approval card.
-func (b *Bot) Click(ctx context.Context, c Click) {
-	log := b.log.With(zap.String("user", c.User), zap.String("channel", c.Channel), zap.String("action", c.ActionID),
-		zap.String("request", c.Value))
-	in := Input{User: c.User, Channel: c.Channel}
-	switch c.ActionID {
-	case ActionApprove:
-		b.decide(ctx, log, in, c.Value, true, "")
-	case ActionDeny:
-		b.decide(ctx, log, in, c.Value, false, "")
-	default:
-		log.Info("click", zap.String("outcome", "no-such-button"))
-		b.reply(ctx, log, in, Message{Text: "That button does nothing: no request waits for it. Nothing was changed."})
-	}
+	b.reply(ctx, t, internalErrorAnswer(ref))
 }

@@ -79,8 +79,8 @@ func (r *recorder) Update(_ context.Context, channel, ts string, m Message) erro
 	return nil
 }
 
-func (r *recorder) Ephemeral(_ context.Context, channel, user string, m Message) error {
-	r.add(sent{Kind: "ephemeral", Channel: channel, User: user, Msg: m})
+func (r *recorder) Ephemeral(_ context.Context, to Input, m Message) error {
+	r.add(sent{Kind: "ephemeral", Channel: to.Channel, User: to.User, Msg: m})
 	return nil
 }
 

@@ -24,13 +24,16 @@ type Chat interface {
 	Reply(ctx context.Context, channel, threadTS string, m Message) (ts string, err error)
 	// Update replaces the message ts.
 	Update(ctx context.Context, channel, ts string, m Message) error
-	// Ephemeral shows m to user only.
-	Ephemeral(ctx context.Context, channel, user string, m Message) error
+	// Ephemeral shows m only to the person who sent in: through its
+	// ResponseURL when it has one (that works where the bot is not a
+	// member), else in its channel.
+	Ephemeral(ctx context.Context, to Input, m Message) error
 	// Permalink links to the message ts.
 	Permalink(ctx context.Context, channel, ts string) (string, error)
 }
 
-// Input is one slash command as the core sees it, whatever the transport.
+// Input is one slash command as the core sees it, whatever the transport;
+// for a click, who clicked and where.
 type Input struct {
 	User    string // Slack user ID of the caller
 	Channel string // channel the command was typed in
@@ -39,13 +42,24 @@ type Input struct {
 	// from Slack: a command served twice (after a replica died) makes one
 	// request.
 	Origin string
+	// ResponseURL answers the caller privately (Slack's response_url, valid
+	// for 30 minutes); "" outside Slack. It is a credential: it lets anyone
+	// post in the channel, so it never reaches a log.
+	ResponseURL string `json:"-"`
 }
 
 // Click is one button press as the core sees it.
 type Click struct {
-	User      string // who clicked
-	Channel   string
-	MessageTS string // the message that holds the button
-	ActionID  string // which button (backup_approve, backup_deny)
-	Value     string // the button's value: a request ID
+	User        string // who clicked
+	Channel     string
+	MessageTS   string // the message that holds the button
+	ActionID    string // which button (ActionApprove, ActionDeny)
+	Value       string // the button's value: a request ID
+	ResponseURL string `json:"-"` // answers the clicker privately, as Input's
 }
+
+// The action_id of the approval buttons: part of the contract with Slack.
+const (
+	ActionApprove = "backup_approve"
+	ActionDeny    = "backup_deny"
+)

@@ -10,7 +10,7 @@ import (
 	"github.com/backupbot/backupbot/commvault"
 )
 
-// FuzzParse checks that Parse never panics, and that what it accepts is safe
+// FuzzParse checks that parse never panics, and that what it accepts is safe
 // to store and show: valid UTF-8, no control or invisible characters, no Slack
 // special sequence, no live @channel/@here/@everyone, names within limits.
 // Run: go test -run='^$' -fuzz=FuzzParse -fuzztime=60s ./bot/

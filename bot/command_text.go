@@ -1,6 +1,6 @@
 package bot
 
-// The tokenizer and the cleaning of names and reasons for Parse.
+// The tokenizer and the cleaning of names and reasons for parse.
 
 import (
 	"cmp"

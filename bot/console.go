@@ -65,10 +65,10 @@ func (c *Console) Update(_ context.Context, _ string, ts string, m Message) erro
 }
 
 // Ephemeral prints a message only the caller would see.
-func (c *Console) Ephemeral(_ context.Context, _ string, user string, m Message) error {
+func (c *Console) Ephemeral(_ context.Context, to Input, m Message) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.printf("  (only visible to @%s)\n%s", user, indent(plain(m.Text), "  │ "))
+	c.printf("  (only visible to @%s)\n%s", to.User, indent(plain(m.Text), "  │ "))
 	return nil
 }
 
@@ -260,8 +260,9 @@ func (s ConsoleSession) decide(ctx context.Context, approve bool, args string) {
 		}
 	}
 	s.Console.Printf("  (console) %s clicks %s on %s", as, map[bool]string{true: "Approve", false: "Deny"}[approve], id)
-	log := s.Bot.log.With(zap.String("user", as), zap.String("request", id))
-	s.Bot.decide(ctx, log, Input{User: as, Channel: s.Channel}, id, approve, strings.Join(reason, " "))
+	t := s.Bot.newTurn(Input{User: as, Channel: s.Channel})
+	t.log = t.log.With(zap.String("request", id))
+	s.Bot.decide(ctx, t, id, approve, strings.Join(reason, " "))
 }
 
 // drain waits until no job is followed any more, or ctx is done.

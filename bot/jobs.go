@@ -228,8 +228,7 @@ func (b *Bot) ended(ctx context.Context, log *zap.Logger, r request, jobID, stat
 	if first {
 		log.Info("job ended", zap.String("job", jobID), zap.String("status", status))
 		b.metrics.jobsEnded.WithLabelValues(status).Inc()
-		b.audit(ctx, log, store.Event{RequestID: r.ID, Actor: actorBot, Action: "job-ended", Account: r.Account,
-			TableGroup: r.TableGroup.Name, Channel: r.Channel, Detail: "job " + jobID + ": " + status})
+		b.audit(ctx, log, r.event(actorBot, "job-ended", "", "job "+jobID+": "+status))
 	}
 	return first
 }
@@ -249,12 +248,12 @@ func (b *Bot) finishJobs(ctx context.Context, log *zap.Logger, r request, ended 
 	if lost > 0 {
 		ch = store.Change{To: store.Unknown, Actor: actorBot, Problem: "Commvault lost track of a job"}
 	}
-	next, ok := b.transition(ctx, log, r, []store.State{store.Submitted}, ch)
-	if !ok {
+	next, err := b.transition(ctx, r, []store.State{store.Submitted}, ch)
+	if err != nil {
+		log.Error("record that every job ended", zap.String("to", string(ch.To)), zap.Error(err))
 		return
 	}
-	b.audit(ctx, log, store.Event{RequestID: r.ID, Actor: actorBot, Action: string(next.State), Account: r.Account,
-		TableGroup: r.TableGroup.Name, Channel: r.Channel})
+	b.audit(ctx, log, r.event(actorBot, string(next.State), "", ""))
 	b.updateParent(ctx, log, next)
 }
 

@@ -59,6 +59,7 @@ func TestMessagesGolden(t *testing.T) {
 		r.Expires = r.Created.Add(30 * time.Minute)
 		return r
 	}
+	rejected := decided(store.Rejected, "not during the freeze")
 	tests := []struct {
 		name string
 		msg  Message
@@ -71,7 +72,7 @@ func TestMessagesGolden(t *testing.T) {
 		{"parent-cancelled", parentMessage(decided(store.Cancelled, "superseded by break-glass request r-9z8y7x"))},
 		{"reply-approved", approvedReply(decided(store.Approved, ""))},
 		{"reply-denied", deniedReply(decided(store.Rejected, "not during the freeze"))},
-		{"busy", busyMessage(store.Request{ID: "r-1a2b3c", User: "U0ALICE", Account: "prod", TableGroup: "orders", State: store.Submitted},
+		{"busy", busyAnswer(store.Request{ID: "r-1a2b3c", User: "U0ALICE", Account: "prod", TableGroup: "orders", State: store.Submitted},
 			"https://example.slack.com/archives/C0OPS/p1764237600000100")},
 		{"parent-approved", parentMessage(sampleRequest(store.Approved))},
 		{"parent-submitted", parentMessage(sampleRequest(store.Submitted))},
@@ -88,18 +89,38 @@ func TestMessagesGolden(t *testing.T) {
 		{"reply-outcome-unknown-interrupted", outcomeUnknownReply(sampleRequest(store.Unknown), true, "9f8e7d")},
 		{"reply-breakglass", breakglassReply(emergency, []string{"S0LEADS", "U0LEAD"})},
 		{"reply-job-lost", jobLostReply("149801", 10)},
-		{"internal-error", internalErrorMessage("9f8e7d")},
-		{"denied", deniedMessage(auth.Decision{Rule: "channels", Reason: "prod may only be requested from <#C0OPS>"})},
-		{"usage", usageMessage("/backup", &usageError{Problem: `unknown level "ful": use full or incremental`, Usage: usageOf(kindBackup)})},
-		{"help", helpMessage("/backup", []string{"demo", "prod"}, "/backup dynamodb demo orders full before the schema change")},
-		{"list", listMessage("/backup", "", []listEntry{
+		{"internal-error", internalErrorAnswer("9f8e7d")},
+		{"denied", deniedAnswer(auth.Decision{Rule: "channels", Reason: "prod may only be requested from <#C0OPS>"})},
+		{"usage", usageAnswer("/backup", &usageError{Problem: `unknown level "ful": use full or incremental`, Usage: usageOf(kindBackup)})},
+		{"help", helpAnswer("/backup", []string{"demo", "prod"}, "/backup dynamodb demo orders full before the schema change")},
+		{"list", listAnswer("/backup", "", []listEntry{
 			{Account: "demo", Client: "aws-demo-account", TableGroups: []string{"orders", "customer profiles"}},
 			{Account: "prod", Client: "aws-prod-account", NeedsApproval: true, TableGroups: []string{"orders", "payments"}},
 			{Account: "staging", Client: "aws-staging-account", Problem: "Commvault did not list its table groups just now"},
 		})},
-		{"unknown-tablegroup", unknownTableGroupMessage("/backup", "demo", "aws-demo-account", "ordres", []string{"orders"})},
-		{"status-running", statusMessage(running)},
-		{"status-failed", statusMessage(failedJob)},
+		{"unknown-tablegroup", unknownTableGroupAnswer("/backup", "demo", "aws-demo-account", "ordres", []string{"orders"})},
+		{"status-running", statusAnswer(running)},
+		{"status-failed", statusAnswer(failedJob)},
+		{"reply-reconciled", reconciledReply(sampleRequest(store.Submitted), sampleJob("Running"))},
+		{"lookup-timeout", lookupTimeoutAnswer()},
+		{"lookup-error", lookupErrorAnswer("aws-prod-account", "Access denied (error code 5)")},
+		{"status-no-such-job", noSuchJobAnswer("149801")},
+		{"status-not-yours", jobNotYoursAnswer("149801")},
+		{"commvault-timeout", commvaultTimeoutAnswer()},
+		{"commvault-error", commvaultErrorAnswer("Commvault is rate-limiting requests (HTTP 429)")},
+		{"click-refused", clickRefusedAnswer("approve", "r-1a2b3c", "you asked for it: someone else must approve it")},
+		{"no-such-request", noSuchRequestAnswer("r-9z8y7x")},
+		{"not-waiting", notWaitingAnswer("r-1a2b3c", &rejected)},
+		{"not-waiting-unread", notWaitingAnswer("r-1a2b3c", nil)},
+		{"expired", expiredAnswer(decided(store.Pending, ""))},
+		{"cancel-not-yours", cancelNotYoursAnswer(pending)},
+		{"withdrawn", withdrawnAnswer("r-1a2b3c")},
+		{"no-such-button", noSuchButtonAnswer()},
+		{"busy-now", busyNowAnswer()},
+		{"restarting", restartingAnswer()},
+		{"unrecorded", unrecordedAnswer()},
+		{"not-served", notServedAnswer("/backup")},
+		{"click-not-taken", clickNotTakenAnswer()},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -189,7 +210,7 @@ func TestPlain(t *testing.T) {
 
 func TestDeniedMessageKeepsChannelLinksOnly(t *testing.T) {
 	d := auth.Decision{Reason: `no account named "<!channel>" & prod may only be requested from <#C01OPS> or <#G02PRIV>`}
-	got := deniedMessage(d).Text
+	got := deniedAnswer(d).Text
 	contains(t, "denial", got, "<#C01OPS>", "<#G02PRIV>", "&lt;!channel&gt;", "&amp;")
 	if strings.Contains(got, "<!channel>") {
 		t.Errorf("denial %q can ping", got)

@@ -71,12 +71,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 }
 
 // outcome logs one line for a served command and counts it.
-func (b *Bot) outcome(log *zap.Logger, kind cmdKind, outcome string, fields ...zap.Field) {
+func (b *Bot) outcome(t *turn, kind cmdKind, outcome string, fields ...zap.Field) {
 	if kind == "" {
 		kind = "invalid"
 	}
 	b.metrics.commands.WithLabelValues(string(kind), outcome).Inc()
-	log.Info("command", append([]zap.Field{zap.String("outcome", outcome)}, fields...)...)
+	t.log.Info("command", append([]zap.Field{zap.String("outcome", outcome)}, fields...)...)
 }
 
 // denied counts a refusal by the rule that decided.

@@ -2,7 +2,6 @@ package bot
 
 import (
 	"context"
-	"fmt"
 	"strings"
 	"time"
 
@@ -119,17 +118,15 @@ func (b *Bot) reconcile(ctx context.Context, r request, jobs []commvault.Job) {
 			(j.BackupLevel != "" && !strings.EqualFold(j.BackupLevel, levelName(r.Level))) {
 			continue
 		}
-		next, ok := b.transition(ctx, log, r, []store.State{store.Unknown}, store.Change{To: store.Submitted, Actor: actorBot,
+		next, err := b.transition(ctx, r, []store.State{store.Unknown}, store.Change{To: store.Submitted, Actor: actorBot,
 			JobIDs: []string{j.ID}, Detail: "reconciled with job " + j.ID})
-		if !ok {
+		if err != nil {
+			log.Error("record the reconciled job", zap.String("job", j.ID), zap.Error(err))
 			return
 		}
 		log.Info("reconciled", zap.String("job", j.ID))
-		b.audit(ctx, log, store.Event{RequestID: r.ID, Actor: actorBot, Action: "reconciled", Account: r.Account,
-			TableGroup: r.TableGroup.Name, Channel: r.Channel, Detail: "job " + j.ID})
-		b.thread(ctx, log, next, Message{Text: fmt.Sprintf("🔎 Found it: Commvault shows job %s for %s / %s, started at %s, "+
-			"which matches this request. I'm following it and will post here when it ends.",
-			esc(j.ID), esc(r.Account), esc(r.TableGroup.Name), formatTime(j.Start))})
+		b.audit(ctx, log, r.event(actorBot, "reconciled", "", "job "+j.ID))
+		b.thread(ctx, log, next, reconciledReply(r, j))
 		b.updateParent(ctx, log, next)
 		return
 	}

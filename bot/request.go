@@ -1,19 +1,21 @@
 package bot
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"time"
 
 	"github.com/backupbot/backupbot/bot/store"
 	"github.com/backupbot/backupbot/commvault"
+	"go.uber.org/zap"
 )
 
 // actorBot is the actor of what the bot does on its own (expiry, recovery).
 const actorBot = "backupbot"
 
 // request is one backup request and what became of it, as the core and its
-// messages see it.
+// messages see it. store.Request is how it is kept.
 type request struct {
 	ID         string
 	User       string // requester's Slack user ID
@@ -65,4 +67,50 @@ func fromRecord(s store.Request) (request, error) {
 		Created: s.Created, Updated: s.Updated, Expires: s.Expires, DecidedBy: s.DecidedBy, DecidedAt: s.DecidedAt,
 		ParentTS: s.ParentTS, TaskID: s.TaskID, JobIDs: s.JobIDs, Problem: s.Problem,
 	}, nil
+}
+
+// event is the audit trail's line for action on r by actor: a user ID, or
+// actorBot. rule names the policy rule that decided, if one did. A denial
+// that created no request is an event of the request it would have been.
+func (r request) event(actor, action, rule, detail string) store.Event {
+	return store.Event{RequestID: r.ID, Actor: actor, Action: action, Rule: rule, Account: r.Account,
+		TableGroup: r.TableGroup.Name, Channel: r.Channel, Detail: detail}
+}
+
+// transition moves r from one of the states from as ch says, in the store,
+// and returns r as it now is (with the approvers and ended jobs r knew). A
+// request that moved on meanwhile is *store.ConflictError; the caller
+// decides what a failure means.
+func (b *Bot) transition(ctx context.Context, r request, from []store.State, ch store.Change) (request, error) {
+	if ch.At.IsZero() {
+		ch.At = b.now()
+	}
+	rec, err := b.store.Transition(ctx, r.ID, from, ch)
+	if err != nil {
+		return r, err
+	}
+	b.logState(rec, ch)
+	next, err := fromRecord(rec)
+	if err != nil {
+		return r, err
+	}
+	next.Jobs, next.Approvers = r.Jobs, r.Approvers
+	return next, nil
+}
+
+// logState is the one log line of a state change.
+func (b *Bot) logState(r store.Request, ch store.Change) {
+	b.log.Info("state", zap.String("request", r.ID), zap.String("state", string(r.State)), zap.String("actor", ch.Actor),
+		zap.String("user", r.User), zap.String("channel", r.Channel), zap.String("account", r.Account),
+		zap.String("tablegroup", r.TableGroup), zap.String("detail", ch.Problem+ch.Detail))
+}
+
+// audit appends e to the audit trail; a failure is logged, not shown.
+func (b *Bot) audit(ctx context.Context, log *zap.Logger, e store.Event) {
+	if e.At.IsZero() {
+		e.At = b.now()
+	}
+	if err := b.store.Audit(ctx, e); err != nil {
+		log.Error("audit", zap.String("action", e.Action), zap.Error(err))
+	}
 }

@@ -143,6 +143,10 @@ func TestSlackClickRouting(t *testing.T) {
 	}
 	waitFor(t, e.fake, "the click", func() bool { _, n := h.count(); return n == 1 })
 	got := h.clicks[0]
+	if !strings.Contains(got.ResponseURL, "/respond/") {
+		t.Errorf("click's response URL = %q, want the click's response_url", got.ResponseURL)
+	}
+	got.ResponseURL = ""
 	want := Click{User: "U0LEAD", Channel: "C0OPS", MessageTS: ts, ActionID: ActionApprove, Value: "r-1a2b3c"}
 	if got != want {
 		t.Errorf("click = %+v, want %+v", got, want)
@@ -243,8 +247,8 @@ func TestSlackEphemeralFallsBackToPostEphemeral(t *testing.T) {
 	t.Cleanup(fake.Close)
 	api := slack.New(fake.BotToken(), slack.OptionAPIURL(fake.APIURL()))
 	c := NewSlackChat(api, zap.NewNop(), nil)
-	ctx := withResponseURL(t.Context(), fake.APIURL()+"../respond/nosuch")
-	if err := c.Ephemeral(ctx, "C0OPS", "U0ALICE", Message{Text: "only you"}); err != nil {
+	to := Input{User: "U0ALICE", Channel: "C0OPS", ResponseURL: fake.APIURL() + "../respond/nosuch"}
+	if err := c.Ephemeral(t.Context(), to, Message{Text: "only you"}); err != nil {
 		t.Fatal(err)
 	}
 	eph := fake.Ephemerals("U0ALICE")

@@ -9,7 +9,8 @@ import (
 	"github.com/slack-go/slack"
 )
 
-// groupTTL is how long a user group's members are trusted (SPEC §3: ≤ 5 min).
+// groupTTL is how long a user group's members are trusted: a policy decision
+// may rest on a membership at most five minutes old.
 const groupTTL = 5 * time.Minute
 
 // SlackGroups resolves Slack user groups with usergroups.users.list and

@@ -1,45 +1,17 @@
 package bot
 
+// The channel's messages: the parent card of a request and the replies in
+// its thread. Every sentence here is in a golden file (message_test.go).
+
 import (
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/slack-go/slack"
-	"github.com/slack-go/slack/slackutilsx"
 
 	"github.com/backupbot/backupbot/bot/store"
 	"github.com/backupbot/backupbot/commvault"
 )
-
-// esc makes user- or server-supplied text safe to show: it cannot ping,
-// link, or format (Slack needs only &, < and > escaped).
-func esc(s string) string { return slackutilsx.EscapeMessage(s) }
-
-func mrkdwn(s string) *slack.TextBlockObject {
-	return slack.NewTextBlockObject(slack.MarkdownType, s, false, false)
-}
-
-func section(s string) *slack.SectionBlock { return slack.NewSectionBlock(mrkdwn(s), nil, nil) }
-
-func contextBlock(parts ...string) *slack.ContextBlock {
-	elems := make([]slack.MixedElement, 0, len(parts))
-	for _, p := range parts {
-		elems = append(elems, mrkdwn(p))
-	}
-	return slack.NewContextBlock("", elems...)
-}
-
-// levelName is how a level reads in messages.
-func levelName(l commvault.Level) string {
-	switch l {
-	case commvault.Full:
-		return "full"
-	case commvault.Incremental:
-		return "incremental"
-	}
-	return strings.ToLower(string(l))
-}
 
 // what names the backup in one line: "full backup of demo / orders".
 func what(r request) string {
@@ -85,9 +57,6 @@ func stateLine(r request) string {
 	}
 	return string(r.State)
 }
-
-// clockTime is a time of day for messages, in UTC.
-func clockTime(t time.Time) string { return t.UTC().Format("15:04 UTC") }
 
 func finishedLine(r request) string {
 	parts := make([]string, 0, len(r.Jobs))
@@ -170,6 +139,14 @@ func denyButton(r request) *slack.ButtonBlockElement {
 		WithStyle(slack.StyleDanger).WithConfirm(confirm)
 }
 
+// mention renders a policy entry (user or user group ID) as a Slack mention.
+func mention(id string) string {
+	if strings.HasPrefix(id, "S") {
+		return "<!subteam^" + id + ">"
+	}
+	return "<@" + id + ">"
+}
+
 // mentions renders policy entries as Slack mentions.
 func mentions(ids []string) string {
 	if len(ids) == 0 {
@@ -188,6 +165,49 @@ func submittedReply(r request) Message {
 		r.TaskID, plural(len(r.JobIDs), "job", "jobs"), esc(strings.Join(r.JobIDs, ", ")),
 		plural(len(r.JobIDs), "it ends", "they end"))
 	return Message{Text: text}
+}
+
+// approvedReply says in the thread who approved the request.
+func approvedReply(r request) Message {
+	return Message{Text: fmt.Sprintf("👍 Approved by <@%s> at %s. Submitting to Commvault.", r.DecidedBy, clockTime(r.DecidedAt))}
+}
+
+// deniedReply says in the thread who denied the request, and why if they said.
+func deniedReply(r request) Message {
+	text := fmt.Sprintf("🚫 Denied by <@%s> at %s. Nothing runs.", r.DecidedBy, clockTime(r.DecidedAt))
+	if r.Problem != "" {
+		text += " Reason: " + esc(r.Problem)
+	}
+	return Message{Text: text}
+}
+
+// breakglassReply mentions the account's approvers in an emergency's thread.
+func breakglassReply(r request, approvers []string) Message {
+	who := "No approvers are configured for this account"
+	if len(approvers) > 0 {
+		who = mentions(approvers) + ": please review"
+	}
+	return Message{Text: fmt.Sprintf("🚨 Break-glass: <@%s> skipped approval for this %s. %s. Reason: %s",
+		r.User, what(r), who, esc(r.Reason))}
+}
+
+// submitFailedReply says in the thread that Commvault refused the backup.
+func submitFailedReply(problem string) Message {
+	return Message{Text: "❌ Commvault did not start the backup: " + esc(problem) + ". Nothing is running; you can ask again."}
+}
+
+// outcomeUnknownReply says in the thread that the submission may or may not
+// have reached Commvault, and that the bot will not resubmit it.
+// interrupted says whether the bot stopped mid-submission (else Commvault
+// did not answer in time).
+func outcomeUnknownReply(r request, interrupted bool, ref string) Message {
+	why := "Commvault did not answer the backup request for *%s* / *%s* in time"
+	if interrupted {
+		why = "I stopped between sending the backup request for *%s* / *%s* to Commvault and recording its answer"
+	}
+	return Message{Text: fmt.Sprintf("⚠️ Outcome unknown: "+why+", so a job may or may not have started. "+
+		"Check Commvault's Job Controller for client %s before asking again — I will not resubmit it, "+
+		"and I am looking for the job. (ref %s)", esc(r.Account), esc(r.TableGroup.Name), esc(r.TableGroup.ClientName), ref)}
 }
 
 // jobEndReply is the thread reply when a job reaches its final state.
@@ -213,68 +233,16 @@ func jobEndReply(j commvault.Job) Message {
 	return Message{Text: text}
 }
 
-// submitFailedReply says in the thread that Commvault refused the backup.
-func submitFailedReply(problem string) Message {
-	return Message{Text: "❌ Commvault did not start the backup: " + esc(problem) + ". Nothing is running; you can ask again."}
+// jobLostReply says the bot stopped following a job Commvault has no record of.
+func jobLostReply(id string, polls int) Message {
+	return Message{Text: fmt.Sprintf("⚠️ Commvault has had no record of job %s for %d polls in a row, so I stopped following it. "+
+		"Check Commvault's Job Controller.", esc(id), polls)}
 }
 
-// outcomeUnknownReply says in the thread that the submission may or may not
-// have reached Commvault, and that the bot will not resubmit it.
-// interrupted says whether the bot stopped mid-submission (else Commvault
-// did not answer in time).
-func outcomeUnknownReply(r request, interrupted bool, ref string) Message {
-	why := "Commvault did not answer the backup request for *%s* / *%s* in time"
-	if interrupted {
-		why = "I stopped between sending the backup request for *%s* / *%s* to Commvault and recording its answer"
-	}
-	return Message{Text: fmt.Sprintf("⚠️ Outcome unknown: "+why+", so a job may or may not have started. "+
-		"Check Commvault's Job Controller for client %s before asking again — I will not resubmit it, "+
-		"and I am looking for the job. (ref %s)", esc(r.Account), esc(r.TableGroup.Name), esc(r.TableGroup.ClientName), ref)}
-}
-
-// internalErrorMessage is what a user sees when something unexpected broke:
-// a short reference that is also in the log, never the error itself.
-func internalErrorMessage(ref string) Message {
-	return Message{Text: fmt.Sprintf("Something went wrong on my side (ref %s). The details are in the bot's log under that reference.", ref)}
-}
-
-func jobDuration(j commvault.Job) (time.Duration, bool) {
-	if j.Start.IsZero() || j.End.IsZero() || j.End.Before(j.Start) {
-		return 0, false
-	}
-	return j.End.Sub(j.Start), true
-}
-
-// formatDuration reads like "1h02m", "3m05s" or "42s".
-func formatDuration(d time.Duration) string {
-	d = d.Round(time.Second)
-	h, m, s := int(d.Hours()), int(d.Minutes())%60, int(d.Seconds())%60
-	switch {
-	case h > 0:
-		return fmt.Sprintf("%dh%02dm", h, m)
-	case m > 0:
-		return fmt.Sprintf("%dm%02ds", m, s)
-	}
-	return fmt.Sprintf("%ds", s)
-}
-
-// formatSize reads like "512 B", "3.4 MiB" or "1.2 GiB".
-func formatSize(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit && exp < 5; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
-}
-
-func plural(n int, one, many string) string {
-	if n == 1 {
-		return one
-	}
-	return many
+// reconciledReply says in the thread that the job of a request whose outcome
+// was unknown has been found in Commvault.
+func reconciledReply(r request, j commvault.Job) Message {
+	return Message{Text: fmt.Sprintf("🔎 Found it: Commvault shows job %s for %s / %s, started at %s, "+
+		"which matches this request. I'm following it and will post here when it ends.",
+		esc(j.ID), esc(r.Account), esc(r.TableGroup.Name), formatTime(j.Start))}
 }

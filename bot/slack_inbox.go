@@ -42,10 +42,6 @@ const (
 	sweepBatch  = 20
 )
 
-// unrecordedMessage answers through the ack when the work cannot be recorded.
-var unrecordedMessage = map[string]any{"response_type": "ephemeral",
-	"text": "backupbot cannot record your command right now (its database does not answer); try again in a minute. Nothing was submitted."}
-
 // envelopeRecord is an envelope as the inbox keeps it.
 type envelopeRecord struct {
 	Input       *Input `json:"input,omitempty"`

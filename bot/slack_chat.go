@@ -121,11 +121,11 @@ func (c *SlackChat) Update(ctx context.Context, channel, ts string, m Message) e
 	})
 }
 
-// Ephemeral shows m to user: through the command's response_url when the
-// context carries one (it works in channels the bot is not in), else, or
-// when that fails, with chat.postEphemeral.
-func (c *SlackChat) Ephemeral(ctx context.Context, channel, user string, m Message) error {
-	if url := responseURL(ctx); url != "" {
+// Ephemeral shows m to the sender of to: through its response_url when it
+// has one (it works in channels the bot is not in), else, or when that
+// fails, with chat.postEphemeral.
+func (c *SlackChat) Ephemeral(ctx context.Context, to Input, m Message) error {
+	if url := to.ResponseURL; url != "" {
 		msg := &slack.WebhookMessage{Text: m.Text, ResponseType: slack.ResponseTypeEphemeral}
 		if len(m.Blocks) > 0 {
 			msg.Blocks = &slack.Blocks{BlockSet: m.Blocks}
@@ -136,8 +136,8 @@ func (c *SlackChat) Ephemeral(ctx context.Context, channel, user string, m Messa
 		}
 		c.log.Warn("response_url post; trying chat.postEphemeral", zap.Error(withoutURL(err)))
 	}
-	return c.send(ctx, channel, "chat.postEphemeral", func() error {
-		_, err := c.api.PostEphemeralContext(ctx, channel, user, msgOptions(m)...)
+	return c.send(ctx, to.Channel, "chat.postEphemeral", func() error {
+		_, err := c.api.PostEphemeralContext(ctx, to.Channel, to.User, msgOptions(m)...)
 		return err
 	})
 }
@@ -150,22 +150,6 @@ func withoutURL(err error) error {
 		return fmt.Errorf("%s: %w", ue.Op, ue.Err)
 	}
 	return err
-}
-
-type responseURLKey struct{}
-
-// withResponseURL carries a slash command's or click's response_url to
-// the Chat that answers it.
-func withResponseURL(ctx context.Context, url string) context.Context {
-	if url == "" {
-		return ctx
-	}
-	return context.WithValue(ctx, responseURLKey{}, url)
-}
-
-func responseURL(ctx context.Context) string {
-	s, _ := ctx.Value(responseURLKey{}).(string)
-	return s
 }
 
 // Permalink links to the message ts (chat.getPermalink).

@@ -1,0 +1,269 @@
+package bot
+
+// The private answers: what only the caller sees (usage, refusals, help,
+// list, status, busy, restarting, unknown table group, internal error).
+// Every sentence here is in a golden file (message_test.go).
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+
+	"github.com/backupbot/backupbot/auth"
+	"github.com/backupbot/backupbot/bot/store"
+	"github.com/backupbot/backupbot/commvault"
+)
+
+// usageAnswer says what was wrong with a command and shows the right form.
+func usageAnswer(command string, err error) Message {
+	var ue *usageError
+	if !errors.As(err, &ue) {
+		ue = &usageError{Problem: err.Error()}
+	}
+	text := esc(ue.Problem)
+	if ue.Usage != "" {
+		text += "\nUsage: `" + esc(command+" "+ue.Usage) + "`"
+	}
+	text += "\nType `" + esc(command) + " help` for every command."
+	return Message{Text: text}
+}
+
+// channelLink is an escaped Slack channel link, like &lt;#C01OPS&gt;.
+var channelLink = regexp.MustCompile(`&lt;#([CG][A-Z0-9]+)&gt;`)
+
+// deniedAnswer tells the caller that the policy refused, and why. The
+// reason may quote what the user typed, so all of it is escaped, and then
+// its channel links (which cannot ping) are made links again.
+func deniedAnswer(d auth.Decision) Message {
+	reason := channelLink.ReplaceAllString(esc(d.Reason), "<#$1>")
+	return Message{Text: "🚫 Not allowed: " + reason + ". Nothing was submitted."}
+}
+
+// helpAnswer is the usage of every command, with the caller's own accounts.
+func helpAnswer(command string, accounts []string, example string) Message {
+	var b strings.Builder
+	fmt.Fprintf(&b, "*%s* — Commvault DynamoDB backups from Slack.\n", esc(command))
+	for _, k := range []cmdKind{kindBackup, kindStatus, kindList, kindCancel, kindEmergency, kindHelp} {
+		fmt.Fprintf(&b, "• `%s %s`\n", esc(command), esc(usageOf(k)))
+	}
+	if len(accounts) == 0 {
+		b.WriteString("You may not request backups of any account from this channel.")
+		return Message{Text: b.String()}
+	}
+	fmt.Fprintf(&b, "Accounts you may back up from here: %s.\nExample: `%s`", esc(strings.Join(accounts, ", ")), esc(example))
+	return Message{Text: b.String()}
+}
+
+// listEntry is one account in a `list` answer.
+type listEntry struct {
+	Account, Client string
+	NeedsApproval   bool
+	TableGroups     []string
+	Problem         string // why the table groups are missing, if they are
+}
+
+// listAnswer lists the accounts, and their table groups, the caller may back up.
+func listAnswer(command, only string, entries []listEntry) Message {
+	if len(entries) == 0 {
+		if only != "" {
+			return Message{Text: fmt.Sprintf("You may not back up *%s* from this channel (or there is no such account). "+
+				"`%s list` shows what you may.", esc(only), esc(command))}
+		}
+		return Message{Text: "You may not request backups of any account from this channel."}
+	}
+	var b strings.Builder
+	b.WriteString("Accounts you may back up from here:")
+	for _, e := range entries {
+		fmt.Fprintf(&b, "\n• *%s* (Commvault client %s)", esc(e.Account), esc(e.Client))
+		if e.NeedsApproval {
+			b.WriteString(", needs approval")
+		}
+		switch {
+		case e.Problem != "":
+			b.WriteString(": " + esc(e.Problem))
+		case len(e.TableGroups) == 0:
+			b.WriteString(": no table groups")
+		default:
+			b.WriteString(": " + esc(strings.Join(e.TableGroups, ", ")))
+		}
+	}
+	return Message{Text: b.String()}
+}
+
+// unknownTableGroupAnswer names the closest table groups the caller may use.
+func unknownTableGroupAnswer(command, account, client, name string, suggestions []string) Message {
+	text := fmt.Sprintf("There is no table group *%s* in *%s* (Commvault client %s).", esc(name), esc(account), esc(client))
+	if len(suggestions) > 0 {
+		text += " Did you mean: " + esc(strings.Join(suggestions, ", ")) + "?"
+	}
+	text += fmt.Sprintf(" `%s list %s` shows them all.", esc(command), esc(account))
+	return Message{Text: text}
+}
+
+// statusAnswer is a job's state as Commvault reports it.
+func statusAnswer(j commvault.Job) Message {
+	var b strings.Builder
+	fmt.Fprintf(&b, "Job %s: *%s*", esc(j.ID), esc(j.Status))
+	if !j.Terminal() {
+		fmt.Fprintf(&b, ", %d%% done", j.Percent)
+		if j.Phase != "" {
+			fmt.Fprintf(&b, " (phase %s)", esc(j.Phase))
+		}
+	}
+	if j.ClientName != "" || j.SubclientName != "" {
+		fmt.Fprintf(&b, "\nTable group %s of %s", esc(j.SubclientName), esc(j.ClientName))
+		if j.BackupLevel != "" {
+			fmt.Fprintf(&b, ", %s", esc(strings.ToLower(j.BackupLevel)))
+		}
+	}
+	if !j.Start.IsZero() {
+		b.WriteString("\nStarted " + formatTime(j.Start))
+	}
+	if !j.End.IsZero() {
+		b.WriteString(", ended " + formatTime(j.End))
+		if d, ok := jobDuration(j); ok {
+			b.WriteString(" (" + formatDuration(d) + ")")
+		}
+	}
+	if j.SizeBytes > 0 {
+		b.WriteString("\nSize " + formatSize(j.SizeBytes))
+	}
+	switch {
+	case j.PendingReason == "":
+	case j.Terminal():
+		b.WriteString("\nReason: " + esc(j.PendingReason))
+	default:
+		b.WriteString("\nPending: " + esc(j.PendingReason))
+	}
+	return Message{Text: b.String()}
+}
+
+// busyAnswer refuses a request because its table group already has one
+// that is pending, approved or running, and links to its thread.
+func busyAnswer(existing store.Request, link string) Message {
+	where := "its thread"
+	if link != "" {
+		where = "<" + link + "|its thread>"
+	}
+	return Message{Text: fmt.Sprintf("⛔ %s / %s already has a backup %s (request %s by <@%s>): see %s. "+
+		"One backup at a time per table group; nothing was submitted.", esc(existing.Account), esc(existing.TableGroup),
+		activeWords(existing.State), existing.ID, existing.User, where)}
+}
+
+func activeWords(s store.State) string {
+	switch s {
+	case store.Pending:
+		return "waiting for approval"
+	case store.Approved, store.Submitting:
+		return "being submitted"
+	}
+	return "running"
+}
+
+// internalErrorAnswer is what a user sees when something unexpected broke:
+// a short reference that is also in the log, never the error itself.
+func internalErrorAnswer(ref string) Message {
+	return Message{Text: fmt.Sprintf("Something went wrong on my side (ref %s). The details are in the bot's log under that reference.", ref)}
+}
+
+// lookupTimeoutAnswer: Commvault did not list the table groups in time.
+func lookupTimeoutAnswer() Message {
+	return Message{Text: "Commvault did not answer in time while I looked up the table group. " +
+		"Nothing was submitted; try again in a minute."}
+}
+
+// lookupErrorAnswer: Commvault refused to list the table groups of client.
+func lookupErrorAnswer(client, problem string) Message {
+	return Message{Text: fmt.Sprintf("Commvault answered with an error while I looked up the table groups of %s: %s. "+
+		"Nothing was submitted.", esc(client), esc(problem))}
+}
+
+// noSuchJobAnswer: the job a status asked for does not exist.
+func noSuchJobAnswer(id string) Message {
+	return Message{Text: fmt.Sprintf("Commvault has no job %s.", esc(id))}
+}
+
+// jobNotYoursAnswer: the job belongs to an account the caller may not use.
+func jobNotYoursAnswer(id string) Message {
+	return Message{Text: fmt.Sprintf("Job %s is not in an account you may use here.", esc(id))}
+}
+
+// commvaultTimeoutAnswer: Commvault did not answer a read in time.
+func commvaultTimeoutAnswer() Message {
+	return Message{Text: "Commvault did not answer in time. Try again in a minute."}
+}
+
+// commvaultErrorAnswer: Commvault answered a read with an error.
+func commvaultErrorAnswer(problem string) Message {
+	return Message{Text: "Commvault answered with an error: " + esc(problem) + "."}
+}
+
+// clickRefusedAnswer: the policy does not let the clicker decide request id.
+func clickRefusedAnswer(verb, id, reason string) Message {
+	return Message{Text: fmt.Sprintf("🚫 You may not %s %s: %s. Nothing was changed.", verb, id, esc(reason))}
+}
+
+// noSuchRequestAnswer: a click or cancel named a request that does not exist.
+func noSuchRequestAnswer(id string) Message {
+	return Message{Text: fmt.Sprintf("There is no request %s. Nothing was changed.", esc(id))}
+}
+
+// notWaitingAnswer tells a late clicker what became of request id; r is
+// the request as it is now, or nil when it cannot be read.
+func notWaitingAnswer(id string, r *request) Message {
+	if r == nil {
+		return Message{Text: fmt.Sprintf("Request %s no longer waits for a decision. Nothing was changed.", esc(id))}
+	}
+	return Message{Text: fmt.Sprintf("Request %s no longer waits for a decision: %s. Nothing was changed.", r.ID, stateLine(*r))}
+}
+
+// expiredAnswer: a click or cancel came after the request expired.
+func expiredAnswer(r request) Message {
+	return Message{Text: fmt.Sprintf("Request %s expired at %s; nothing was changed. "+
+		"The requester can ask again.", r.ID, clockTime(r.Expires))}
+}
+
+// cancelNotYoursAnswer: only the requester may withdraw a request.
+func cancelNotYoursAnswer(r request) Message {
+	return Message{Text: fmt.Sprintf("Only <@%s>, who asked for %s, can withdraw it; approvers can deny it. "+
+		"Nothing was changed.", r.User, r.ID)}
+}
+
+// withdrawnAnswer: the caller's pending request is withdrawn.
+func withdrawnAnswer(id string) Message {
+	return Message{Text: fmt.Sprintf("Request %s is withdrawn.", id)}
+}
+
+// noSuchButtonAnswer: a click on a button the bot does not know.
+func noSuchButtonAnswer() Message {
+	return Message{Text: "That button does nothing: no request waits for it. Nothing was changed."}
+}
+
+// The transport's answers, when it cannot take a command or click.
+
+// busyNowAnswer: every worker is busy and the queue is full.
+func busyNowAnswer() Message {
+	return Message{Text: "backupbot is busy right now; try again in a minute. Nothing was submitted."}
+}
+
+// restartingAnswer: the bot is shutting down and takes no new work.
+func restartingAnswer() Message {
+	return Message{Text: "backupbot is restarting; try again in a minute. Nothing was submitted."}
+}
+
+// unrecordedAnswer: the command could not be recorded before the ack.
+func unrecordedAnswer() Message {
+	return Message{Text: "backupbot cannot record your command right now (its database does not answer); " +
+		"try again in a minute. Nothing was submitted."}
+}
+
+// notServedAnswer: a slash command this bot does not serve reached it.
+func notServedAnswer(command string) Message {
+	return Message{Text: "This bot serves " + command + " only."}
+}
+
+// clickNotTakenAnswer: a click the transport could not take.
+func clickNotTakenAnswer() Message {
+	return Message{Text: "backupbot is busy or restarting and did not take that click; click again in a minute. Nothing was changed."}
+}

@@ -1,0 +1,233 @@
+package bot
+
+// What happens to one envelope: it is recognised, recorded and acked
+// (slashCommand, interactive, admit), handed to a worker (enqueue), and
+// served (serve, process).
+
+import (
+	"context"
+	"time"
+
+	"github.com/slack-go/slack"
+	"github.com/slack-go/slack/socketmode"
+	"go.uber.org/zap"
+)
+
+// envelope is one piece of work taken from Slack, in the core's terms.
+type envelope struct {
+	id          string // the envelope ID: the inbox key
+	input       *Input
+	click       *Click
+	responseURL string
+}
+
+// maxAcking bounds the envelopes being recorded and acked at once. They
+// are acked concurrently so that a burst does not queue behind each one's
+// database writes; past the bound, the connection's reader waits.
+const maxAcking = 64
+
+// acking runs take-and-ack for one envelope on its own goroutine; f
+// records the envelope within rec, whose deadline is RecordBudget after
+// the envelope arrived.
+func (s *Slack) acking(f func(rec context.Context), ctx context.Context, received time.Time) {
+	s.ackers <- struct{}{}
+	s.acks.Add(1)
+	go func() {
+		defer func() { <-s.ackers; s.acks.Done() }()
+		rec, cancel := context.WithDeadline(ctx, received.Add(s.cfg.RecordBudget))
+		defer cancel()
+		f(rec)
+		s.cfg.Metrics.ackSeconds.Observe(time.Since(received).Seconds())
+	}()
+}
+
+// ephemeralAck is m as a slash command's ack payload: shown to the caller only.
+func ephemeralAck(m Message) map[string]any {
+	p := map[string]any{"response_type": "ephemeral", "text": m.Text}
+	if len(m.Blocks) > 0 {
+		p["blocks"] = m.Blocks
+	}
+	return p
+}
+
+func (s *Slack) slashCommand(ctx, rec context.Context, log *zap.Logger, c *socketmode.Client, evt socketmode.Event) {
+	cmd, ok := evt.Data.(slack.SlashCommand)
+	if !ok || evt.Request == nil {
+		log.Warn("slash command envelope without a command")
+		if evt.Request != nil {
+			s.ack(ctx, log, c, evt.Request, nil)
+		}
+		return
+	}
+	req := evt.Request
+	log = log.With(zap.String("envelope", req.EnvelopeID), zap.String("user", cmd.UserID), zap.String("channel", cmd.ChannelID),
+		zap.Int("retry_attempt", req.RetryAttempt))
+	var answer *Message
+	if cmd.Command != s.cfg.Command {
+		m := notServedAnswer(s.cfg.Command)
+		answer = &m
+		s.cfg.Metrics.envelopes.WithLabelValues("slash_commands", "ignored").Inc()
+	} else {
+		answer = s.admit(rec, log, "slash_commands", cmd.TriggerID, envelope{id: req.EnvelopeID,
+			input:       &Input{User: cmd.UserID, Channel: cmd.ChannelID, Text: cmd.Text, Origin: req.EnvelopeID},
+			responseURL: cmd.ResponseURL})
+	}
+	var payload any
+	if answer != nil {
+		payload = ephemeralAck(*answer)
+	}
+	s.ack(ctx, log, c, req, payload)
+}
+
+func (s *Slack) interactive(ctx, rec context.Context, log *zap.Logger, c *socketmode.Client, evt socketmode.Event) {
+	cb, ok := evt.Data.(slack.InteractionCallback)
+	if !ok || evt.Request == nil {
+		if evt.Request != nil {
+			s.ack(ctx, log, c, evt.Request, nil)
+		}
+		return
+	}
+	req := evt.Request
+	log = log.With(zap.String("envelope", req.EnvelopeID), zap.String("user", cb.User.ID))
+	if cb.Type != slack.InteractionTypeBlockActions || len(cb.ActionCallback.BlockActions) == 0 {
+		s.ack(ctx, log, c, req, nil)
+		return
+	}
+	a := cb.ActionCallback.BlockActions[0]
+	channel := cb.Channel.ID
+	if channel == "" {
+		channel = cb.Container.ChannelID
+	}
+	ts := cb.Container.MessageTs
+	if ts == "" {
+		ts = cb.Message.Timestamp
+	}
+	answer := s.admit(rec, log, "interactive", cb.TriggerID, envelope{id: req.EnvelopeID, click: &Click{User: cb.User.ID,
+		Channel: channel, MessageTS: ts, ActionID: a.ActionID, Value: a.Value}, responseURL: cb.ResponseURL})
+	s.ack(ctx, log, c, req, nil)
+	if answer != nil { // a click's ack cannot carry a message
+		s.tellLater(ctx, log, cb.ResponseURL)
+	}
+}
+
+// admit takes an envelope: it recognises Slack's retries of it (by envelope
+// and trigger ID), records it in the inbox, and hands it to a worker without
+// blocking. It returns the answer for the sender: nil when the envelope was
+// taken or is a retry, else why they should try again (restarting, cannot
+// record, busy).
+func (s *Slack) admit(rec context.Context, log *zap.Logger, typ, trigger string, e envelope) *Message {
+	if s.isDraining() {
+		log.Info("shutting down; envelope answered restarting")
+		s.cfg.Metrics.envelopes.WithLabelValues(typ, "draining").Inc()
+		m := restartingAnswer()
+		return &m
+	}
+	seen, err := s.remember(rec, trigger, e)
+	switch {
+	case err != nil: // cannot tell: taking it could submit twice, dropping it loses it
+		log.Error("cannot record the envelope; answered try again", zap.Error(err))
+		s.forget(log, e) // in case it was recorded after all: the user was told to try again
+		s.cfg.Metrics.envelopes.WithLabelValues(typ, "unrecorded").Inc()
+		m := unrecordedAnswer()
+		return &m
+	case seen:
+		log.Info("duplicate envelope dropped")
+		s.cfg.Metrics.envelopes.WithLabelValues(typ, "duplicate").Inc()
+		return nil
+	}
+	answer := s.enqueue(log, typ, e)
+	if answer != nil {
+		s.forget(log, e)
+	}
+	return answer
+}
+
+func (s *Slack) isDraining() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.draining
+}
+
+// enqueue hands e to a worker without blocking; when it cannot, it
+// returns the answer for the sender.
+func (s *Slack) enqueue(log *zap.Logger, typ string, e envelope) *Message {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.draining {
+		log.Info("shutting down; envelope answered restarting")
+		s.cfg.Metrics.envelopes.WithLabelValues(typ, "draining").Inc()
+		m := restartingAnswer()
+		return &m
+	}
+	select {
+	case s.work <- e:
+		s.cfg.Metrics.envelopes.WithLabelValues(typ, "queued").Inc()
+		return nil
+	default:
+		log.Warn("work queue full; envelope answered busy")
+		s.cfg.Metrics.envelopes.WithLabelValues(typ, "busy").Inc()
+		m := busyNowAnswer()
+		return &m
+	}
+}
+
+// tellLater answers a click that could not be taken through its
+// response_url (a click's ack cannot carry a message).
+func (s *Slack) tellLater(ctx context.Context, log *zap.Logger, url string) {
+	if url == "" {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.AckTimeout)
+	defer cancel()
+	msg := &slack.WebhookMessage{ResponseType: slack.ResponseTypeEphemeral, Text: clickNotTakenAnswer().Text}
+	if err := slack.PostWebhookContext(ctx, url, msg); err != nil {
+		log.Warn("tell a click to retry", zap.Error(withoutURL(err)))
+	}
+}
+
+// ack acknowledges an envelope within the ack timeout, whatever happens.
+func (s *Slack) ack(ctx context.Context, log *zap.Logger, c *socketmode.Client, req *socketmode.Request, payload any) {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.AckTimeout)
+	defer cancel()
+	if err := c.AckCtx(ctx, req.EnvelopeID, payload); err != nil {
+		log.Error("ack", zap.Error(err))
+	}
+}
+
+// serve claims an envelope, runs it (renewing the claim meanwhile, so no
+// other replica takes it up while it runs), and marks it done.
+func (s *Slack) serve(base context.Context, e envelope) {
+	ctx, cancel := context.WithTimeout(base, s.cfg.AckTimeout)
+	claimed := s.claim(ctx, e)
+	cancel()
+	if !claimed {
+		return
+	}
+	stopRenewing := s.renewClaim(base, e)
+	s.process(base, e)
+	stopRenewing()
+	ctx, cancel = context.WithTimeout(base, s.cfg.AckTimeout)
+	defer cancel()
+	s.done(ctx, e)
+}
+
+// process runs one envelope, with its own deadline.
+func (s *Slack) process(base context.Context, e envelope) {
+	ctx, cancel := context.WithTimeout(base, s.cfg.WorkTimeout)
+	defer cancel()
+	defer func() {
+		if r := recover(); r != nil {
+			s.log.Error("panic while handling an envelope", zap.Any("panic", r), zap.Stack("stack"))
+		}
+	}()
+	switch {
+	case e.input != nil:
+		in := *e.input
+		in.ResponseURL = e.responseURL
+		s.cfg.Handler.Handle(ctx, in)
+	case e.click != nil:
+		c := *e.click
+		c.ResponseURL = e.responseURL
+		s.cfg.Handler.Click(ctx, c)
+	}
+}
