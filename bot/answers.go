@@ -267,3 +267,20 @@ func notServedAnswer(command string) Message {
 func clickNotTakenAnswer() Message {
 	return Message{Text: "backupbot is busy or restarting and did not take that click; click again in a minute. Nothing was changed."}
 }
+
+// givenUpAnswer tells the sender of a command (in) or click (c) that
+// backupbot took it but could not finish serving it: the replicas that
+// served it stopped, attempts times.
+func givenUpAnswer(command string, in *Input, c *Click, attempts int) Message {
+	if c != nil {
+		return Message{Text: fmt.Sprintf("⚠️ backupbot took your click on request %s but could not finish serving it "+
+			"(it was interrupted %d times). Its card in the channel shows what became of the request.", esc(c.Value), attempts)}
+	}
+	text := ""
+	if in != nil {
+		text = in.Text
+	}
+	return Message{Text: fmt.Sprintf("⚠️ backupbot took your command `%s` but could not finish serving it "+
+		"(it was interrupted %d times). If its request shows in the channel, that request goes on; "+
+		"otherwise nothing was submitted. Look there before asking again.", esc(strings.TrimSpace(command+" "+text)), attempts)}
+}

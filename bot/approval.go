@@ -56,6 +56,8 @@ func (b *Bot) decide(ctx context.Context, t *turn, id string, approve bool, reas
 		return
 	}
 	b.thread(ctx, t.log, r, approvedReply(r))
+	release := b.holding(ctx, t.log, r.ID) // approved, this replica holds it until it is submitted
+	defer release()
 	b.submit(ctx, t.log, r)
 }
 

@@ -420,7 +420,12 @@ func TestApprovedButNeverSentIsSentByRecovery(t *testing.T) {
 	if n := e.createTasks(); n != 0 {
 		t.Fatalf("recovered at once (CreateTasks = %d); the approving replica may still be sending it", n)
 	}
-	e.clock.Advance(stuckAfter)
+	e.clock.Advance(holdTTL) // the approving replica's hold runs out
+	e.bot.Recover(t.Context())
+	if n := e.createTasks(); n != 0 {
+		t.Fatalf("recovered at the hold's last instant (CreateTasks = %d)", n)
+	}
+	e.clock.Advance(time.Second)
 	e.bot.Recover(t.Context())
 	e.bot.Recover(t.Context())
 	if n := e.createTasks(); n != 1 {

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"go.uber.org/zap"
@@ -45,7 +46,8 @@ func (b *Bot) backup(ctx context.Context, t *turn, cmd command) {
 	emergency := cmd.Kind == kindEmergency
 	now := b.now()
 	r := request{
-		ID: requestID(t.in.Origin, b.newID), User: t.in.User, Channel: t.in.Channel, Account: acct.Name, TableGroup: sc,
+		Owner: b.replica, HeldUntil: now.Add(holdTTL),
+		ID: requestID(t.in.Origin, b.newRequestID), User: t.in.User, Channel: t.in.Channel, Account: acct.Name, TableGroup: sc,
 		Level: cmd.Level, Reason: cmd.Reason, Emergency: emergency, State: store.Approved, Created: now, Updated: now,
 		Approvers: acct.Approvers,
 	}
@@ -68,6 +70,8 @@ func (b *Bot) backup(ctx context.Context, t *turn, cmd command) {
 		b.internalError(ctx, t, err)
 		return
 	}
+	release := b.holding(ctx, t.log, r.ID) // however long Slack or Commvault take, no replica takes it over
+	defer release()
 	ts, err := b.chat.Post(ctx, t.in.Channel, parentMessage(r))
 	if err != nil { // nobody would see the outcome: do not submit
 		ctx, cancel := detached(ctx)
@@ -79,9 +83,9 @@ func (b *Bot) backup(ctx context.Context, t *turn, cmd command) {
 		}
 		return
 	}
-	r.ParentTS = ts
-	if err := b.store.SetParentTS(ctx, r.ID, ts); err != nil {
-		t.log.Error("record parent message", zap.Error(err))
+	if err := b.recordParent(ctx, t.log, &r, ts); err != nil { // its replies would have no thread: do not submit
+		b.notRecorded(ctx, t.log, r, ts, err)
+		return
 	}
 	switch {
 	case r.State == store.Pending:
@@ -124,6 +128,27 @@ func (b *Bot) authorize(ctx context.Context, t *turn, cmd command) (acct *auth.A
 	return acct, true
 }
 
+// notRecorded ends a request whose card was posted (as ts) but could not be
+// recorded: nothing is submitted, and the card's thread says so.
+func (b *Bot) notRecorded(ctx context.Context, log *zap.Logger, r request, ts string, err error) {
+	ctx, cancel := detached(ctx)
+	defer cancel()
+	log.Error("record parent message; nothing submitted", zap.Error(err))
+	next, err := b.transition(ctx, r, []store.State{r.State}, store.Change{To: store.Failed, Actor: actorBot,
+		Problem: "its message could not be recorded"})
+	if err != nil {
+		log.Error("record that the request failed", zap.Error(err))
+		next = r // the card says what the store could not record
+		next.State, next.Problem = store.Failed, "its message could not be recorded"
+	}
+	if _, err := b.chat.Reply(ctx, r.Channel, ts, notRecordedReply()); err != nil {
+		log.Error("thread reply", zap.Error(err))
+	}
+	if err := b.chat.Update(ctx, r.Channel, ts, parentMessage(next)); err != nil {
+		log.Error("update parent message", zap.Error(err))
+	}
+}
+
 // create records r with its first audit event. A table group that already
 // has an active request refuses it with *store.BusyError (the caller links
 // to that request's thread), except that a break-glass request supersedes
@@ -150,6 +175,16 @@ func (b *Bot) create(ctx context.Context, t *turn, r request) error {
 		case errors.As(err, &busy) && r.Emergency && busy.Existing.State == store.Pending && attempt == 0:
 			b.supersede(ctx, t.log, busy.Existing, r)
 			continue
+		case errors.Is(err, store.ErrDuplicate) && attempt < 3 && !b.servedBefore(ctx, r):
+			// Another request drew the same ID: this one takes the next one its
+			// envelope names (served again, it draws the same one).
+			t.log.Warn("request ID already taken by another request; taking another", zap.String("taken", r.ID))
+			r.ID = requestID(t.in.Origin+"#"+strconv.Itoa(attempt+1), b.newRequestID)
+			if rec, err = r.record(); err != nil {
+				return err
+			}
+			ev.RequestID = r.ID
+			continue
 		case errors.As(err, &busy), errors.Is(err, store.ErrDuplicate):
 			return err
 		default:
@@ -159,13 +194,22 @@ func (b *Bot) create(ctx context.Context, t *turn, r request) error {
 }
 
 // requestID names a request: derived from the envelope it came in, so that
-// an envelope served twice makes one request, or random.
+// an envelope served twice makes one request, or random. 48 bits: two
+// requests meet by chance once in many millions, and create tells when
+// they do.
 func requestID(origin string, random func() string) string {
 	if origin == "" {
 		return "r-" + random()
 	}
 	sum := sha256.Sum256([]byte("backupbot request " + origin))
-	return "r-" + hex.EncodeToString(sum[:5])
+	return "r-" + hex.EncodeToString(sum[:6])
+}
+
+// sameAsking reports whether a recorded request is the one r would be: the
+// same person asking the same thing in the same place.
+func sameAsking(rec store.Request, r request) bool {
+	return rec.User == r.User && rec.Channel == r.Channel && rec.Account == r.Account &&
+		rec.SubclientID == r.TableGroup.ID && rec.Level == string(r.Level) && rec.Reason == r.Reason
 }
 
 // supersede withdraws a pending request in favour of a break-glass one.
@@ -179,6 +223,14 @@ func (b *Bot) supersede(ctx context.Context, log *zap.Logger, old store.Request,
 		Decided: true, Problem: "superseded by break-glass request " + by.ID}, "cancelled"); err != nil && !errors.Is(err, store.ErrConflict) {
 		log.Error("withdraw the superseded request", zap.String("superseded", r.ID), zap.Error(err))
 	}
+}
+
+// servedBefore reports whether the request recorded under r's ID is r
+// itself, recorded when its envelope was served before; an error counts as
+// served before (the safe side: nothing runs twice).
+func (b *Bot) servedBefore(ctx context.Context, r request) bool {
+	rec, err := b.store.Get(ctx, r.ID)
+	return err != nil || sameAsking(rec, r)
 }
 
 // permalink links to a request's thread, or names it when Slack cannot.

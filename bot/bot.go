@@ -36,23 +36,37 @@ type requests interface {
 	Create(ctx context.Context, r store.Request, e store.Event) error
 	Get(ctx context.Context, id string) (store.Request, error)
 	Transition(ctx context.Context, id string, from []store.State, ch store.Change) (store.Request, error)
-	SetParentTS(ctx context.Context, id, ts string) error
+	SetParentTS(ctx context.Context, id, ts string) (set bool, recorded string, err error)
+	Hold(ctx context.Context, id, owner string, until time.Time) (bool, error)
 	ByState(ctx context.Context, states ...store.State) ([]store.Request, error)
+	Followed(ctx context.Context, unknownSince time.Time) ([]store.Request, error)
 	Transitions(ctx context.Context, id string) ([]store.Transition, error)
 	Audit(ctx context.Context, e store.Event) error
-	JobEnded(ctx context.Context, requestID, jobID, status string, at time.Time) (first bool, err error)
+	JobEnded(ctx context.Context, requestID, jobID, status string, at time.Time, tell []byte) (first bool, notice int64, err error)
 	EndedJobs(ctx context.Context, requestID string) (map[string]string, error)
 }
 
-// leases is what job following needs so that one replica at a time does it.
+// outbox is what telling a thread needs of the store: the notices a
+// request's thread must still be told.
+type outbox interface {
+	Untold(ctx context.Context, requestID string) ([]store.Notice, error)
+	DueNotices(ctx context.Context, limit int) ([]store.Notice, error)
+	NoticePosted(ctx context.Context, id int64) error
+	NoticeFailed(ctx context.Context, id int64, retryIn time.Duration) error
+}
+
+// leases is what job following needs so that one replica at a time does
+// it, and what it needs to keep the store within its retention.
 type leases interface {
 	Lease(ctx context.Context, name, owner string, ttl time.Duration) (bool, error)
 	ReleaseLease(ctx context.Context, name, owner string) error
+	Purge(ctx context.Context, requestsBefore, auditBefore time.Time) (requests, events int64, err error)
 }
 
 // storage is where the bot keeps its state; *store.DB is one.
 type storage interface {
 	requests
+	outbox
 	leases
 }
 
@@ -68,34 +82,47 @@ type Config struct {
 	Command      string           // the slash command's name; default "/backup"
 	PollInterval time.Duration    // how often followed jobs are polled; default 30s
 	Now          func() time.Time // default time.Now
-	NewID        func() string    // request IDs and error references; default random hex
+	NewID        func() string    // error references, and request IDs outside Slack; default random hex
 	Replica      string           // this process's name among replicas; default host and a random suffix
-	// SubmitTimeout is the longest CreateTask can take (the Commvault
-	// client's timeout); a submission older than it and a margin was
-	// interrupted. Default 30s.
+	// SubmitTimeout is the Commvault client's timeout: CreateTask is given
+	// four times it. Default 30s.
 	SubmitTimeout time.Duration
+	// Retention is how long requests that ended are kept, with their
+	// transitions; AuditRetention how long the audit trail is (at least as
+	// long). Defaults 400 days.
+	Retention, AuditRetention time.Duration
 }
 
 // Bot runs the conversation. Handle serves one command; Run follows jobs.
 type Bot struct {
-	chat     Chat
-	cv       backups
-	policy   func() *auth.Policy
-	groups   auth.GroupLookup
-	store    storage
-	metrics  *Metrics
-	log      *zap.Logger
-	command  string
-	interval time.Duration
-	now      func() time.Time
-	newID    func() string
-	replica  string
+	chat         Chat
+	cv           backups
+	policy       func() *auth.Policy
+	groups       auth.GroupLookup
+	store        storage
+	metrics      *Metrics
+	log          *zap.Logger
+	command      string
+	interval     time.Duration
+	now          func() time.Time
+	newID        func() string
+	newRequestID func() string
+	replica      string
 
 	submitTimeout time.Duration
+	retention     time.Duration
+	auditKeep     time.Duration
+	holdEvery     time.Duration // how often a held request's hold is renewed
 
 	mu      sync.Mutex
-	missing map[string]int // polls in a row a followed job had no record, by job ID
+	missing map[string]int       // polls in a row a followed job had no record, by job ID
+	retold  map[string]time.Time // when the outbox was last retried, by request ID
+	purged  time.Time            // when retention last ran
 }
+
+// defaultRetention is how long ended requests and the audit trail are kept
+// by default: 400 days, longer than a year's audit cycle.
+const defaultRetention = 400 * 24 * time.Hour
 
 // New checks cfg and returns a Bot.
 func New(cfg Config) (*Bot, error) {
@@ -114,8 +141,8 @@ func New(cfg Config) (*Bot, error) {
 	b := &Bot{
 		chat: cfg.Chat, cv: cfg.Commvault, policy: cfg.Policy, groups: cfg.Groups, store: cfg.Store, metrics: cfg.Metrics,
 		log: cfg.Log, command: cfg.Command, interval: cfg.PollInterval, now: cfg.Now, newID: cfg.NewID,
-		replica: cfg.Replica, submitTimeout: cfg.SubmitTimeout,
-		missing: make(map[string]int),
+		replica: cfg.Replica, submitTimeout: cfg.SubmitTimeout, retention: cfg.Retention, auditKeep: cfg.AuditRetention,
+		holdEvery: holdTTL / 3, missing: make(map[string]int), retold: make(map[string]time.Time),
 	}
 	if b.log == nil {
 		b.log = zap.NewNop()
@@ -134,6 +161,9 @@ func New(cfg Config) (*Bot, error) {
 	}
 	if b.newID == nil {
 		b.newID = randomID
+		b.newRequestID = func() string { return randomHex(6) }
+	} else {
+		b.newRequestID = b.newID
 	}
 	if b.replica == "" {
 		b.replica = replicaName()
@@ -141,6 +171,10 @@ func New(cfg Config) (*Bot, error) {
 	if b.submitTimeout <= 0 {
 		b.submitTimeout = 30 * time.Second
 	}
+	if b.retention <= 0 {
+		b.retention = defaultRetention
+	}
+	b.auditKeep = max(b.auditKeep, b.retention)
 	return b, nil
 }
 
@@ -151,10 +185,14 @@ func replicaName() string {
 	return host + "-" + randomID()
 }
 
-func randomID() string {
-	var p [3]byte
-	_, _ = rand.Read(p[:]) // crypto/rand.Read never fails on supported platforms
-	return hex.EncodeToString(p[:])
+// randomID is 24 random bits in hex: error references and replica names.
+func randomID() string { return randomHex(3) }
+
+// randomHex is n random bytes in hex.
+func randomHex(n int) string {
+	p := make([]byte, n)
+	_, _ = rand.Read(p) // crypto/rand.Read never fails on supported platforms
+	return hex.EncodeToString(p)
 }
 
 // turn is one command or click being served: what came in (who, where,

@@ -40,7 +40,7 @@ func (c *clock) Advance(d time.Duration) {
 
 // sent is one call the bot made on its chat.
 type sent struct {
-	Kind     string // post, reply, update, ephemeral
+	Kind     string // post, reply, update, delete, ephemeral
 	Channel  string
 	TS       string // the message's own ts (post, reply) or the one updated
 	ThreadTS string // reply: the parent
@@ -76,6 +76,11 @@ func (r *recorder) Reply(_ context.Context, channel, threadTS string, m Message)
 
 func (r *recorder) Update(_ context.Context, channel, ts string, m Message) error {
 	r.add(sent{Kind: "update", Channel: channel, TS: ts, Msg: m})
+	return nil
+}
+
+func (r *recorder) Delete(_ context.Context, channel, ts string) error {
+	r.add(sent{Kind: "delete", Channel: channel, TS: ts})
 	return nil
 }
 

@@ -24,6 +24,8 @@ type Chat interface {
 	Reply(ctx context.Context, channel, threadTS string, m Message) (ts string, err error)
 	// Update replaces the message ts.
 	Update(ctx context.Context, channel, ts string, m Message) error
+	// Delete removes the bot's own message ts.
+	Delete(ctx context.Context, channel, ts string) error
 	// Ephemeral shows m only to the person who sent in: through its
 	// ResponseURL when it has one (that works where the bot is not a
 	// member), else in its channel.

@@ -64,6 +64,14 @@ func (c *Console) Update(_ context.Context, _ string, ts string, m Message) erro
 	return nil
 }
 
+// Delete prints that a message was removed.
+func (c *Console) Delete(_ context.Context, _ string, ts string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.printf("  ✗ [%s] %s removed", c.clock(), c.label(ts))
+	return nil
+}
+
 // Ephemeral prints a message only the caller would see.
 func (c *Console) Ephemeral(_ context.Context, to Input, m Message) error {
 	c.mu.Lock()

@@ -27,16 +27,18 @@ const followersLease = "followers"
 
 // Run, until ctx ends, on the replica that holds the followers lease:
 // recovers what a stopped process left unfinished, expires pending
-// requests whose time is up, polls the jobs of submitted requests every
-// poll interval, and posts each job's end in its thread. Another replica
-// takes over within three housekeeping ticks of this one stopping.
+// requests whose time is up, tells threads what Slack did not take the
+// first time, polls the jobs of submitted requests every poll interval,
+// posts each job's end in its thread, and keeps the store within its
+// retention. Another replica takes over within three housekeeping ticks of
+// this one stopping.
 func (b *Bot) Run(ctx context.Context) error {
 	every := min(b.interval, housekeeping)
-	var leader atomic.Bool
+	var lease leaseState
 	kept := make(chan struct{})
 	go func() { // the lease is renewed on its own, however long a round takes
 		defer close(kept)
-		b.keepLease(ctx, every, &leader)
+		b.keepLease(ctx, every, &lease)
 	}()
 	defer func() { <-kept }()
 	tick := time.NewTicker(every)
@@ -48,23 +50,49 @@ func (b *Bot) Run(ctx context.Context) error {
 			return nil
 		case <-tick.C:
 		}
-		if leader.Load() {
-			b.round(ctx, &next)
+		if lease.leading() {
+			b.round(ctx, &next, lease.leading)
 		}
 	}
 }
 
+// leaseState says whether this replica holds the followers lease: until a
+// renewal fails or says it is lost, and never longer than the lease it got
+// (measured on this process's monotonic clock from before the renewal was
+// sent), so that a renewal stuck on a stalled store stops the work in time.
+type leaseState struct {
+	validUntil atomic.Int64 // monotonic nanoseconds since leaseEpoch; 0: not held
+}
+
+var leaseEpoch = time.Now()
+
+func (l *leaseState) leading() bool {
+	v := l.validUntil.Load()
+	return v != 0 && time.Since(leaseEpoch) < time.Duration(v)
+}
+
+func (l *leaseState) set(held bool, sent time.Time, valid time.Duration) {
+	if !held {
+		l.validUntil.Store(0)
+		return
+	}
+	l.validUntil.Store(int64(sent.Sub(leaseEpoch) + valid))
+}
+
 // keepLease takes and renews the followers lease every tick until ctx
 // ends, then gives it up so another replica takes over at once.
-func (b *Bot) keepLease(ctx context.Context, every time.Duration, leader *atomic.Bool) {
+func (b *Bot) keepLease(ctx context.Context, every time.Duration, lease *leaseState) {
 	t := time.NewTicker(every)
 	defer t.Stop()
+	ttl := 3 * every
 	for {
-		held := b.lead(ctx, leader.Load(), 3*every)
-		leader.Store(held)
+		sent := time.Now()
+		held := b.lead(ctx, lease.leading(), ttl)
+		lease.set(held, sent, ttl-every) // a tick short of the lease: it is renewed before anyone may take it
 		select {
 		case <-ctx.Done():
 			if held {
+				lease.set(false, time.Time{}, 0)
 				ctx, cancel := detached(ctx)
 				defer cancel()
 				if err := b.store.ReleaseLease(ctx, followersLease, b.replica); err != nil {
@@ -91,15 +119,28 @@ func (b *Bot) lead(ctx context.Context, wasLeader bool, ttl time.Duration) bool 
 }
 
 // round is one round of the lease holder's work: recovery and expiries,
-// and the jobs' poll when it is due (next).
-func (b *Bot) round(ctx context.Context, next *time.Time) {
-	b.Recover(ctx)                                                     // and expiries
+// the replies Slack did not take, the jobs' poll when it is due (next),
+// and retention now and then. Between its steps it checks that this
+// replica still leads, and stops when it does not.
+func (b *Bot) round(ctx context.Context, next *time.Time, leading func() bool) {
+	b.recoverWhile(ctx, leading) // and expiries
+	if !leading() {
+		return
+	}
+	b.retell(ctx, leading)
+	if !leading() {
+		return
+	}
 	if !b.now().Before(next.Add(-min(b.interval, housekeeping) / 2)) { // a tick's jitter does not skip a poll
 		*next = b.now().Add(b.interval)
-		if wait := b.poll(ctx); wait > 0 {
+		if wait := b.pollWhile(ctx, leading); wait > 0 {
 			b.log.Warn("commvault rate limit: polling paused", zap.Duration("for", wait))
 			*next = b.now().Add(wait)
 		}
+	}
+	if leading() && b.now().Sub(b.purged) >= retentionEvery {
+		b.purged = b.now()
+		b.keepWithin(ctx)
 	}
 }
 
@@ -119,7 +160,13 @@ func (b *Bot) Following(ctx context.Context) int {
 // unknown are looked for in the same listings. It returns how long to wait
 // when Commvault asks the bot to slow down.
 func (b *Bot) poll(ctx context.Context) (backoff time.Duration) {
-	recs, err := b.store.ByState(ctx, store.Submitted, store.Unknown)
+	return b.pollWhile(ctx, func() bool { return true })
+}
+
+// pollWhile is poll, stopping between Commvault clients once leading says
+// this replica no longer holds the followers lease.
+func (b *Bot) pollWhile(ctx context.Context, leading func() bool) (backoff time.Duration) {
+	recs, err := b.store.Followed(ctx, b.now().Add(-reconcileFor))
 	if err != nil {
 		b.log.Warn("list followed requests", zap.Error(err))
 		return 0
@@ -129,9 +176,6 @@ func (b *Bot) poll(ctx context.Context) (backoff time.Duration) {
 	for _, rec := range recs {
 		if rec.State == store.Submitted {
 			followed++
-		}
-		if rec.State == store.Unknown && b.now().Sub(rec.Updated) > reconcileFor {
-			continue
 		}
 		r, err := fromRecord(rec)
 		if err != nil {
@@ -143,6 +187,9 @@ func (b *Bot) poll(ctx context.Context) (backoff time.Duration) {
 	b.metrics.jobsFollowed.Set(float64(followed))
 	window := 2*b.interval + time.Minute
 	for clientID, rs := range byClient {
+		if !leading() {
+			return 0
+		}
 		jobs, err := b.cv.Jobs(ctx, clientID, max(window, reconcileFor))
 		b.metrics.cvReads.Inc()
 		b.commvaultError(err)
@@ -169,7 +216,8 @@ func (b *Bot) poll(ctx context.Context) (backoff time.Duration) {
 	return 0
 }
 
-// update brings one request's jobs up to date and reports those that ended.
+// update brings one request's jobs up to date, records and tells those
+// that ended, and finishes the request once every end is told.
 func (b *Bot) update(ctx context.Context, r request, listed map[string]commvault.Job) time.Duration {
 	log := b.log.With(zap.String("request", r.ID))
 	ended, err := b.store.EndedJobs(ctx, r.ID)
@@ -192,8 +240,7 @@ func (b *Bot) update(ctx context.Context, r request, listed map[string]commvault
 			}
 			switch {
 			case errors.Is(err, commvault.ErrJobNotFound):
-				if b.missed(id) >= lostAfter && b.ended(ctx, log, r, id, "lost") {
-					b.thread(ctx, log, r, jobLostReply(id, lostAfter))
+				if b.missed(id) >= lostAfter && b.ended(ctx, log, r, id, "lost", jobLostReply(id, lostAfter)) {
 					ended[id] = "lost"
 				}
 				continue
@@ -206,23 +253,33 @@ func (b *Bot) update(ctx context.Context, r request, listed map[string]commvault
 		if !j.Terminal() {
 			continue
 		}
-		if b.ended(ctx, log, r, id, j.Status) { // only the poller that records the end posts it
-			b.thread(ctx, log, r, jobEndReply(j))
+		if b.ended(ctx, log, r, id, j.Status, jobEndReply(j)) {
+			ended[id] = j.Status
 		}
-		ended[id] = j.Status
 	}
-	if len(ended) < len(r.JobIDs) {
+	if len(ended) == 0 {
+		return 0
+	}
+	// Every end recorded is told (this poll's, and those Slack refused before)
+	// before the request may finish.
+	untold, err := b.store.Untold(ctx, r.ID)
+	if err != nil {
+		log.Warn("read what the thread has to be told", zap.Error(err))
+		return 0
+	}
+	if !b.post(ctx, log, r, untold) || len(ended) < len(r.JobIDs) {
 		return 0
 	}
 	b.finishJobs(ctx, log, r, ended)
 	return 0
 }
 
-// ended records a job's end; it reports whether this call recorded it.
-func (b *Bot) ended(ctx context.Context, log *zap.Logger, r request, jobID, status string) bool {
-	first, err := b.store.JobEnded(ctx, r.ID, jobID, status, b.now())
+// ended records a job's end with the reply that tells it; it reports
+// whether the end is recorded (by this call or an earlier one).
+func (b *Bot) ended(ctx context.Context, log *zap.Logger, r request, jobID, status string, tell Message) bool {
+	first, _, err := b.store.JobEnded(ctx, r.ID, jobID, status, b.now(), noticeOf(tell))
 	if err != nil {
-		log.Error("record job end", zap.String("job", jobID), zap.Error(err))
+		log.Error("record job end; the next poll tries again", zap.String("job", jobID), zap.Error(err))
 		return false
 	}
 	if first {
@@ -230,10 +287,11 @@ func (b *Bot) ended(ctx context.Context, log *zap.Logger, r request, jobID, stat
 		b.metrics.jobsEnded.WithLabelValues(status).Inc()
 		b.audit(ctx, log, r.event(actorBot, "job-ended", "", "job "+jobID+": "+status))
 	}
-	return first
+	return true
 }
 
-// finishJobs moves a request whose jobs all ended to finished.
+// finishJobs moves a request whose jobs all ended, and were all told, to
+// finished.
 func (b *Bot) finishJobs(ctx context.Context, log *zap.Logger, r request, ended map[string]string) {
 	r.Jobs = r.Jobs[:0]
 	lost := 0

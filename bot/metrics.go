@@ -19,6 +19,7 @@ type Metrics struct {
 	jobsFollowed  prometheus.Gauge
 	jobsEnded     *prometheus.CounterVec
 	cvReads       prometheus.Counter
+	untold        prometheus.Counter
 
 	slackCalls  *prometheus.CounterVec
 	ackSeconds  prometheus.Histogram
@@ -53,18 +54,20 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Followed jobs that ended, by final status."}, []string{"status"}),
 		cvReads: prometheus.NewCounter(prometheus.CounterOpts{Name: "backupbot_commvault_job_reads_total",
 			Help: "Commvault reads made to follow jobs (listings and single jobs)."}),
+		untold: prometheus.NewCounter(prometheus.CounterOpts{Name: "backupbot_thread_reply_failures_total",
+			Help: "Outcome and job-end thread replies Slack did not take; each is posted again until it does."}),
 		slackCalls: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "backupbot_slack_api_errors_total",
 			Help: "Slack Web API calls that failed, by method and kind (rate_limited, error)."}, []string{"method", "kind"}),
 		ackSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "backupbot_slack_ack_seconds",
 			Help: "Time from receiving an envelope to acking it.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)}),
 		envelopes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "backupbot_slack_envelopes_total",
-			Help: "Socket-mode envelopes, by type and what became of them (queued, duplicate, busy, draining, ignored)."},
+			Help: "Socket-mode envelopes, by type and what became of them (queued, duplicate, busy, draining, unrecorded, ignored, given_up)."},
 			[]string{"type", "result"}),
 		connections: prometheus.NewGauge(prometheus.GaugeOpts{Name: "backupbot_slack_connections",
 			Help: "Socket-mode connections open now."}),
 	}
 	for _, c := range []prometheus.Collector{m.commands, m.denials, m.decisions, m.expiries, m.submissions, m.submitSeconds,
-		m.cvErrors, m.internal, m.jobsFollowed, m.jobsEnded, m.cvReads, m.slackCalls, m.ackSeconds, m.envelopes, m.connections} {
+		m.cvErrors, m.internal, m.jobsFollowed, m.jobsEnded, m.cvReads, m.untold, m.slackCalls, m.ackSeconds, m.envelopes, m.connections} {
 		f(c)
 	}
 	return m

@@ -246,3 +246,19 @@ func reconciledReply(r request, j commvault.Job) Message {
 		"which matches this request. I'm following it and will post here when it ends.",
 		esc(j.ID), esc(r.Account), esc(r.TableGroup.Name), formatTime(j.Start))}
 }
+
+// notRecordedReply says in the thread of a card the bot could not record
+// that nothing was submitted.
+func notRecordedReply() Message {
+	return Message{Text: "❌ I could not record this request in my database, so I stopped before submitting anything. " +
+		"Nothing runs; ask again in a minute."}
+}
+
+// noJobAppearedReply says in the thread that the bot stopped looking for
+// the job of a request whose outcome was unknown (for reconcileFor): none
+// appeared.
+func noJobAppearedReply(r request) Message {
+	return Message{Text: fmt.Sprintf("⌛ No job for this request appeared in Commvault in the hour after it was sent, "+
+		"so I stopped looking and marked it failed. I did not resubmit it. If Commvault's Job Controller for client %s "+
+		"shows its job after all, that job is this request's. You can ask again.", esc(r.TableGroup.ClientName))}
+}

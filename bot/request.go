@@ -37,6 +37,8 @@ type request struct {
 	JobIDs     []string
 	Jobs       []commvault.Job // final states of the jobs that have ended
 	Problem    string          // why it failed, or what is unknown
+	Owner      string          // the replica that works on it, until HeldUntil
+	HeldUntil  time.Time
 }
 
 // record is r as the store keeps it.
@@ -52,6 +54,7 @@ func (r request) record() (store.Request, error) {
 		Level: string(r.Level), Reason: r.Reason, Emergency: r.Emergency, Review: r.Emergency,
 		State: r.State, ParentTS: r.ParentTS, TaskID: r.TaskID, JobIDs: r.JobIDs, Problem: r.Problem,
 		DecidedBy: r.DecidedBy, DecidedAt: r.DecidedAt, Expires: r.Expires, Created: r.Created, Updated: r.Updated,
+		Owner: r.Owner, HeldUntil: r.HeldUntil,
 	}, nil
 }
 
@@ -65,7 +68,7 @@ func fromRecord(s store.Request) (request, error) {
 		ID: s.ID, User: s.User, Channel: s.Channel, Account: s.Account, TableGroup: sc,
 		Level: commvault.Level(s.Level), Reason: s.Reason, Emergency: s.Emergency, State: s.State,
 		Created: s.Created, Updated: s.Updated, Expires: s.Expires, DecidedBy: s.DecidedBy, DecidedAt: s.DecidedAt,
-		ParentTS: s.ParentTS, TaskID: s.TaskID, JobIDs: s.JobIDs, Problem: s.Problem,
+		ParentTS: s.ParentTS, TaskID: s.TaskID, JobIDs: s.JobIDs, Problem: s.Problem, Owner: s.Owner, HeldUntil: s.HeldUntil,
 	}, nil
 }
 
@@ -79,11 +82,15 @@ func (r request) event(actor, action, rule, detail string) store.Event {
 
 // transition moves r from one of the states from as ch says, in the store,
 // and returns r as it now is (with the approvers and ended jobs r knew). A
-// request that moved on meanwhile is *store.ConflictError; the caller
-// decides what a failure means.
+// move into a state a flow passes through holds the request for this
+// replica. A request that moved on meanwhile is *store.ConflictError; the
+// caller decides what a failure means.
 func (b *Bot) transition(ctx context.Context, r request, from []store.State, ch store.Change) (request, error) {
 	if ch.At.IsZero() {
 		ch.At = b.now()
+	}
+	if holds(ch.To) && ch.Owner == "" { // whoever moves it on works on it
+		ch.Owner, ch.HeldUntil = b.replica, ch.At.Add(holdTTL)
 	}
 	rec, err := b.store.Transition(ctx, r.ID, from, ch)
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -52,10 +53,14 @@ type Slack struct {
 
 	ackers chan struct{}  // one token for each envelope being acked
 	acks   sync.WaitGroup // envelopes being acked
+	places chan struct{}  // one token for each envelope queued, or about to be
 
-	mu       sync.Mutex
-	up       []bool // by connection
-	draining bool   // shutting down: no new work is taken
+	admitting sync.RWMutex // held for reading by admissions and sweeps under way; for writing by the drain
+	draining  bool         // shutting down: no new work is taken (under admitting)
+	giveUp    atomic.Bool  // past the drain timeout: queued work is left for the next start
+
+	mu sync.Mutex
+	up []bool // by connection
 }
 
 // NewSlack returns a transport; Run starts it.
@@ -84,7 +89,7 @@ func NewSlack(cfg SlackConfig) (*Slack, error) {
 		cfg.Metrics = NewMetrics(prometheus.NewRegistry())
 	}
 	s := &Slack{cfg: cfg, log: cfg.Log, work: make(chan envelope, cfg.Queue), up: make([]bool, cfg.Connections),
-		ackers: make(chan struct{}, maxAcking)}
+		ackers: make(chan struct{}, maxAcking), places: make(chan struct{}, cfg.Queue)}
 	for range cfg.Connections {
 		s.clients = append(s.clients, socketmode.New(cfg.API, socketmode.OptionPingInterval(cfg.PingInterval)))
 	}
@@ -145,23 +150,21 @@ func (s *Slack) Run(ctx context.Context, drain time.Duration) error {
 			s.events(connCtx, i, c)
 		}()
 	}
-	var workers sync.WaitGroup
+	var workers, sweeper sync.WaitGroup
 	base := context.WithoutCancel(ctx) // taken work finishes even while shutting down
 	sweepCtx, stopSweeping := context.WithCancel(ctx)
 	defer stopSweeping()
-	conns.Add(1)
-	go func() {
-		defer conns.Done()
-		s.sweep(sweepCtx)
-	}()
+	sweeper.Go(func() { s.sweep(sweepCtx) })
 	for range s.cfg.Workers {
-		workers.Add(1)
-		go func() {
-			defer workers.Done()
+		workers.Go(func() {
 			for e := range s.work {
+				s.unreserve()
+				if s.giveUp.Load() { // recorded and claimed: it runs after the next start, or on another replica
+					continue
+				}
 				s.serve(base, e)
 			}
-		}()
+		})
 	}
 
 	var err error
@@ -171,17 +174,21 @@ func (s *Slack) Run(ctx context.Context, drain time.Duration) error {
 	case err = <-fatal:
 	}
 	stopSweeping()
-	s.mu.Lock()
-	s.draining = true // from now on, new work is answered "restarting"
+	sweeper.Wait()
+	s.admitting.Lock() // every admission under way has queued its work
+	s.draining = true  // from now on, new work is answered "restarting"
 	close(s.work)
-	s.mu.Unlock()
+	s.admitting.Unlock()
 	done := make(chan struct{})
 	go func() { workers.Wait(); close(done) }()
 	select {
 	case <-done:
 	case <-time.After(drain):
-		s.log.Error("shutdown: work still running after the drain timeout; what was recorded resumes on the next start",
+		s.giveUp.Store(true)
+		s.log.Error("shutdown: work still running after the drain timeout; what is queued resumes on the next start, "+
+			"and the store stays open for what runs",
 			zap.Duration("drain", drain), zap.Int("not_started", len(s.work)))
+		<-done // a worker's submission is bounded; the store must outlive it
 	}
 	stop()
 	conns.Wait()

@@ -121,6 +121,14 @@ func (c *SlackChat) Update(ctx context.Context, channel, ts string, m Message) e
 	})
 }
 
+// Delete removes the bot's own message ts (chat.delete).
+func (c *SlackChat) Delete(ctx context.Context, channel, ts string) error {
+	return c.send(ctx, channel, "chat.delete", func() error {
+		_, _, err := c.api.DeleteMessageContext(ctx, channel, ts)
+		return err
+	})
+}
+
 // Ephemeral shows m to the sender of to: through its response_url when it
 // has one (it works in channels the bot is not in), else, or when that
 // fails, with chat.postEphemeral.

@@ -114,62 +114,56 @@ func (s *Slack) interactive(ctx, rec context.Context, log *zap.Logger, c *socket
 // and trigger ID), records it in the inbox, and hands it to a worker without
 // blocking. It returns the answer for the sender: nil when the envelope was
 // taken or is a retry, else why they should try again (restarting, cannot
-// record, busy).
+// record, busy). Whatever it refuses never runs: a place in the queue is
+// taken before anything is recorded, and an envelope whose recording failed
+// is refused in the inbox too (a tombstone a late commit cannot overwrite).
 func (s *Slack) admit(rec context.Context, log *zap.Logger, typ, trigger string, e envelope) *Message {
-	if s.isDraining() {
-		log.Info("shutting down; envelope answered restarting")
-		s.cfg.Metrics.envelopes.WithLabelValues(typ, "draining").Inc()
-		m := restartingAnswer()
-		return &m
-	}
-	seen, err := s.remember(rec, trigger, e)
-	switch {
-	case err != nil: // cannot tell: taking it could submit twice, dropping it loses it
-		log.Error("cannot record the envelope; answered try again", zap.Error(err))
-		s.forget(log, e) // in case it was recorded after all: the user was told to try again
-		s.cfg.Metrics.envelopes.WithLabelValues(typ, "unrecorded").Inc()
-		m := unrecordedAnswer()
-		return &m
-	case seen:
-		log.Info("duplicate envelope dropped")
-		s.cfg.Metrics.envelopes.WithLabelValues(typ, "duplicate").Inc()
-		return nil
-	}
-	answer := s.enqueue(log, typ, e)
-	if answer != nil {
-		s.forget(log, e)
-	}
-	return answer
-}
-
-func (s *Slack) isDraining() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.draining
-}
-
-// enqueue hands e to a worker without blocking; when it cannot, it
-// returns the answer for the sender.
-func (s *Slack) enqueue(log *zap.Logger, typ string, e envelope) *Message {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.admitting.RLock() // the drain waits for the admissions under way
+	defer s.admitting.RUnlock()
 	if s.draining {
 		log.Info("shutting down; envelope answered restarting")
 		s.cfg.Metrics.envelopes.WithLabelValues(typ, "draining").Inc()
 		m := restartingAnswer()
 		return &m
 	}
-	select {
-	case s.work <- e:
-		s.cfg.Metrics.envelopes.WithLabelValues(typ, "queued").Inc()
-		return nil
-	default:
+	if !s.reserve() {
 		log.Warn("work queue full; envelope answered busy")
 		s.cfg.Metrics.envelopes.WithLabelValues(typ, "busy").Inc()
 		m := busyNowAnswer()
 		return &m
 	}
+	seen, err := s.remember(rec, trigger, e)
+	switch {
+	case err != nil: // cannot tell: taking it could submit twice, dropping it loses it
+		s.unreserve()
+		log.Error("cannot record the envelope; answered try again", zap.Error(err))
+		s.refuse(log, e.id)
+		s.cfg.Metrics.envelopes.WithLabelValues(typ, "unrecorded").Inc()
+		m := unrecordedAnswer()
+		return &m
+	case seen:
+		s.unreserve()
+		log.Info("duplicate envelope dropped")
+		s.cfg.Metrics.envelopes.WithLabelValues(typ, "duplicate").Inc()
+		return nil
+	}
+	s.work <- e // its place was reserved: this never blocks
+	s.cfg.Metrics.envelopes.WithLabelValues(typ, "queued").Inc()
+	return nil
 }
+
+// reserve takes a place in the work queue, if there is one.
+func (s *Slack) reserve() bool {
+	select {
+	case s.places <- struct{}{}:
+		return true
+	default:
+		return false
+	}
+}
+
+// unreserve gives a place in the work queue back.
+func (s *Slack) unreserve() { <-s.places }
 
 // tellLater answers a click that could not be taken through its
 // response_url (a click's ack cannot carry a message).

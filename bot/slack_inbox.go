@@ -3,10 +3,10 @@ package bot
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 
+	"github.com/slack-go/slack"
 	"go.uber.org/zap"
 
 	"github.com/backupbot/backupbot/bot/store"
@@ -17,11 +17,13 @@ import (
 // it once it is stale. It also remembers envelopes, so Slack's retries are
 // taken once. *store.DB is one.
 type inbox interface {
-	Take(ctx context.Context, ttl time.Duration, keys []string, item store.InboxItem) (seen bool, err error)
+	Take(ctx context.Context, ttl time.Duration, keys []string, item store.InboxItem, owner string, lease time.Duration) (seen bool, err error)
+	Refuse(ctx context.Context, id string) error
 	ClaimInbox(ctx context.Context, id, owner string, lease time.Duration) (store.InboxItem, bool, error)
 	RenewInbox(ctx context.Context, id, owner string, lease time.Duration) (bool, error)
-	ClaimStale(ctx context.Context, owner string, olderThan time.Time, lease time.Duration, maxAttempts, limit int) ([]store.InboxItem, error)
-	InboxDone(ctx context.Context, id string) error
+	ClaimStale(ctx context.Context, owner string, staleAfter, lease time.Duration, maxAttempts, limit int) ([]store.InboxItem, error)
+	ClaimExhausted(ctx context.Context, owner string, lease time.Duration, maxAttempts, limit int) ([]store.InboxItem, error)
+	InboxDone(ctx context.Context, id, outcome string) error
 }
 
 // dedupTTL is how long an envelope or trigger is remembered: longer than
@@ -38,8 +40,11 @@ const (
 	claimLease  = 10 * time.Second
 	staleAfter  = 10 * time.Second // an unclaimed item this old was left by a replica that stopped
 	sweepEvery  = 5 * time.Second
-	maxAttempts = 5 // an item claimed this often (its servers died or it cannot be served) is left alone
+	maxAttempts = 5 // an item claimed by this many holders (each died, or it cannot be served) is given up, and its sender told
 	sweepBatch  = 20
+	// refuseFor is how long a refusal that the store does not take is
+	// tried again: the envelope's claim keeps the sweep off it meanwhile.
+	refuseFor = 2 * time.Minute
 )
 
 // envelopeRecord is an envelope as the inbox keeps it.
@@ -51,7 +56,7 @@ type envelopeRecord struct {
 
 // remember records e's keys (its envelope ID and its trigger ID, which
 // Slack's retries share) and, unless one was seen before, e itself in the
-// inbox, in one write. Without an inbox only the keys are remembered.
+// inbox, claimed by this replica, in one write.
 func (s *Slack) remember(ctx context.Context, trigger string, e envelope) (seen bool, err error) {
 	keys := []string{"envelope:" + e.id}
 	if trigger != "" {
@@ -65,17 +70,31 @@ func (s *Slack) remember(ctx context.Context, trigger string, e envelope) (seen 
 	if e.click != nil {
 		kind = "click"
 	}
-	return s.cfg.Inbox.Take(ctx, dedupTTL, keys, store.InboxItem{ID: e.id, Kind: kind, Payload: payload, Received: time.Now()})
+	return s.cfg.Inbox.Take(ctx, dedupTTL, keys, store.InboxItem{ID: e.id, Kind: kind, Payload: payload}, s.cfg.Replica, claimLease)
 }
 
-// forget marks e done without serving it, because its sender was told to
-// try again.
-func (s *Slack) forget(log *zap.Logger, e envelope) {
-	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.AckTimeout)
-	defer cancel()
-	if err := s.cfg.Inbox.InboxDone(ctx, e.id); err != nil && !errors.Is(err, store.ErrNotFound) {
-		log.Warn("forget envelope", zap.Error(err))
-	}
+// refuse records, in the background, that envelope id must never run:
+// its sender was told to try again. A Take that failed is not recorded,
+// except when its COMMIT broke as it was sent; the tombstone covers that
+// case, and is tried again for refuseFor until the store takes it.
+func (s *Slack) refuse(log *zap.Logger, id string) {
+	go func() {
+		deadline := time.Now().Add(refuseFor)
+		for wait := 100 * time.Millisecond; ; wait = min(2*wait, 5*time.Second) {
+			ctx, cancel := context.WithTimeout(context.Background(), s.cfg.AckTimeout)
+			err := s.cfg.Inbox.Refuse(ctx, id)
+			cancel()
+			if err == nil {
+				return
+			}
+			if time.Now().After(deadline) {
+				log.Error("cannot record that an envelope was refused; if the store recorded it after all, it may run",
+					zap.Error(err))
+				return
+			}
+			time.Sleep(wait)
+		}
+	}()
 }
 
 // claim takes e for this replica; false means another has it or it is done.
@@ -115,7 +134,7 @@ func (s *Slack) renewClaim(base context.Context, e envelope) (stop func()) {
 
 // done marks e served.
 func (s *Slack) done(ctx context.Context, e envelope) {
-	if err := s.cfg.Inbox.InboxDone(ctx, e.id); err != nil {
+	if err := s.cfg.Inbox.InboxDone(ctx, e.id, store.Served); err != nil {
 		s.log.Warn("mark envelope done", zap.String("envelope", e.id), zap.Error(err))
 	}
 }
@@ -138,15 +157,29 @@ func (s *Slack) sweep(ctx context.Context) {
 }
 
 // sweepOnce claims a batch of stale items and queues them for the workers
-// (who claim them again: a claim's holder may). It reports whether there
-// may be more and room for them.
+// (who claim them again: a claim's holder may, without counting an
+// attempt), and tells the senders of items that ran out of attempts. It
+// reports whether there may be more and room for them.
 func (s *Slack) sweepOnce(ctx context.Context) bool {
-	room := cap(s.work) - len(s.work)
-	if room <= 0 {
+	s.giveUpExhausted(ctx)
+	s.admitting.RLock()
+	defer s.admitting.RUnlock()
+	if s.draining {
 		return false
 	}
-	items, err := s.cfg.Inbox.ClaimStale(ctx, s.cfg.Replica, time.Now().Add(-staleAfter), claimLease, maxAttempts,
-		min(room, sweepBatch))
+	room := 0
+	for room < sweepBatch && s.reserve() {
+		room++
+	}
+	defer func() {
+		for range room {
+			s.unreserve()
+		}
+	}()
+	if room == 0 {
+		return false
+	}
+	items, err := s.cfg.Inbox.ClaimStale(ctx, s.cfg.Replica, staleAfter, claimLease, maxAttempts, room)
 	if err != nil {
 		s.log.Warn("sweep the inbox", zap.Error(err))
 		return false
@@ -159,11 +192,62 @@ func (s *Slack) sweepOnce(ctx context.Context) bool {
 			continue
 		}
 		s.log.Info("serving work a stopped replica left", zap.String("envelope", it.ID), zap.Int("attempt", it.Attempts))
-		if s.enqueue(s.log, "swept", e) != nil {
-			return false // draining or full: the claim runs out and a later sweep takes it
+		room--      // its place goes with it: the worker gives it back
+		s.work <- e // reserved: this never blocks
+		s.cfg.Metrics.envelopes.WithLabelValues("swept", "queued").Inc()
+	}
+	return len(items) == sweepBatch
+}
+
+// giveUpExhausted tells the senders of inbox items that ran out of
+// attempts that their command or click could not be served, marks them
+// done, and counts them.
+func (s *Slack) giveUpExhausted(ctx context.Context) {
+	items, err := s.cfg.Inbox.ClaimExhausted(ctx, s.cfg.Replica, claimLease, maxAttempts, sweepBatch)
+	if err != nil {
+		s.log.Warn("sweep the inbox for exhausted work", zap.Error(err))
+		return
+	}
+	for _, it := range items {
+		log := s.log.With(zap.String("envelope", it.ID), zap.Int("attempts", it.Attempts))
+		e, err := envelopeOf(it)
+		if err == nil {
+			err = s.tellPrivately(ctx, e, givenUpAnswer(s.cfg.Command, e.input, e.click, it.Attempts))
+		}
+		if err != nil {
+			log.Error("tell the sender of work given up", zap.Error(withoutURL(err)))
+		}
+		if err := s.cfg.Inbox.InboxDone(ctx, it.ID, store.GivenUp); err != nil {
+			log.Warn("mark envelope given up", zap.Error(err))
+			continue
+		}
+		log.Error("work given up after too many attempts; its sender was told")
+		s.cfg.Metrics.envelopes.WithLabelValues(it.Kind, "given_up").Inc()
+	}
+}
+
+// tellPrivately shows m to the sender of e: through its response_url, or
+// with chat.postEphemeral when that fails.
+func (s *Slack) tellPrivately(ctx context.Context, e envelope, m Message) error {
+	to := Input{}
+	switch {
+	case e.input != nil:
+		to = *e.input
+	case e.click != nil:
+		to = Input{User: e.click.User, Channel: e.click.Channel}
+	}
+	if e.responseURL != "" {
+		ctx, cancel := context.WithTimeout(ctx, s.cfg.AckTimeout)
+		err := slack.PostWebhookContext(ctx, e.responseURL, &slack.WebhookMessage{ResponseType: slack.ResponseTypeEphemeral, Text: m.Text})
+		cancel()
+		if err == nil {
+			return nil
 		}
 	}
-	return len(items) == min(room, sweepBatch)
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.AckTimeout)
+	defer cancel()
+	_, err := s.cfg.API.PostEphemeralContext(ctx, to.Channel, to.User, slack.MsgOptionText(m.Text, false))
+	return err
 }
 
 func envelopeOf(it store.InboxItem) (envelope, error) {

@@ -283,7 +283,7 @@ func TestSlackServesWorkAStoppedReplicaLeft(t *testing.T) {
 	st := openStore(t)
 	left, _ := json.Marshal(envelopeRecord{Input: &Input{User: "U0ALICE", Channel: "C0OPS", Text: "list", Origin: "env-left"}})
 	if _, err := st.Take(t.Context(), time.Minute, []string{"envelope:env-left"}, store.InboxItem{ID: "env-left",
-		Kind: "command", Payload: left, Received: time.Now().Add(-time.Minute)}); err != nil {
+		Kind: "command", Payload: left, Received: time.Now().Add(-time.Minute)}, "", 0); err != nil {
 		t.Fatal(err)
 	}
 	h := &recordingHandler{}

@@ -56,46 +56,59 @@ func (b *Bot) submit(ctx context.Context, log *zap.Logger, r request) {
 	default:
 		log.Info("submitted", zap.Int("task", task.ID), zap.Strings("jobs", task.JobIDs))
 		b.metrics.submissions.WithLabelValues("submitted").Inc()
-		// The thread hears of it before it is recorded: should the bot stop
-		// in between, the request stays submitting and recovery reports an
-		// unknown outcome and finds the job, rather than a recorded
-		// submission nobody was told of.
 		r.TaskID, r.JobIDs = task.ID, task.JobIDs
-		b.thread(ctx, log, r, submittedReply(r))
-		r, err := b.transition(ctx, r, []store.State{store.Submitting}, store.Change{To: store.Submitted, Actor: actorBot,
-			TaskID: task.ID, JobIDs: task.JobIDs})
-		if err != nil {
-			log.Error("record the submission; left submitting, so recovery reports it unknown and finds the job", zap.Error(err))
-			return
-		}
-		b.audit(ctx, log, r.event(actorBot, "submitted", "", fmt.Sprintf("task %d, jobs %s", task.ID, strings.Join(task.JobIDs, ", "))))
-		b.updateParent(ctx, log, r)
+		b.submitted(ctx, log, r, task)
 	}
+}
+
+// submitted records that Commvault started r's jobs, then tells the thread:
+// recorded first, so that no replica can declare the outcome unknown after
+// the thread was told, and told until Slack takes it.
+func (b *Bot) submitted(ctx context.Context, log *zap.Logger, r request, task commvault.Task) {
+	ch := store.Change{To: store.Submitted, Actor: actorBot, TaskID: task.ID, JobIDs: task.JobIDs,
+		Tell: noticeOf(submittedReply(r))}
+	next, err := b.transition(ctx, r, []store.State{store.Submitting}, ch)
+	var conflict *store.ConflictError
+	if errors.As(err, &conflict) && conflict.State == store.Unknown {
+		// This replica's hold ran out (its store did not answer), and the
+		// lease holder told the thread the outcome is unknown: it is known.
+		ch.Detail = "Commvault's answer arrived after the outcome was declared unknown"
+		next, err = b.transition(ctx, r, []store.State{store.Unknown}, ch)
+	}
+	if err != nil {
+		log.Error("record the submission; left submitting, so recovery reports it unknown and finds the job", zap.Error(err))
+		return
+	}
+	b.tell(ctx, log, next)
+	b.audit(ctx, log, next.event(actorBot, "submitted", "", fmt.Sprintf("task %d, jobs %s", task.ID, strings.Join(task.JobIDs, ", "))))
+	b.updateParent(ctx, log, next)
 }
 
 // failed records and reports that Commvault did not start the backup.
 func (b *Bot) failed(ctx context.Context, log *zap.Logger, r request, problem string) {
-	r, err := b.transition(ctx, r, []store.State{store.Submitting}, store.Change{To: store.Failed, Actor: actorBot, Problem: problem})
+	r, err := b.transition(ctx, r, []store.State{store.Submitting}, store.Change{To: store.Failed, Actor: actorBot, Problem: problem,
+		Tell: noticeOf(submitFailedReply(problem))})
 	if err != nil {
 		log.Error("record the failed submission", zap.Error(err))
 		return
 	}
 	b.metrics.submissions.WithLabelValues("failed").Inc()
+	b.tell(ctx, log, r)
 	b.audit(ctx, log, r.event(actorBot, "failed", "", problem))
-	b.thread(ctx, log, r, submitFailedReply(problem))
 	b.updateParent(ctx, log, r)
 }
 
 // unknown records and reports a submission whose outcome is not known.
 func (b *Bot) unknown(ctx context.Context, log *zap.Logger, r request, interrupted bool, problem, ref string) {
-	r, err := b.transition(ctx, r, []store.State{store.Submitting}, store.Change{To: store.Unknown, Actor: actorBot, Problem: problem})
+	r, err := b.transition(ctx, r, []store.State{store.Submitting}, store.Change{To: store.Unknown, Actor: actorBot, Problem: problem,
+		Tell: noticeOf(outcomeUnknownReply(r, interrupted, ref))})
 	if err != nil {
 		log.Error("record the unknown outcome", zap.Error(err))
 		return
 	}
 	b.metrics.submissions.WithLabelValues("unknown").Inc()
+	b.tell(ctx, log, r)
 	b.audit(ctx, log, r.event(actorBot, "unknown", "", problem+" (ref "+ref+")"))
-	b.thread(ctx, log, r, outcomeUnknownReply(r, interrupted, ref))
 	b.updateParent(ctx, log, r)
 }
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync/atomic"
 	"time"
 )
 
@@ -72,21 +73,31 @@ func (s *DB) seenTx(ctx context.Context, tx *sql.Tx, purge bool, keys []string, 
 	return seen, nil
 }
 
-// Take is seen and, when none of the keys was seen, putInbox, in one
-// transaction: what the bot does with every envelope before acking it.
-// Concurrent Takes are committed together (group commit), in the order
-// they arrive, so a burst costs a few transactions rather than one each:
-// SQLite takes one writer at a time. When ctx ends before the answer, the
-// Take may still be committed.
-func (s *DB) Take(ctx context.Context, ttl time.Duration, keys []string, item InboxItem) (bool, error) {
+// Take is seen and, when none of the keys was seen, records item in the
+// inbox claimed by owner for lease (unclaimed when owner is ""), in one
+// transaction: what the bot does with every envelope before acking it. A
+// zero item.Received is now.
+//
+// Concurrent Takes are committed together (group commit), in the order they
+// arrive, so a burst costs a few transactions rather than one each: SQLite
+// takes one writer at a time. A Take whose ctx ends before its batch is
+// committed gives up its place in the batch: an error from Take means the
+// item was not recorded, with one exception no database can rule out — a
+// COMMIT that failed as it was sent (the connection broke) may have been
+// applied. Whoever tells the sender "try again" on an error therefore also
+// records a tombstone with Refuse.
+func (s *DB) Take(ctx context.Context, ttl time.Duration, keys []string, item InboxItem, owner string, lease time.Duration) (bool, error) {
 	if ttl <= 0 {
 		return false, fmt.Errorf("take: ttl %v is not positive", ttl)
 	}
 	if item.ID == "" {
 		return false, errors.New("take: no inbox item id")
 	}
+	if owner != "" && lease <= 0 {
+		return false, fmt.Errorf("take: lease %v is not positive", lease)
+	}
 	s.takers.Do(func() {
-		s.takes, s.closing = make(chan takeReq, maxTakeBatch), make(chan struct{})
+		s.takes, s.closing = make(chan *takeReq, maxTakeBatch), make(chan struct{})
 		s.taking.Add(1)
 		go s.commitTakes()
 	})
@@ -95,36 +106,56 @@ func (s *DB) Take(ctx context.Context, ttl time.Duration, keys []string, item In
 	}
 	uniq := slices.Clone(keys)
 	slices.Sort(uniq)
-	req := takeReq{ttl: ttl, keys: slices.Compact(uniq), item: item, done: make(chan takeRes, 1)}
+	req := &takeReq{ttl: ttl, keys: slices.Compact(uniq), item: item, owner: owner, lease: lease, done: make(chan takeRes, 1)}
 	select {
 	case s.takes <- req:
 	case <-s.closing:
 		return false, fmt.Errorf("take envelope %s: store closed", item.ID)
 	case <-ctx.Done():
-		return false, fmt.Errorf("take envelope %s: %w", item.ID, ctx.Err())
+		return false, fmt.Errorf("take envelope %s: not recorded: %w", item.ID, ctx.Err())
 	}
+	var r takeRes
 	select {
-	case r := <-req.done:
-		if r.err != nil {
-			return false, fmt.Errorf("take envelope %s: %w", item.ID, r.err)
-		}
-		return r.seen, nil
+	case r = <-req.done:
 	case <-ctx.Done():
-		return false, fmt.Errorf("take envelope %s: %w", item.ID, ctx.Err())
+		if req.state.CompareAndSwap(takeWaiting, takeAbandoned) {
+			return false, fmt.Errorf("take envelope %s: not recorded: %w", item.ID, ctx.Err())
+		}
+		r = <-req.done // its batch is being committed: the answer is on its way
 	}
+	if r.err != nil {
+		return false, fmt.Errorf("take envelope %s: %w", item.ID, r.err)
+	}
+	return r.seen, nil
 }
 
 // maxTakeBatch is the most Takes one transaction commits.
 const maxTakeBatch = 128
 
-// takeTimeout bounds one group commit.
-const takeTimeout = 10 * time.Second
+// takeTimeout bounds the statements of one group commit; its COMMIT, once
+// sent, is given commitTimeout, so that its outcome is known.
+const (
+	takeTimeout   = 10 * time.Second
+	commitTimeout = 30 * time.Second
+)
+
+// The states of a Take in the group committer: waiting for its batch, given
+// up by its caller (never committed), or in a batch being committed (its
+// caller waits for the answer).
+const (
+	takeWaiting int32 = iota
+	takeAbandoned
+	takeCommitting
+)
 
 type takeReq struct {
-	ttl  time.Duration
-	keys []string // sorted, unique
-	item InboxItem
-	done chan takeRes
+	ttl   time.Duration
+	keys  []string // sorted, unique
+	item  InboxItem
+	owner string
+	lease time.Duration
+	state atomic.Int32
+	done  chan takeRes
 }
 
 type takeRes struct {
@@ -132,12 +163,15 @@ type takeRes struct {
 	err  error
 }
 
+// errAbandoned rolls a batch back because a Take in it was given up.
+var errAbandoned = errors.New("a take was given up")
+
 // commitTakes commits the waiting Takes, as many at a time as are waiting,
 // until the store closes.
 func (s *DB) commitTakes() {
 	defer s.taking.Done()
 	for {
-		var batch []takeReq
+		var batch []*takeReq
 		select {
 		case <-s.closing:
 			return
@@ -157,16 +191,57 @@ func (s *DB) commitTakes() {
 	}
 }
 
-// commit runs a batch of Takes in one transaction and answers each.
-func (s *DB) commit(batch []takeReq) {
+// commit runs a batch of Takes in one transaction and answers each. Before
+// its COMMIT every Take in it moves from waiting to committing; when one
+// was given up meanwhile, the transaction is rolled back and run again
+// without it. Once committing, a Take is answered with the COMMIT's outcome.
+func (s *DB) commit(batch []*takeReq) {
 	ctx, cancel := context.WithTimeout(context.Background(), takeTimeout)
 	defer cancel()
+	for attempt := 1; ; attempt++ {
+		live := batch[:0:0]
+		for _, r := range batch {
+			if r.state.Load() != takeAbandoned {
+				live = append(live, r)
+			}
+		}
+		if len(live) == 0 {
+			return
+		}
+		seen, err := s.commitOnce(ctx, live)
+		if errors.Is(err, errAbandoned) || (err != nil && s.d.retryable != nil && s.d.retryable(err) &&
+			attempt < maxAttempts && ctx.Err() == nil) {
+			batch = live
+			continue
+		}
+		for i, r := range live {
+			res := takeRes{err: err}
+			if err == nil {
+				res.seen = seen[i]
+			}
+			r.done <- res // buffered: a caller that gave up reads nothing
+		}
+		return
+	}
+}
+
+// commitOnce is one transaction for the Takes of live; it fails with
+// errAbandoned when one was given up before the COMMIT.
+func (s *DB) commitOnce(ctx context.Context, live []*takeReq) ([]bool, error) {
+	// The COMMIT must not be cut short once sent (pgx cancels it with the
+	// transaction's context): its own bound is longer than the statements'.
+	txCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), commitTimeout)
+	defer cancel()
+	tx, err := s.db.BeginTx(txCtx, s.d.txOptions)
+	if err != nil {
+		return nil, err
+	}
 	now := s.now()
 	at := now.UnixNano()
 	purge := s.purgeDue(&s.nextPurge, now)
-	seen := make([]bool, len(batch))
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		for i, r := range batch {
+	seen := make([]bool, len(live))
+	err = func() error {
+		for i, r := range live {
 			var err error
 			if seen[i], err = s.seenTx(ctx, tx, purge && i == 0, r.keys, now.Add(r.ttl).UnixNano(), at); err != nil {
 				return err
@@ -178,16 +253,28 @@ func (s *DB) commit(batch []takeReq) {
 			if received.IsZero() {
 				received = now
 			}
-			if _, err := tx.ExecContext(ctx, s.q(qPutInbox), r.item.ID, r.item.Kind, string(r.item.Payload),
-				received.UnixNano()); err != nil {
+			if r.owner == "" {
+				_, err = tx.ExecContext(ctx, s.q(qPutInbox), r.item.ID, r.item.Kind, string(r.item.Payload), received.UnixNano())
+			} else {
+				_, err = tx.ExecContext(ctx, s.q(qTakeInbox), r.item.ID, r.item.Kind, string(r.item.Payload),
+					received.UnixNano(), r.owner, now.Add(r.lease).UnixNano())
+			}
+			if err != nil {
 				return err
 			}
 		}
+		for _, r := range live {
+			if !r.state.CompareAndSwap(takeWaiting, takeCommitting) && r.state.Load() != takeCommitting {
+				return errAbandoned
+			}
+		}
 		return nil
-	})
-	for i, r := range batch {
-		r.done <- takeRes{seen: seen[i], err: err}
+	}()
+	if err != nil {
+		_ = tx.Rollback() // the error that matters is the statement's
+		return nil, err
 	}
+	return seen, tx.Commit()
 }
 
 // purgeDue reports whether it is time to purge (next is when, one of

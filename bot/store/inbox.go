@@ -55,7 +55,9 @@ func (s *DB) purgeInbox(ctx context.Context, tx *sql.Tx, now time.Time) error {
 
 // ClaimInbox claims item id for owner until now+lease, unless it is done,
 // unknown, or another owner's claim is unexpired (ok false). One
-// conditional UPDATE decides, so of concurrent callers at most one wins.
+// conditional UPDATE decides, so of concurrent callers at most one wins. A
+// claim counts an attempt unless owner holds the item already (a worker
+// serving what its own Take or sweep claimed).
 func (s *DB) ClaimInbox(ctx context.Context, id, owner string, lease time.Duration) (InboxItem, bool, error) {
 	if owner == "" {
 		return InboxItem{}, false, fmt.Errorf("claim inbox item %s: no owner", id)
@@ -69,7 +71,7 @@ func (s *DB) ClaimInbox(ctx context.Context, id, owner string, lease time.Durati
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		var err error
 		item, err = scanInbox(tx.QueryRowContext(ctx, s.q(qClaimInbox), owner, now.Add(lease).UnixNano(),
-			id, now.UnixNano(), owner))
+			owner, id, now.UnixNano(), owner))
 		ok = err == nil
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil
@@ -107,25 +109,58 @@ func (s *DB) RenewInbox(ctx context.Context, id, owner string, lease time.Durati
 }
 
 // ClaimStale claims for owner until now+lease up to limit items received
-// before olderThan that are not done, unclaimed or whose claim expired, and
-// claimed fewer than maxAttempts times, oldest first. In one transaction
-// it lists them, locking them and passing over those another transaction
-// locked (PostgreSQL's FOR UPDATE SKIP LOCKED; SQLite's write lock holds
-// off every other writer), and claims them with one UPDATE that checks
-// each again: concurrent callers never get the same item.
-func (s *DB) ClaimStale(ctx context.Context, owner string, olderThan time.Time, lease time.Duration, maxAttempts, limit int) ([]InboxItem, error) {
+// more than staleAfter ago that are not done, unclaimed or whose claim
+// expired, and claimed fewer than maxAttempts times, oldest first. In one
+// transaction it lists them, locking them and passing over those another
+// transaction locked (PostgreSQL's FOR UPDATE SKIP LOCKED; SQLite's write
+// lock holds off every other writer), and claims them with one UPDATE that
+// checks each again: concurrent callers never get the same item. Ages and
+// claims are measured on the store's clock.
+func (s *DB) ClaimStale(ctx context.Context, owner string, staleAfter, lease time.Duration, maxAttempts, limit int) ([]InboxItem, error) {
 	if owner == "" {
 		return nil, errors.New("claim stale inbox items: no owner")
 	}
 	if lease <= 0 {
 		return nil, fmt.Errorf("claim stale inbox items: lease %v is not positive", lease)
 	}
-	if maxAttempts <= 0 || limit <= 0 || olderThan.IsZero() { // none could be claimed
+	if maxAttempts <= 0 || limit <= 0 { // none could be claimed
 		return nil, nil
 	}
 	now := s.now()
 	at, until := now.UnixNano(), now.Add(lease).UnixNano()
 	purge := s.purgeDue(&s.nextInboxPurge, now)
+	out, err := s.claimListed(ctx, purge, now,
+		s.q(fmt.Sprintf(qStaleInbox, s.d.skipLocked)), []any{now.Add(-staleAfter).UnixNano(), at, maxAttempts, limit},
+		qClaimStale, []any{owner, until}, []any{at, maxAttempts})
+	if err != nil {
+		return nil, fmt.Errorf("claim stale inbox items for %s: %w", owner, err)
+	}
+	return out, nil
+}
+
+// ClaimExhausted claims for owner until now+lease up to limit items that
+// are not done, whose claim expired, and that were claimed maxAttempts
+// times or more: work nobody could finish, whose senders must be told.
+func (s *DB) ClaimExhausted(ctx context.Context, owner string, lease time.Duration, maxAttempts, limit int) ([]InboxItem, error) {
+	if owner == "" || lease <= 0 || limit <= 0 {
+		return nil, errors.New("claim exhausted inbox items: no owner, lease or limit")
+	}
+	now := s.now()
+	at, until := now.UnixNano(), now.Add(lease).UnixNano()
+	out, err := s.claimListed(ctx, false, now,
+		s.q(fmt.Sprintf(qStaleExhausted, s.d.skipLocked)), []any{at, maxAttempts, limit},
+		qClaimExhausted, []any{owner, until}, []any{at})
+	if err != nil {
+		return nil, fmt.Errorf("claim exhausted inbox items for %s: %w", owner, err)
+	}
+	return out, nil
+}
+
+// claimListed lists ids with list (and its args) and claims them with the
+// UPDATE claim, whose %s is the ids and whose arguments are before, the
+// ids, after; oldest first.
+func (s *DB) claimListed(ctx context.Context, purge bool, now time.Time, list string, listArgs []any,
+	claim string, before, after []any) ([]InboxItem, error) {
 	var out []InboxItem
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		out = nil
@@ -134,17 +169,16 @@ func (s *DB) ClaimStale(ctx context.Context, owner string, olderThan time.Time, 
 				return err
 			}
 		}
-		ids, err := staleIDs(ctx, tx, s.q(fmt.Sprintf(qStaleInbox, s.d.skipLocked)),
-			olderThan.UnixNano(), at, maxAttempts, limit)
+		ids, err := staleIDs(ctx, tx, list, listArgs...)
 		if err != nil || len(ids) == 0 {
 			return err
 		}
-		args := []any{owner, until}
+		args := slices.Clone(before)
 		for _, id := range ids {
 			args = append(args, id)
 		}
-		args = append(args, at, maxAttempts)
-		rows, err := tx.QueryContext(ctx, s.q(fmt.Sprintf(qClaimStale, inList(len(ids)))), args...)
+		args = append(args, after...)
+		rows, err := tx.QueryContext(ctx, s.q(fmt.Sprintf(claim, inList(len(ids)))), args...)
 		if err != nil {
 			return err
 		}
@@ -159,7 +193,7 @@ func (s *DB) ClaimStale(ctx context.Context, owner string, olderThan time.Time, 
 		return rows.Err()
 	})
 	if err != nil {
-		return nil, fmt.Errorf("claim stale inbox items for %s: %w", owner, err)
+		return nil, err
 	}
 	// RETURNING gives the rows in no particular order.
 	slices.SortFunc(out, func(a, b InboxItem) int {
@@ -189,11 +223,11 @@ func staleIDs(ctx context.Context, tx *sql.Tx, query string, args ...any) ([]str
 	return ids, rows.Err()
 }
 
-// InboxDone marks item id done, now; an item done already is left as it is.
-// An unknown item is ErrNotFound.
-func (s *DB) InboxDone(ctx context.Context, id string) error {
+// InboxDone marks item id done, now, with its outcome (Served, GivenUp);
+// an item done already is left as it is. An unknown item is ErrNotFound.
+func (s *DB) InboxDone(ctx context.Context, id, outcome string) error {
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, s.q(qInboxDone), s.now().UnixNano(), id)
+		res, err := tx.ExecContext(ctx, s.q(qInboxDone), s.now().UnixNano(), outcome, id)
 		if err != nil {
 			return err
 		}
@@ -211,6 +245,18 @@ func (s *DB) InboxDone(ctx context.Context, id string) error {
 	})
 	if err != nil {
 		return fmt.Errorf("mark inbox item %s done: %w", id, err)
+	}
+	return nil
+}
+
+// Refuse marks item id done and refused, because its sender was told to try
+// again: recorded or not (yet), it never runs. When it is not recorded, a
+// tombstone takes its place, which a Take that commits later finds and
+// leaves alone.
+func (s *DB) Refuse(ctx context.Context, id string) error {
+	now := s.now().UnixNano()
+	if _, err := s.db.ExecContext(ctx, s.q(qRefuseInbox), id, now, now); err != nil {
+		return fmt.Errorf("refuse inbox item %s: %w", id, err)
 	}
 	return nil
 }

@@ -8,14 +8,15 @@ import (
 )
 
 // JobEnded records that a followed job ended with status at (zero: now);
-// first is true only for the one caller that recorded it. The request must
-// exist (ErrNotFound).
-func (s *DB) JobEnded(ctx context.Context, requestID, jobID, status string, at time.Time) (bool, error) {
+// first is true only for the one caller that recorded it, and only then is
+// tell (if not empty) added to the request's outbox, in the same
+// transaction: notice is its ID. The request must exist (ErrNotFound).
+func (s *DB) JobEnded(ctx context.Context, requestID, jobID, status string, at time.Time, tell []byte) (first bool, notice int64, err error) {
 	if at.IsZero() {
 		at = s.now()
 	}
-	first := false
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err = s.inTx(ctx, func(tx *sql.Tx) error {
+		first, notice = false, 0
 		var n int
 		if err := tx.QueryRowContext(ctx, s.q(qRequestExists), requestID).Scan(&n); err != nil {
 			return err
@@ -28,13 +29,15 @@ func (s *DB) JobEnded(ctx context.Context, requestID, jobID, status string, at t
 			return err
 		}
 		added, err := res.RowsAffected()
-		first = added > 0
+		if first = added > 0; first && len(tell) > 0 {
+			notice, err = s.addNotice(ctx, tx, requestID, tell, at)
+		}
 		return err
 	})
 	if err != nil {
-		return false, fmt.Errorf("record end of job %s of request %s: %w", jobID, requestID, err)
+		return false, 0, fmt.Errorf("record end of job %s of request %s: %w", jobID, requestID, err)
 	}
-	return first, nil
+	return first, notice, nil
 }
 
 // EndedJobs returns jobID → final status of the request's jobs that have

@@ -86,8 +86,9 @@ func openPostgres(ctx context.Context, rest string, now func() time.Time) (*DB, 
 			txOptions:  &sql.TxOptions{Isolation: sql.LevelReadCommitted},
 			skipLocked: " FOR UPDATE SKIP LOCKED",
 		},
-		now:  now,
-		name: name,
+		name:  name,
+		local: now,
+		stop:  make(chan struct{}),
 	}
 	if err := s.migrate(ctx); err != nil {
 		_ = db.Close() // the error that matters is the migration's

@@ -22,7 +22,7 @@ const activeStates = `'pending', 'approved', 'submitting', 'submitted'`
 // requestColumns are read by scanRequest, in this order.
 const requestColumns = `id, user_id, channel, account, client, client_id, table_group,
 	subclient_id, subclient, level, reason, emergency, review, state, parent_ts, task_id,
-	job_ids, problem, decided_by, decided_at, expires, created, updated`
+	job_ids, problem, decided_by, decided_at, expires, created, updated, owner, held_until`
 
 const (
 	qCreateMigrations = `CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -36,7 +36,7 @@ const (
 	// group is held by an active request (requests_one_active): the caller
 	// tells the two apart.
 	qInsertRequest = `INSERT INTO requests (` + requestColumns + `)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 	ON CONFLICT DO NOTHING`
 	qGetRequest    = `SELECT ` + requestColumns + ` FROM requests WHERE id = ?`
 	qRequestExists = `SELECT COUNT(*) FROM requests WHERE id = ?`
@@ -45,14 +45,26 @@ const (
 	WHERE client_id = ? AND subclient_id = ? AND state IN (` + activeStates + `)`
 	qByState = `SELECT ` + requestColumns + ` FROM requests
 	WHERE state IN (%s) ORDER BY created, id`
-	qSetParentTS = `UPDATE requests SET parent_ts = ?, updated = ? WHERE id = ?`
+	// qSetParentTS records the parent message only if none is recorded:
+	// of two posts of one card, one wins and the other is deleted.
+	qSetParentTS = `UPDATE requests SET parent_ts = ?, updated = ? WHERE id = ? AND parent_ts = ''`
+	qParentTS    = `SELECT parent_ts FROM requests WHERE id = ?`
+	// qFollowed lists what job following can act on: submitted requests,
+	// and unknown ones still within the reconciliation window.
+	qFollowed = `SELECT ` + requestColumns + ` FROM requests
+	WHERE state = 'submitted' OR (state = 'unknown' AND updated >= ?) ORDER BY created, id`
+	// qHold takes or renews the hold on a request: for its owner, or when
+	// the hold ran out (or never was).
+	qHold = `UPDATE requests SET owner = ?, held_until = ?
+	WHERE id = ? AND (owner = ? OR held_until IS NULL OR held_until < ?)`
 
 	// qTransition moves a request on only from the state the caller saw;
 	// a NULL leaves a column as it is.
 	qTransition = `UPDATE requests SET
 	state = ?, updated = ?,
 	decided_by = COALESCE(?, decided_by), decided_at = COALESCE(?, decided_at),
-	task_id = COALESCE(?, task_id), job_ids = COALESCE(?, job_ids), problem = COALESCE(?, problem)
+	task_id = COALESCE(?, task_id), job_ids = COALESCE(?, job_ids), problem = COALESCE(?, problem),
+	owner = COALESCE(?, owner), held_until = COALESCE(?, held_until)
 	WHERE id = ? AND state = ?`
 	qInsertTransition = `INSERT INTO transitions (request_id, from_state, to_state, actor, at, detail)
 	VALUES (?, ?, ?, ?, ?, ?)`
@@ -70,10 +82,28 @@ const (
 	ON CONFLICT (key) DO UPDATE SET expires = excluded.expires WHERE dedup.expires < ?`
 	qSeenRenew = `UPDATE dedup SET expires = ? WHERE key = ? AND expires < ?`
 	qSeenPurge = `DELETE FROM dedup WHERE expires < ?`
-	qJobEnded  = `INSERT INTO jobs (request_id, job_id, status, ended_at) VALUES (?, ?, ?, ?)
+	// The outbox: what threads must be told.
+	qInsertNotice = `INSERT INTO outbox (request_id, message, created, attempts, next_attempt)
+	VALUES (?, ?, ?, 0, ?) RETURNING id`
+	qNoticesOf = `SELECT id, request_id, message, created, attempts FROM outbox
+	WHERE request_id = ? AND posted IS NULL ORDER BY id`
+	qDueNotices = `SELECT id, request_id, message, created, attempts FROM outbox
+	WHERE posted IS NULL AND next_attempt <= ? ORDER BY id LIMIT ?`
+	qNoticePosted = `UPDATE outbox SET posted = ? WHERE id = ? AND posted IS NULL`
+	qNoticeFailed = `UPDATE outbox SET attempts = attempts + 1, next_attempt = ? WHERE id = ? AND posted IS NULL`
+
+	qJobEnded = `INSERT INTO jobs (request_id, job_id, status, ended_at) VALUES (?, ?, ?, ?)
 	ON CONFLICT (request_id, job_id) DO NOTHING`
 	qEndedJobs = `SELECT job_id, status FROM jobs WHERE request_id = ?`
 	qPing      = qSchemaVersion
+
+	// Retention: what ended before a time goes, children first.
+	qPurgeOutbox      = `DELETE FROM outbox WHERE request_id IN (SELECT id FROM requests WHERE state IN (%s) AND updated < ?)`
+	qPurgeJobs        = `DELETE FROM jobs WHERE request_id IN (SELECT id FROM requests WHERE state IN (%s) AND updated < ?)`
+	qPurgeTransitions = `DELETE FROM transitions WHERE request_id IN (SELECT id FROM requests WHERE state IN (%s) AND updated < ?)`
+	qPurgeRequests    = `DELETE FROM requests WHERE state IN (%s) AND updated < ?`
+	qPurgeAudit       = `DELETE FROM audit WHERE at < ?`
+	qPurgeOldInbox    = `DELETE FROM inbox WHERE received < ?`
 
 	// qLease takes a lease nobody holds, renews the owner's own, or takes
 	// over one that expired (before now, the last argument); it changes no
@@ -83,16 +113,29 @@ const (
 	WHERE leases.owner = excluded.owner OR leases.expires < ?`
 	qReleaseLease = `DELETE FROM leases WHERE name = ? AND owner = ?`
 
-	// qPutInbox records an item, or does nothing when the id is there.
+	// qPutInbox records an item, or does nothing when the id is there (a
+	// tombstone among others: what was refused stays refused).
 	qPutInbox = `INSERT INTO inbox (id, kind, payload, received, attempts) VALUES (?, ?, ?, ?, 0)
 	ON CONFLICT (id) DO NOTHING`
+	// qTakeInbox records an item already claimed by the replica that took
+	// it (its first attempt), or does nothing when the id is there.
+	qTakeInbox = `INSERT INTO inbox (id, kind, payload, received, attempts, claimed_by, claimed_until)
+	VALUES (?, ?, ?, ?, 1, ?, ?) ON CONFLICT (id) DO NOTHING`
+	// qRefuseInbox marks an item refused, or records a tombstone for one not
+	// recorded (yet): an insert that comes later finds it and does nothing.
+	qRefuseInbox = `INSERT INTO inbox (id, kind, payload, received, attempts, done, outcome)
+	VALUES (?, '', '', ?, 0, ?, 'refused')
+	ON CONFLICT (id) DO UPDATE SET done = excluded.done, outcome = excluded.outcome WHERE inbox.done IS NULL`
 	qInboxPurge = `DELETE FROM inbox WHERE done < ?`
 	// qRenewInbox extends owner's claim on an item that is not done.
 	qRenewInbox = `UPDATE inbox SET claimed_until = ? WHERE id = ? AND claimed_by = ? AND done IS NULL`
 
 	// qClaimInbox claims an item that is not done unless another owner's
 	// claim is unexpired (until, and including, claimed_until).
-	qClaimInbox = `UPDATE inbox SET claimed_by = ?, claimed_until = ?, attempts = attempts + 1
+	// An attempt counts once per holder: the holder claiming it again (a
+	// worker after the sweep that handed it over) does not count.
+	qClaimInbox = `UPDATE inbox SET claimed_by = ?, claimed_until = ?,
+	attempts = attempts + CASE WHEN claimed_by = ? THEN 0 ELSE 1 END
 	WHERE id = ? AND done IS NULL AND (claimed_until IS NULL OR claimed_until < ? OR claimed_by = ?)
 	RETURNING ` + inboxColumns
 	// qStaleInbox lists the stale items a claim may take, oldest first;
@@ -107,7 +150,14 @@ const (
 	qClaimStale = `UPDATE inbox SET claimed_by = ?, claimed_until = ?, attempts = attempts + 1
 	WHERE id IN (%s) AND done IS NULL AND (claimed_until IS NULL OR claimed_until < ?) AND attempts < ?
 	RETURNING ` + inboxColumns
-	qInboxDone   = `UPDATE inbox SET done = ? WHERE id = ? AND done IS NULL`
+	// qStaleExhausted lists the stale items that ran out of attempts.
+	qStaleExhausted = `SELECT id FROM inbox
+	WHERE done IS NULL AND (claimed_until IS NULL OR claimed_until < ?) AND attempts >= ?
+	ORDER BY received, id LIMIT ?%s`
+	qClaimExhausted = `UPDATE inbox SET claimed_by = ?, claimed_until = ?
+	WHERE id IN (%s) AND done IS NULL AND (claimed_until IS NULL OR claimed_until < ?)
+	RETURNING ` + inboxColumns
+	qInboxDone   = `UPDATE inbox SET done = ?, outcome = ? WHERE id = ? AND done IS NULL`
 	qInboxExists = `SELECT COUNT(*) FROM inbox WHERE id = ?`
 )
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 )
 
 // maxAttempts bounds the retries of a statement that lost a race it can
@@ -48,7 +49,7 @@ func (s *DB) Create(ctx context.Context, r Request, e Event) error {
 				r.Client, r.ClientID, r.TableGroup, r.SubclientID, string(r.Subclient), r.Level, r.Reason,
 				boolInt(r.Emergency), boolInt(r.Review), string(r.State), r.ParentTS, r.TaskID,
 				jobIDs(r.JobIDs), r.Problem, r.DecidedBy, unixNano(r.DecidedAt), unixNano(r.Expires),
-				r.Created.UnixNano(), r.Updated.UnixNano())
+				r.Created.UnixNano(), r.Updated.UnixNano(), r.Owner, unixNano(r.HeldUntil))
 			if err != nil {
 				return err
 			}
@@ -118,9 +119,12 @@ func (s *DB) Transition(ctx context.Context, id string, from []State, ch Change)
 	if at.IsZero() {
 		at = s.now()
 	}
-	var decidedBy, decidedAt, taskID, jobs, problem any // nil: left as it is
+	var decidedBy, decidedAt, taskID, jobs, problem, owner, held any // nil: left as it is
 	if ch.Decided {
 		decidedBy, decidedAt = ch.Actor, at.UnixNano()
+	}
+	if ch.Owner != "" && !ch.HeldUntil.IsZero() {
+		owner, held = ch.Owner, ch.HeldUntil.UnixNano()
 	}
 	if ch.TaskID != 0 {
 		taskID = ch.TaskID
@@ -146,7 +150,7 @@ func (s *DB) Transition(ctx context.Context, id string, from []State, ch Change)
 				return &ConflictError{ID: id, State: cur}
 			}
 			res, err := tx.ExecContext(ctx, s.q(qTransition), string(ch.To), at.UnixNano(),
-				decidedBy, decidedAt, taskID, jobs, problem, id, string(cur))
+				decidedBy, decidedAt, taskID, jobs, problem, owner, held, id, string(cur))
 			if err != nil {
 				return err
 			}
@@ -161,7 +165,14 @@ func (s *DB) Transition(ctx context.Context, id string, from []State, ch Change)
 				ch.Actor, at.UnixNano(), ch.Detail); err != nil {
 				return err
 			}
+			var notice int64
+			if len(ch.Tell) > 0 {
+				if notice, err = s.addNotice(ctx, tx, id, ch.Tell, at); err != nil {
+					return err
+				}
+			}
 			out, err = scanRequest(tx.QueryRowContext(ctx, s.q(qGetRequest), id))
+			out.Notice = notice
 			return err
 		}
 		return errors.New("its state keeps changing")
@@ -194,19 +205,65 @@ func (s *DB) holder(ctx context.Context, id string) *BusyError {
 	return &BusyError{Existing: existing}
 }
 
-// SetParentTS records the request's parent message.
-func (s *DB) SetParentTS(ctx context.Context, id, ts string) error {
-	res, err := s.db.ExecContext(ctx, s.q(qSetParentTS), ts, s.now().UnixNano(), id)
+// SetParentTS records the request's parent message, unless one is recorded
+// already: set is false then, and the caller's message is a second card
+// that should go (the recorded one is returned as recorded). An unknown
+// request is ErrNotFound.
+func (s *DB) SetParentTS(ctx context.Context, id, ts string) (set bool, recorded string, err error) {
+	err = s.inTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, s.q(qSetParentTS), ts, s.now().UnixNano(), id)
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return err
+		}
+		if set = n > 0; set {
+			recorded = ts
+			return nil
+		}
+		err = tx.QueryRowContext(ctx, s.q(qParentTS), id).Scan(&recorded)
+		if errors.Is(err, sql.ErrNoRows) {
+			return ErrNotFound
+		}
+		return err
+	})
+	if err != nil {
+		return false, "", fmt.Errorf("set parent message of request %s: %w", id, err)
+	}
+	return set, recorded, nil
+}
+
+// Hold holds request id for owner until until: it takes the hold when it
+// ran out (or the request never had one) and renews owner's own. held is
+// false while another owner's hold has not run out, and for an unknown
+// request.
+func (s *DB) Hold(ctx context.Context, id, owner string, until time.Time) (held bool, err error) {
+	if owner == "" {
+		return false, fmt.Errorf("hold request %s: no owner", id)
+	}
+	res, err := s.db.ExecContext(ctx, s.q(qHold), owner, until.UnixNano(), id, owner, s.now().UnixNano())
 	if err == nil {
 		var n int64
-		if n, err = res.RowsAffected(); err == nil && n == 0 {
-			err = ErrNotFound
-		}
+		n, err = res.RowsAffected()
+		held = n > 0
 	}
 	if err != nil {
-		return fmt.Errorf("set parent message of request %s: %w", id, err)
+		return false, fmt.Errorf("hold request %s for %s: %w", id, owner, err)
 	}
-	return nil
+	return held, nil
+}
+
+// Followed lists what job following can act on, oldest first: the
+// submitted requests, and the unknown ones whose state changed at or after
+// unknownSince (those still looked for in Commvault).
+func (s *DB) Followed(ctx context.Context, unknownSince time.Time) ([]Request, error) {
+	out, err := queryRequests(ctx, s.db, s.q(qFollowed), unknownSince.UnixNano())
+	if err != nil {
+		return nil, fmt.Errorf("list followed requests: %w", err)
+	}
+	return out, nil
 }
 
 // ByState lists requests in any of the states, oldest (Created) first.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -40,15 +41,21 @@ type dialect struct {
 type DB struct {
 	db   *sql.DB
 	d    dialect
-	now  func() time.Time
 	name string // what errors call the database: its path, or "postgres HOST:PORT/DATABASE"
+
+	local     func() time.Time // this process's clock, as Open was given it
+	offset    atomic.Int64     // the database's clock minus local, in nanoseconds (FollowServerClock)
+	following sync.Once        // starts following the server's clock
+	stop      chan struct{}    // closed by Close: background work stops
+	stopOnce  sync.Once
+	syncing   sync.WaitGroup
 
 	purgeMu        sync.Mutex
 	nextPurge      time.Time // when seen next deletes expired keys
 	nextInboxPurge time.Time // when putInbox or ClaimStale next deletes old done items
 
 	takers    sync.Once     // starts the group committer of Take
-	takes     chan takeReq  // Takes waiting for the committer
+	takes     chan *takeReq // Takes waiting for the committer
 	closing   chan struct{} // closed by Close: the committer stops
 	closeOnce sync.Once
 	taking    sync.WaitGroup
@@ -112,6 +119,8 @@ func (s *DB) Ping(ctx context.Context) error {
 
 // Close closes the database.
 func (s *DB) Close() error {
+	s.stopOnce.Do(func() { close(s.stop) })
+	s.syncing.Wait()
 	s.closeOnce.Do(func() {
 		s.takers.Do(func() {}) // no committer may start after this
 		if s.closing != nil {
@@ -168,12 +177,12 @@ func scanRequest(sc scanner) (Request, error) {
 		clientID, subclientID, task int64
 		emergency, review           int64
 		subclient, jobs, state      string
-		decidedAt, expires          sql.NullInt64
+		decidedAt, expires, held    sql.NullInt64
 		created, updated            int64
 	)
 	err := sc.Scan(&r.ID, &r.User, &r.Channel, &r.Account, &r.Client, &clientID, &r.TableGroup,
 		&subclientID, &subclient, &r.Level, &r.Reason, &emergency, &review, &state, &r.ParentTS, &task,
-		&jobs, &r.Problem, &r.DecidedBy, &decidedAt, &expires, &created, &updated)
+		&jobs, &r.Problem, &r.DecidedBy, &decidedAt, &expires, &created, &updated, &r.Owner, &held)
 	if err != nil {
 		return Request{}, err
 	}
@@ -189,7 +198,7 @@ func scanRequest(sc scanner) (Request, error) {
 	if len(r.JobIDs) == 0 {
 		r.JobIDs = nil
 	}
-	r.DecidedAt, r.Expires = fromUnixNano(decidedAt), fromUnixNano(expires)
+	r.DecidedAt, r.Expires, r.HeldUntil = fromUnixNano(decidedAt), fromUnixNano(expires), fromUnixNano(held)
 	r.Created = fromUnixNano(sql.NullInt64{Int64: created, Valid: true})
 	r.Updated = fromUnixNano(sql.NullInt64{Int64: updated, Valid: true})
 	return r, nil

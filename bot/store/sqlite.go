@@ -22,10 +22,13 @@ var sqliteFiles embed.FS
 // sqliteParams are the DSN parameters every connection is opened with: WAL
 // (readers do not block the writer), a busy timeout long enough that a
 // writer waits for the lock instead of failing with "database is locked",
-// foreign keys enforced, and write transactions that take the lock as they
-// begin (BEGIN IMMEDIATE), so no transaction fails upgrading a read lock.
+// foreign keys enforced, write transactions that take the lock as they
+// begin (BEGIN IMMEDIATE), so no transaction fails upgrading a read lock,
+// and synchronous=FULL: in WAL mode NORMAL may lose the last commits to a
+// power loss or a node crash, and losing "approved → submitting" after
+// CreateTask was sent would send it again after the restart.
 const sqliteParams = "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)" +
-	"&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_txlock=immediate"
+	"&_pragma=foreign_keys(1)&_pragma=synchronous(FULL)&_txlock=immediate"
 
 // sqliteMaxConns caps the connections to the file. Writers queue for the
 // write lock in SQLite anyway; a few connections let readers run beside them.
@@ -68,10 +71,11 @@ func openSQLite(ctx context.Context, path string, now func() time.Time) (*DB, er
 	db.SetMaxOpenConns(sqliteMaxConns)
 	db.SetMaxIdleConns(sqliteMaxConns)
 	s := &DB{
-		db:   db,
-		d:    dialect{migrations: migrations, isUnique: sqliteUnique},
-		now:  now,
-		name: path,
+		db:    db,
+		d:     dialect{migrations: migrations, isUnique: sqliteUnique},
+		name:  path,
+		local: now,
+		stop:  make(chan struct{}),
 	}
 	if err := s.migrateBusy(ctx); err != nil {
 		_ = db.Close() // the error that matters is the migration's

@@ -92,6 +92,15 @@ type Request struct {
 	Expires     time.Time // when a pending request expires (zero when it needs no approval)
 	Created     time.Time
 	Updated     time.Time
+	// Owner is the replica that works on the request, and holds it until
+	// HeldUntil: another replica takes it over only once that passed (the
+	// owner stopped), however old the request is. A zero HeldUntil is a
+	// request recorded before holds existed.
+	Owner     string
+	HeldUntil time.Time
+	// Notice is the outbox entry the call that returned the request added
+	// (Transition with Change.Tell), 0 if none.
+	Notice int64
 }
 
 // Change is one transition. Zero fields are left as they are.
@@ -104,6 +113,24 @@ type Change struct {
 	TaskID  int
 	JobIDs  []string
 	Problem string
+	// Owner and HeldUntil, when set, hold the request for the replica Owner
+	// (see Request.Owner).
+	Owner     string
+	HeldUntil time.Time
+	// Tell, when set, is a message the request's thread must be told: it is
+	// added to the outbox in the same transaction, and stays there until it
+	// is marked posted (NoticePosted). JSON, opaque to the store.
+	Tell []byte
+}
+
+// Notice is a message a request's thread must be told, kept in the outbox
+// until Slack took it.
+type Notice struct {
+	ID        int64 // the outbox's order: a request's notices are told in it
+	RequestID string
+	Message   []byte // JSON, opaque to the store
+	Created   time.Time
+	Attempts  int // failed posts so far
 }
 
 // Event is one line of the audit trail.
@@ -173,8 +200,15 @@ type InboxItem struct {
 	Kind     string // "command" or "click"
 	Payload  []byte // JSON, opaque to the store
 	Received time.Time
-	Attempts int // how many times it was claimed
+	Attempts int // how many holders claimed it (a holder claiming it again does not count)
 }
+
+// What became of an inbox item, once it is done.
+const (
+	Served  = "served"   // a worker served it
+	Refused = "refused"  // its sender was told to try again: it never runs
+	GivenUp = "given-up" // it ran out of attempts; its sender was told so
+)
 
 // Open opens the store named by a BACKUPBOT_DATABASE_URL: "sqlite:PATH" (":memory:" is refused:
 // use a temp file) or "postgres://USER:PASSWORD@HOST:PORT/DATABASE?PARAM=VALUE…" ("postgresql://"
@@ -191,7 +225,8 @@ type InboxItem struct {
 // the tables); the database must exist. Replicas opening a new database
 // together migrate it once (an advisory lock).
 //
-// now is the clock (nil: time.Now). Errors name the path, or the user,
+// now is the clock (nil: time.Now); on PostgreSQL, FollowServerClock makes
+// the store's clock the server's. Errors name the path, or the user,
 // host, port and database, and nothing else of the URL: never a password.
 func Open(ctx context.Context, url string, now func() time.Time) (*DB, error) {
 	if now == nil {
@@ -201,21 +236,27 @@ func Open(ctx context.Context, url string, now func() time.Time) (*DB, error) {
 	if !ok {
 		return nil, errors.New(`open store: database URL has no scheme: ` + wantURL)
 	}
+	var db *DB
+	var err error
 	switch strings.ToLower(scheme) {
 	case "sqlite":
-		path, err := sqlitePath(rest)
-		if err != nil {
+		var path string
+		if path, err = sqlitePath(rest); err != nil {
 			return nil, err
 		}
-		return openSQLite(ctx, path, now)
+		db, err = openSQLite(ctx, path, now)
 	case "postgres", "postgresql":
-		return openPostgres(ctx, rest, now)
+		db, err = openPostgres(ctx, rest, now)
 	default:
 		if !isScheme(scheme) { // something else than a scheme: echo none of it
 			return nil, errors.New(`open store: database URL has no scheme: ` + wantURL)
 		}
 		return nil, fmt.Errorf(`open store: unsupported database %q: `+wantURL, scheme)
 	}
+	if err != nil {
+		return nil, err
+	}
+	return db, nil
 }
 
 // wantURL tells which database URLs Open takes.

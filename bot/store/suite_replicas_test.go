@@ -180,7 +180,7 @@ func sameItem(t *testing.T, got, want InboxItem, attempts int) {
 
 func done(t *testing.T, s *DB, id string) {
 	t.Helper()
-	if err := s.InboxDone(context.Background(), id); err != nil {
+	if err := s.InboxDone(context.Background(), id, Served); err != nil {
 		t.Fatalf("InboxDone(%s): %v", id, err)
 	}
 }
@@ -219,8 +219,8 @@ func testInbox(t *testing.T, su suite) {
 	if _, ok := claim(t, s, "env-1", "a", lease); ok {
 		t.Errorf("ClaimInbox(env-1, a) while b's claim is valid = true, want false")
 	}
-	if got, ok := claim(t, s, "env-1", "b", lease); !ok || got.Attempts != 3 {
-		t.Errorf("ClaimInbox(env-1, b) by the holder = %+v, %v; want it claimed a third time", got, ok)
+	if got, ok := claim(t, s, "env-1", "b", lease); !ok || got.Attempts != 2 {
+		t.Errorf("ClaimInbox(env-1, b) by the holder = %+v, %v; want it claimed again, not counted (2 attempts)", got, ok)
 	}
 
 	done(t, s, "env-1")
@@ -235,7 +235,7 @@ func testInbox(t *testing.T, su suite) {
 	if added, err := s.putInbox(ctx, want); err != nil || added {
 		t.Errorf("PutInbox of a done item = %v, %v; want false, nil", added, err)
 	}
-	if err := s.InboxDone(ctx, "nope"); !errors.Is(err, ErrNotFound) {
+	if err := s.InboxDone(ctx, "nope", Served); !errors.Is(err, ErrNotFound) {
 		t.Errorf("InboxDone(nope) = %v, want ErrNotFound", err)
 	}
 
@@ -288,17 +288,19 @@ func testClaimStale(t *testing.T, su suite) {
 	claim(t, s, "d-claimed", "x", lease)
 	claim(t, s, "b-expired", "x", time.Second)
 	claim(t, s, "c-tried", "x", time.Second)
-	claim(t, s, "c-tried", "x", time.Second) // claimed twice: at the limit of 2 below
+	claim(t, s, "c-tried", "x", time.Second) // x claiming again does not count
+	c.advance(2 * time.Second)
+	claim(t, s, "c-tried", "y", time.Second) // claimed by two holders: at the limit of 2 below
 	c.advance(2 * time.Second)               // b-expired's and c-tried's claims expire
 
-	olderThan := t0.Add(10 * time.Second) // i-recent is not older
-	got, err := s.ClaimStale(ctx, "a", olderThan, lease, 2, 3)
+	staleAfter := c.now().Sub(t0.Add(10 * time.Second)) // i-recent is not older
+	got, err := s.ClaimStale(ctx, "a", staleAfter, lease, 2, 3)
 	if want := []string{"a-first", "b-expired", "f-second"}; err != nil || !slices.Equal(ids(got), want) {
 		t.Fatalf("ClaimStale(limit 3) = %v, %v; want %v", ids(got), err, want)
 	}
 	sameItem(t, got[0], item("a-first", 0), 1)
 	sameItem(t, got[1], item("b-expired", 3*time.Second), 2)
-	got, err = s.ClaimStale(ctx, "b", olderThan, lease, 2, 10)
+	got, err = s.ClaimStale(ctx, "b", staleAfter, lease, 2, 10)
 	if want := []string{"g-tie", "h-third"}; err != nil || !slices.Equal(ids(got), want) {
 		t.Errorf("ClaimStale again = %v, %v; want the rest, %v", ids(got), err, want)
 	}
@@ -307,7 +309,7 @@ func testClaimStale(t *testing.T, su suite) {
 			t.Errorf("ClaimInbox(%s, x) after ClaimStale claimed it = true, want false", id)
 		}
 	}
-	got, err = s.ClaimStale(ctx, "b", olderThan, lease, 2, 10)
+	got, err = s.ClaimStale(ctx, "b", staleAfter, lease, 2, 10)
 	if err != nil || len(got) != 0 {
 		t.Errorf("ClaimStale with nothing stale = %v, %v; want none", ids(got), err)
 	}
@@ -315,11 +317,11 @@ func testClaimStale(t *testing.T, su suite) {
 	// The claims expire: claimed once, each can be claimed again, but
 	// b-expired (twice) and c-tried (twice) have had their attempts.
 	c.advance(lease + time.Nanosecond)
-	got, err = s.ClaimStale(ctx, "b", t0.Add(time.Hour), lease, 2, 10)
+	got, err = s.ClaimStale(ctx, "b", 0, lease, 2, 10)
 	if want := []string{"a-first", "d-claimed", "f-second", "g-tie", "h-third", "i-recent"}; err != nil || !slices.Equal(ids(got), want) {
 		t.Errorf("ClaimStale after the claims expired = %v, %v; want %v", ids(got), err, want)
 	}
-	got, err = s.ClaimStale(ctx, "b", t0.Add(time.Hour), 2*lease, 3, 1)
+	got, err = s.ClaimStale(ctx, "b", 0, 2*lease, 3, 1)
 	if want := []string{"b-expired"}; err != nil || !slices.Equal(ids(got), want) {
 		t.Errorf("ClaimStale with 3 attempts, limit 1 = %v, %v; want %v", ids(got), err, want)
 	}
@@ -330,15 +332,15 @@ func testClaimStale(t *testing.T, su suite) {
 	}{
 		{"limit 0", t0.Add(time.Hour), 10, 0},
 		{"max attempts 0", t0.Add(time.Hour), 0, 10},
-		{"older than the zero time", time.Time{}, 10, 10},
+		{"older than a century", t0.AddDate(-100, 0, 0), 10, 10},
 		{"older than the first", t0, 10, 10},
 	} {
 		c.advance(10 * lease) // every claim expired
-		if got, err := s.ClaimStale(ctx, "c", tt.olderThan, lease, tt.maxAttempts, tt.limit); err != nil || len(got) != 0 {
+		if got, err := s.ClaimStale(ctx, "c", c.now().Sub(tt.olderThan), lease, tt.maxAttempts, tt.limit); err != nil || len(got) != 0 {
 			t.Errorf("ClaimStale, %s = %v, %v; want none", tt.name, ids(got), err)
 		}
 	}
-	if _, err := s.ClaimStale(ctx, "c", t0.Add(time.Hour), 0, 10, 10); err == nil {
+	if _, err := s.ClaimStale(ctx, "c", 0, 0, 10, 10); err == nil {
 		t.Errorf("ClaimStale with lease 0 = nil error, want one")
 	}
 }
@@ -361,7 +363,7 @@ func testConcurrentClaimStale(t *testing.T, su suite) {
 	for i := range callers {
 		wg.Go(func() {
 			for {
-				got, err := replicas[i%2].ClaimStale(ctx, "replica-"+itoa(i), c.now(), time.Hour, 5, 3)
+				got, err := replicas[i%2].ClaimStale(ctx, "replica-"+itoa(i), 0, time.Hour, 5, 3)
 				if err != nil || len(got) == 0 {
 					errs[i] = err
 					return
@@ -416,13 +418,13 @@ func testInboxPurge(t *testing.T, su suite) {
 	}
 	// ClaimStale purges too.
 	c.advance(inboxKeep)
-	if _, err := s.ClaimStale(ctx, "a", t0, time.Minute, 1, 1); err != nil {
+	if _, err := s.ClaimStale(ctx, "a", c.now().Sub(t0), time.Minute, 1, 1); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.InboxDone(ctx, "recent"); !errors.Is(err, ErrNotFound) {
+	if err := s.InboxDone(ctx, "recent", Served); !errors.Is(err, ErrNotFound) {
 		t.Errorf("InboxDone(recent) after ClaimStale purged it = %v, want ErrNotFound", err)
 	}
-	if err := s.InboxDone(ctx, "open"); err != nil { // never done: kept
+	if err := s.InboxDone(ctx, "open", Served); err != nil { // never done: kept
 		t.Errorf("InboxDone(open) = %v, want nil", err)
 	}
 }
@@ -472,7 +474,7 @@ func testTake(t *testing.T, su suite) {
 	c := newClock()
 	s, _ := su.open(t, c)
 	first := item("env-t1", 0)
-	if seen, err := s.Take(ctx, time.Minute, []string{"envelope:env-t1", "trigger:tr-1"}, first); err != nil || seen {
+	if seen, err := s.Take(ctx, time.Minute, []string{"envelope:env-t1", "trigger:tr-1"}, first, "", 0); err != nil || seen {
 		t.Fatalf("first Take = %v, %v; want false, nil", seen, err)
 	}
 	got, ok := claim(t, s, "env-t1", "a", time.Minute)
@@ -483,7 +485,7 @@ func testTake(t *testing.T, su suite) {
 
 	// Slack's retry: a new envelope, the same trigger. Seen; no item.
 	retry := item("env-t2", time.Second)
-	if seen, err := s.Take(ctx, time.Minute, []string{"envelope:env-t2", "trigger:tr-1"}, retry); err != nil || !seen {
+	if seen, err := s.Take(ctx, time.Minute, []string{"envelope:env-t2", "trigger:tr-1"}, retry, "", 0); err != nil || !seen {
 		t.Fatalf("retry Take = %v, %v; want true, nil", seen, err)
 	}
 	if _, ok, err := s.ClaimInbox(ctx, "env-t2", "a", time.Minute); ok || err != nil {
@@ -501,15 +503,15 @@ func testTake(t *testing.T, su suite) {
 	if _, ok, _ := s.ClaimInbox(ctx, "env-t1", "b", time.Minute); ok {
 		t.Error("another claimed an item whose claim was renewed")
 	}
-	if got, ok, _ := s.ClaimInbox(ctx, "env-t1", "a", time.Minute); !ok || got.Attempts != 2 {
-		t.Errorf("the holder's claim: ok %v, attempts %d; want true, 2 (renewals do not count)", ok, got.Attempts)
+	if got, ok, _ := s.ClaimInbox(ctx, "env-t1", "a", time.Minute); !ok || got.Attempts != 1 {
+		t.Errorf("the holder's claim: ok %v, attempts %d; want true, 1 (neither renewals nor the holder's claims count)", ok, got.Attempts)
 	}
 
 	var wg sync.WaitGroup
 	var admitted atomic.Int32
 	for range 10 {
 		wg.Go(func() {
-			seen, err := s.Take(ctx, time.Minute, []string{"envelope:env-t3"}, item("env-t3", 0))
+			seen, err := s.Take(ctx, time.Minute, []string{"envelope:env-t3"}, item("env-t3", 0), "", 0)
 			if err != nil {
 				t.Errorf("Take: %v", err)
 			}

@@ -51,6 +51,16 @@ func testStore(t *testing.T, newURL func(t *testing.T) string) {
 		{"inbox purge", testInboxPurge},
 		{"reopen, leases and inbox", testReplicasReopen},
 		{"ping and close", testPingClose},
+		{"hold", testHold},
+		{"followed", testFollowed},
+		{"outbox", testOutbox},
+		{"job end told", testJobEndTold},
+		{"take claimed by its taker", testTakeClaimed},
+		{"take given up is never recorded", testTakeGivenUp},
+		{"refuse leaves a tombstone", testRefuse},
+		{"claim exhausted", testClaimExhausted},
+		{"purge", testPurge},
+		{"clock", testClock},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -169,17 +179,19 @@ func move(t *testing.T, s *DB, id string, to State) Request {
 // times Equal, everything else equal.
 func sameRequest(t *testing.T, got, want Request) {
 	t.Helper()
-	times := func(r Request) []time.Time { return []time.Time{r.DecidedAt, r.Expires, r.Created, r.Updated} }
+	times := func(r Request) []time.Time {
+		return []time.Time{r.DecidedAt, r.Expires, r.Created, r.Updated, r.HeldUntil}
+	}
 	for i, g := range times(got) {
 		if w := times(want)[i]; !g.Equal(w) {
-			t.Errorf("request %s: time %d (DecidedAt, Expires, Created, Updated) = %v, want %v", want.ID, i, g, w)
+			t.Errorf("request %s: time %d (DecidedAt, Expires, Created, Updated, HeldUntil) = %v, want %v", want.ID, i, g, w)
 		}
 	}
 	if !bytes.Equal(got.Subclient, want.Subclient) {
 		t.Errorf("request %s: Subclient = %q, want %q", want.ID, got.Subclient, want.Subclient)
 	}
 	strip := func(r Request) Request {
-		r.DecidedAt, r.Expires, r.Created, r.Updated, r.Subclient = time.Time{}, time.Time{}, time.Time{}, time.Time{}, nil
+		r.DecidedAt, r.Expires, r.Created, r.Updated, r.HeldUntil, r.Subclient = time.Time{}, time.Time{}, time.Time{}, time.Time{}, time.Time{}, nil
 		return r
 	}
 	if g, w := strip(got), strip(want); !reflect.DeepEqual(g, w) {
@@ -235,12 +247,13 @@ func testNotFound(t *testing.T, su suite) {
 	_, getErr := s.Get(ctx, "nope")
 	_, trErr := s.Transition(ctx, "nope", []State{Pending}, Change{To: Approved})
 	_, listErr := s.Transitions(ctx, "nope")
-	_, jobErr := s.JobEnded(ctx, "nope", "1001", "Completed", t0)
+	_, _, jobErr := s.JobEnded(ctx, "nope", "1001", "Completed", t0, nil)
+	_, _, parentErr := s.SetParentTS(ctx, "nope", "1.2")
 	_, endedErr := s.EndedJobs(ctx, "nope")
 	for name, err := range map[string]error{
 		"Get":         getErr,
 		"Transition":  trErr,
-		"SetParentTS": s.SetParentTS(ctx, "nope", "1.2"),
+		"SetParentTS": parentErr,
 		"Transitions": listErr,
 		"JobEnded":    jobErr,
 		"EndedJobs":   endedErr,
@@ -260,8 +273,12 @@ func testSetParentTS(t *testing.T, su suite) {
 	r.ParentTS = ""
 	create(t, s, r)
 	c.advance(time.Minute)
-	if err := s.SetParentTS(context.Background(), "r1", "1700000000.000200"); err != nil {
-		t.Fatalf("SetParentTS: %v", err)
+	if set, ts, err := s.SetParentTS(context.Background(), "r1", "1700000000.000200"); err != nil || !set || ts != "1700000000.000200" {
+		t.Fatalf("SetParentTS = %v, %q, %v; want true, the ts, nil", set, ts, err)
+	}
+	// A second post of the card loses: the first stays recorded.
+	if set, ts, err := s.SetParentTS(context.Background(), "r1", "1700000000.000999"); err != nil || set || ts != "1700000000.000200" {
+		t.Errorf("second SetParentTS = %v, %q, %v; want false, the first ts, nil", set, ts, err)
 	}
 	got := get(t, s, "r1")
 	if got.ParentTS != "1700000000.000200" || !got.Updated.Equal(c.now()) {

@@ -98,6 +98,10 @@ func runBot(ctx context.Context, args []string, stderr io.Writer) int {
 		return exitUsage
 	}
 	defer closeStore()
+	if err := st.FollowServerClock(ctx); err != nil { // every expiry and age on one clock, whatever this machine's says
+		log.Error("store", zap.Error(err))
+		return exitError
+	}
 	dbUp.Store(st)
 	ver, rev := buildInfo()
 	host, _ := os.Hostname()
@@ -110,7 +114,8 @@ func runBot(ctx context.Context, args []string, stderr io.Writer) int {
 	b, err := bot.New(bot.Config{
 		Chat: bot.NewSlackChat(api, log, metrics), Commvault: cv.client, Policy: policy.get,
 		Groups: bot.NewSlackGroups(api, nil), Store: st, Metrics: metrics, Log: log, Command: cfg.Command,
-		PollInterval: cfg.PollInterval, Replica: replica, SubmitTimeout: cfg.CommvaultTimeout,
+		PollInterval: cfg.PollInterval, Replica: replica, SubmitTimeout: cfg.CommvaultTimeout, Now: st.Now,
+		Retention: cfg.Retention.Duration, AuditRetention: cfg.AuditRetention.Duration,
 	})
 	if err != nil {
 		log.Error("bot", zap.Error(err))

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -31,6 +32,8 @@ type config struct {
 	PollInterval      time.Duration `envconfig:"BACKUPBOT_JOB_POLL_INTERVAL" default:"30s"`
 	ShutdownTimeout   time.Duration `envconfig:"BACKUPBOT_SHUTDOWN_TIMEOUT" default:"20s"`
 	LogLevel          string        `envconfig:"BACKUPBOT_LOG_LEVEL" default:"info"`
+	Retention         days          `envconfig:"BACKUPBOT_RETENTION" default:"400d"`
+	AuditRetention    days          `envconfig:"BACKUPBOT_AUDIT_RETENTION" default:"400d"`
 
 	logLevel zapcore.Level
 }
@@ -50,10 +53,34 @@ func loadConfig() (config, error) {
 }
 
 func kindName(typeName string) string {
-	if strings.HasSuffix(typeName, "Duration") {
+	switch {
+	case strings.HasSuffix(typeName, "Duration"):
 		return "duration (like 30s or 5m)"
+	case strings.HasSuffix(typeName, "days"):
+		return "number of days (like 400d) or a duration (like 9600h)"
 	}
 	return typeName
+}
+
+// days is a duration read as days ("400d") or as a Go duration ("9600h").
+type days struct{ time.Duration }
+
+// Decode reads s for envconfig.
+func (d *days) Decode(s string) error {
+	if n, ok := strings.CutSuffix(s, "d"); ok {
+		v, err := strconv.Atoi(n)
+		if err != nil || v < 0 {
+			return fmt.Errorf("%q is not a number of days", s)
+		}
+		d.Duration = time.Duration(v) * 24 * time.Hour
+		return nil
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return err
+	}
+	d.Duration = v
+	return nil
 }
 
 // check validates what every mode needs.
@@ -72,6 +99,10 @@ func (c *config) check() error {
 		return errors.New("BACKUPBOT_JOB_POLL_INTERVAL: must be at least 1s")
 	case c.ShutdownTimeout < 0:
 		return errors.New("BACKUPBOT_SHUTDOWN_TIMEOUT: must not be negative")
+	case c.Retention.Duration < 24*time.Hour:
+		return errors.New("BACKUPBOT_RETENTION: must be at least 1d")
+	case c.AuditRetention.Duration < c.Retention.Duration:
+		return errors.New("BACKUPBOT_AUDIT_RETENTION: must be at least BACKUPBOT_RETENTION (the audit trail outlives the requests)")
 	case c.SlackAppToken != "" && !strings.HasPrefix(c.SlackAppToken, "xapp-"):
 		return errors.New("SLACK_APP_TOKEN: an app-level token starts with xapp-")
 	case c.SlackBotToken != "" && !strings.HasPrefix(c.SlackBotToken, "xoxb-"):

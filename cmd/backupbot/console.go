@@ -66,7 +66,8 @@ func runConsole(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	con := bot.NewConsole(stdout, nil)
 	b, err := bot.New(bot.Config{
 		Chat: con, Commvault: cv.client, Policy: func() *auth.Policy { return pol },
-		Groups: auth.StaticGroups(pol.Groups), Store: st, Log: log, Command: cfg.Command, PollInterval: interval,
+		Groups: auth.StaticGroups(pol.Groups), Store: st, Log: log, Command: cfg.Command, PollInterval: interval, Now: st.Now,
+		Retention: cfg.Retention.Duration, AuditRetention: cfg.AuditRetention.Duration,
 	})
 	if err != nil {
 		fmt.Fprintf(stderr, "backupbot: %v\n", err)
