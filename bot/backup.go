@@ -56,7 +56,7 @@ func (b *Bot) backup(ctx context.Context, t *turn, cmd command) {
 	}
 	t.log = t.log.With(zap.String("request", r.ID), zap.Int("subclient", sc.ID))
 	var busy *store.BusyError
-	switch err := b.create(ctx, t, r); {
+	switch err := b.create(ctx, t, &r); {
 	case errors.Is(err, store.ErrDuplicate): // this envelope was served before, by a replica that stopped
 		t.log.Info("request already recorded from this envelope; recovery finishes it")
 		return
@@ -154,7 +154,7 @@ func (b *Bot) notRecorded(ctx context.Context, log *zap.Logger, r request, ts st
 // to that request's thread), except that a break-glass request supersedes
 // one that only waits for approval; an envelope served before is
 // store.ErrDuplicate.
-func (b *Bot) create(ctx context.Context, t *turn, r request) error {
+func (b *Bot) create(ctx context.Context, t *turn, r *request) error {
 	rec, err := r.record()
 	if err != nil {
 		return err
@@ -173,13 +173,14 @@ func (b *Bot) create(ctx context.Context, t *turn, r request) error {
 			b.logState(rec, store.Change{Actor: r.User, Detail: action})
 			return nil
 		case errors.As(err, &busy) && r.Emergency && busy.Existing.State == store.Pending && attempt == 0:
-			b.supersede(ctx, t.log, busy.Existing, r)
+			b.supersede(ctx, t.log, busy.Existing, *r)
 			continue
-		case errors.Is(err, store.ErrDuplicate) && attempt < 3 && !b.servedBefore(ctx, r):
+		case errors.Is(err, store.ErrDuplicate) && attempt < 3 && !b.servedBefore(ctx, *r):
 			// Another request drew the same ID: this one takes the next one its
 			// envelope names (served again, it draws the same one).
 			t.log.Warn("request ID already taken by another request; taking another", zap.String("taken", r.ID))
 			r.ID = requestID(t.in.Origin+"#"+strconv.Itoa(attempt+1), b.newRequestID)
+			t.log = t.log.With(zap.String("instead", r.ID))
 			if rec, err = r.record(); err != nil {
 				return err
 			}

@@ -113,6 +113,7 @@ type Bot struct {
 	retention     time.Duration
 	auditKeep     time.Duration
 	holdEvery     time.Duration // how often a held request's hold is renewed
+	parentRetry   time.Duration // the first wait before recording a parent message again
 
 	mu      sync.Mutex
 	missing map[string]int       // polls in a row a followed job had no record, by job ID
@@ -142,7 +143,7 @@ func New(cfg Config) (*Bot, error) {
 		chat: cfg.Chat, cv: cfg.Commvault, policy: cfg.Policy, groups: cfg.Groups, store: cfg.Store, metrics: cfg.Metrics,
 		log: cfg.Log, command: cfg.Command, interval: cfg.PollInterval, now: cfg.Now, newID: cfg.NewID,
 		replica: cfg.Replica, submitTimeout: cfg.SubmitTimeout, retention: cfg.Retention, auditKeep: cfg.AuditRetention,
-		holdEvery: holdTTL / 3, missing: make(map[string]int), retold: make(map[string]time.Time),
+		holdEvery: holdTTL / 3, parentRetry: 200 * time.Millisecond, missing: make(map[string]int), retold: make(map[string]time.Time),
 	}
 	if b.log == nil {
 		b.log = zap.NewNop()

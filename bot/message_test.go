@@ -121,6 +121,10 @@ func TestMessagesGolden(t *testing.T) {
 		{"unrecorded", unrecordedAnswer()},
 		{"not-served", notServedAnswer("/backup")},
 		{"click-not-taken", clickNotTakenAnswer()},
+		{"reply-not-recorded", notRecordedReply()},
+		{"reply-no-job-appeared", noJobAppearedReply(sampleRequest(store.Unknown))},
+		{"given-up-command", givenUpAnswer("/backup", &Input{Text: "dynamodb prod orders full"}, nil, 5)},
+		{"given-up-click", givenUpAnswer("/backup", nil, &Click{Value: "r-1a2b3c"}, 5)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

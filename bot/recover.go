@@ -137,7 +137,7 @@ func (b *Bot) repost(ctx context.Context, log *zap.Logger, r *request) bool {
 // thread to go to.
 func (b *Bot) recordParent(ctx context.Context, log *zap.Logger, r *request, ts string) error {
 	var err error
-	wait := 200 * time.Millisecond
+	wait := b.parentRetry
 	for attempt := 1; ; attempt++ {
 		var set bool
 		var recorded string

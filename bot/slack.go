@@ -40,6 +40,8 @@ type SlackConfig struct {
 	Inbox        inbox         // records taken work durably before it is acked; required (a *store.DB)
 	Replica      string        // this replica's name, for inbox claims; default host and a random suffix
 	SweepEvery   time.Duration // how often the inbox is swept for work stopped replicas left; default 5s
+
+	claimLease, staleAfter time.Duration // tests only: default claimLease, staleAfter
 }
 
 // Slack is the socket-mode transport: it holds several connections open
@@ -76,6 +78,8 @@ func NewSlack(cfg SlackConfig) (*Slack, error) {
 	setDefault(&cfg.WorkTimeout, 2*time.Minute)
 	setDefault(&cfg.PingInterval, 30*time.Second)
 	setDefault(&cfg.SweepEvery, sweepEvery)
+	setDefault(&cfg.claimLease, claimLease)
+	setDefault(&cfg.staleAfter, staleAfter)
 	if cfg.Command == "" {
 		cfg.Command = "/backup"
 	}

@@ -70,7 +70,7 @@ func (s *Slack) remember(ctx context.Context, trigger string, e envelope) (seen 
 	if e.click != nil {
 		kind = "click"
 	}
-	return s.cfg.Inbox.Take(ctx, dedupTTL, keys, store.InboxItem{ID: e.id, Kind: kind, Payload: payload}, s.cfg.Replica, claimLease)
+	return s.cfg.Inbox.Take(ctx, dedupTTL, keys, store.InboxItem{ID: e.id, Kind: kind, Payload: payload}, s.cfg.Replica, s.cfg.claimLease)
 }
 
 // refuse records, in the background, that envelope id must never run:
@@ -99,7 +99,7 @@ func (s *Slack) refuse(log *zap.Logger, id string) {
 
 // claim takes e for this replica; false means another has it or it is done.
 func (s *Slack) claim(ctx context.Context, e envelope) bool {
-	_, ok, err := s.cfg.Inbox.ClaimInbox(ctx, e.id, s.cfg.Replica, claimLease)
+	_, ok, err := s.cfg.Inbox.ClaimInbox(ctx, e.id, s.cfg.Replica, s.cfg.claimLease)
 	if err != nil {
 		s.log.Warn("claim envelope; left for a later sweep", zap.String("envelope", e.id), zap.Error(err))
 		return false
@@ -113,7 +113,7 @@ func (s *Slack) renewClaim(base context.Context, e envelope) (stop func()) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		t := time.NewTicker(claimLease / 3)
+		t := time.NewTicker(s.cfg.claimLease / 3)
 		defer t.Stop()
 		for {
 			select {
@@ -122,7 +122,7 @@ func (s *Slack) renewClaim(base context.Context, e envelope) (stop func()) {
 			case <-t.C:
 			}
 			rctx, rcancel := context.WithTimeout(ctx, s.cfg.AckTimeout)
-			_, err := s.cfg.Inbox.RenewInbox(rctx, e.id, s.cfg.Replica, claimLease)
+			_, err := s.cfg.Inbox.RenewInbox(rctx, e.id, s.cfg.Replica, s.cfg.claimLease)
 			rcancel()
 			if err != nil && ctx.Err() == nil {
 				s.log.Warn("renew the claim on an envelope", zap.String("envelope", e.id), zap.Error(err))
@@ -179,7 +179,7 @@ func (s *Slack) sweepOnce(ctx context.Context) bool {
 	if room == 0 {
 		return false
 	}
-	items, err := s.cfg.Inbox.ClaimStale(ctx, s.cfg.Replica, staleAfter, claimLease, maxAttempts, room)
+	items, err := s.cfg.Inbox.ClaimStale(ctx, s.cfg.Replica, s.cfg.staleAfter, s.cfg.claimLease, maxAttempts, room)
 	if err != nil {
 		s.log.Warn("sweep the inbox", zap.Error(err))
 		return false
@@ -203,7 +203,7 @@ func (s *Slack) sweepOnce(ctx context.Context) bool {
 // attempts that their command or click could not be served, marks them
 // done, and counts them.
 func (s *Slack) giveUpExhausted(ctx context.Context) {
-	items, err := s.cfg.Inbox.ClaimExhausted(ctx, s.cfg.Replica, claimLease, maxAttempts, sweepBatch)
+	items, err := s.cfg.Inbox.ClaimExhausted(ctx, s.cfg.Replica, s.cfg.claimLease, maxAttempts, sweepBatch)
 	if err != nil {
 		s.log.Warn("sweep the inbox for exhausted work", zap.Error(err))
 		return

@@ -261,3 +261,22 @@ func TestTimes(t *testing.T) {
 		t.Errorf("fromUnixNano(NULL) = %v, want the zero time", got)
 	}
 }
+
+// Every connection commits with synchronous=FULL: in WAL mode NORMAL can
+// lose the last commits to a power loss.
+func TestSQLiteSynchronousFull(t *testing.T) {
+	s, err := Open(t.Context(), "sqlite:"+filepath.Join(t.TempDir(), "b.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for range sqliteMaxConns + 1 { // more than one connection
+		var mode int
+		if err := s.db.QueryRowContext(t.Context(), "PRAGMA synchronous").Scan(&mode); err != nil {
+			t.Fatal(err)
+		}
+		if mode != 2 {
+			t.Fatalf("PRAGMA synchronous = %d, want 2 (FULL)", mode)
+		}
+	}
+}
