@@ -73,19 +73,24 @@ func runConsole(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	}
 	con.Printf("%s", consoleBanner(cfg, cv, polName+", hash "+pol.Hash, dbURL, *user, *channel))
 
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	follower := make(chan error, 1)
-	go func() { follower <- b.Run(ctx) }()
 	sess := bot.ConsoleSession{Bot: b, Console: con, User: *user, Channel: *channel, Prompt: isTerminal(stdin)}
-	err = sess.Run(ctx, stdin)
-	cancel()
-	<-follower
-	if err != nil {
+	if err := runSession(ctx, b, sess, stdin); err != nil {
 		fmt.Fprintf(stderr, "backupbot: %v\n", err)
 		return exitError
 	}
 	return exitOK
+}
+
+// runSession reads the session's input while the bot follows its jobs.
+func runSession(ctx context.Context, b *bot.Bot, sess bot.ConsoleSession, stdin io.Reader) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	follower := make(chan error, 1)
+	go func() { follower <- b.Run(ctx) }()
+	err := sess.Run(ctx, stdin)
+	cancel()
+	<-follower
+	return err
 }
 
 // isTerminal reports whether r is a character device, like a terminal.
