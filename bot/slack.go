@@ -145,7 +145,9 @@ func (s *Slack) Run(ctx context.Context, drain time.Duration) error {
 		conns.Add(2)
 		go func() {
 			defer conns.Done()
-			if err := c.RunContext(connCtx); err != nil && connCtx.Err() == nil {
+			// RunContext returns only with an error: one that is not ours
+			// (the context ending) is fatal, such as a refused token.
+			if err := c.RunContext(connCtx); connCtx.Err() == nil {
 				fatal <- fmt.Errorf("slack socket mode: %w", err)
 			}
 		}()

@@ -17,11 +17,10 @@ import (
 // happened.
 func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("backupbot audit", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	since := fs.Duration("since", 24*time.Hour, "how far back to go")
 	format := fs.String("format", "jsonl", "jsonl or csv")
-	if err := fs.Parse(args); err != nil {
-		return exitUsage
+	if code, ok := parseFlags(fs, args, func(w io.Writer) { writeCommandHelp(w, fs) }, stdout, stderr); !ok {
+		return code
 	}
 	if *format != "jsonl" && *format != "csv" {
 		fmt.Fprintf(stderr, "backupbot audit: --format %q: use jsonl or csv\n", *format)
@@ -34,8 +33,8 @@ func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	st, _, closeStore, err := openStore(ctx, cfg, false)
 	if err != nil {
-		fmt.Fprintf(stderr, "backupbot: %v\n", err)
-		return exitUsage
+		fmt.Fprintf(stderr, "backupbot audit: %v\n", err)
+		return exitCode(err)
 	}
 	defer closeStore()
 	events, err := st.AuditSince(ctx, time.Now().Add(-*since))

@@ -6,129 +6,149 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"os/signal"
-	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/slack-go/slack"
 	"go.uber.org/zap"
 
-	"github.com/backupbot/backupbot/auth"
 	"github.com/backupbot/backupbot/bot"
-	"github.com/backupbot/backupbot/bot/store"
 )
+
+// botOptions are the flags of `backupbot` (the Slack bot).
+type botOptions struct {
+	simulate, version bool
+}
+
+func botFlagSet(o *botOptions) *flag.FlagSet {
+	fs := flag.NewFlagSet("backupbot", flag.ContinueOnError)
+	fs.BoolVar(&o.simulate, "simulate", false, "use the built-in Commvault simulator instead of COMMVAULT_API_URL")
+	fs.BoolVar(&o.version, "version", false, "print the version and commit, and exit")
+	return fs
+}
 
 // runBot runs the Slack bot until ctx ends (SIGTERM or SIGINT), then
 // drains: new commands are answered "restarting", work in flight finishes
 // within BACKUPBOT_SHUTDOWN_TIMEOUT, and it exits 0.
-func runBot(ctx context.Context, args []string, stderr io.Writer) int {
-	fs := flag.NewFlagSet("backupbot", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	simulate := fs.Bool("simulate", false, "use the built-in Commvault simulator")
-	if err := fs.Parse(args); err != nil {
-		return exitUsage
+func runBot(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	var o botOptions
+	fs := botFlagSet(&o)
+	if code, ok := parseFlags(fs, args, func(w io.Writer) { writeHelp(w, botFlagSet(new(botOptions))) }, stdout, stderr); !ok {
+		return code
 	}
-	cfg, err := loadConfig()
-	if err == nil {
-		err = checkSlack(cfg)
+	if o.version {
+		return runVersion(nil, stdout, stderr)
 	}
-	if err == nil && !*simulate {
-		err = cfg.checkCommvault()
-	}
+	cfg, err := botConfig(o.simulate)
 	if err != nil {
 		fmt.Fprintf(stderr, "backupbot: %v\n", err)
 		return exitUsage
 	}
 	log := newLogger(stderr, cfg.logLevel, false)
 	defer func() { _ = log.Sync() }()
-
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), buildInfoMetric())
-	metrics := bot.NewMetrics(reg)
-	policy, err := newPolicyHolder(cfg, reg, log)
-	if err != nil {
-		log.Error("policy", zap.Error(err))
-		return exitUsage
+	if err := serveBot(ctx, cfg, o.simulate, log); err != nil {
+		code := exitCode(err)
+		log.Error("stopped", zap.Error(err), zap.Int("exit_code", code))
+		return code
 	}
-	// /healthz answers from here on; /readyz once Slack and the database are up.
-	var slackUp atomic.Pointer[bot.Slack]
-	var dbUp atomic.Pointer[store.DB]
-	stopOps, err := serveOps(ctx, cfg.HTTPAddr, opsHandler(reg, []readiness{
-		{"slack socket connected", func(context.Context) error {
-			if t := slackUp.Load(); t != nil {
-				return t.Ready()
-			}
-			return errors.New("starting")
-		}},
-		{"database reachable", func(ctx context.Context) error {
-			if st := dbUp.Load(); st != nil {
-				return st.Ping(ctx)
-			}
-			return errors.New("starting")
-		}},
-		{"policy loaded", func(context.Context) error { return policy.ready() }},
-	}), log)
+	log.Info("stopped")
+	return exitOK
+}
+
+// botConfig reads the environment and checks what the Slack bot needs.
+func botConfig(simulate bool) (config, error) {
+	cfg, err := loadConfig()
+	if err == nil {
+		err = checkSlack(cfg)
+	}
+	if err == nil && !simulate {
+		err = cfg.checkCommvault()
+	}
+	return cfg, err
+}
+
+// serveBot builds the bot and runs it until ctx ends. /healthz answers from
+// the start; /readyz once Slack and the database are up.
+func serveBot(ctx context.Context, cfg config, simulate bool, log *zap.Logger) error {
+	reg := prometheus.NewRegistry()
+	m := registerMetrics(reg)
+	policy, err := newPolicyHolder(cfg, m.policyInfo, log)
 	if err != nil {
-		log.Error("http", zap.Error(err))
-		return exitUsage
+		return err
+	}
+	ready, stopOps, err := startOps(ctx, cfg, reg, policy, log)
+	if err != nil {
+		return err
 	}
 	defer stopOps()
-	cv, err := connectCommvaultWith(ctx, cfg, *simulate, 0, commvaultMetrics(reg))
+
+	cv, err := connectCommvaultWith(ctx, cfg, simulate, 0, m.timeCommvault)
 	if err != nil {
-		log.Error("commvault", zap.Error(err))
-		return exitUsage
+		return fmt.Errorf("commvault: %w", err)
 	}
 	defer cv.stop()
-
 	api := slack.New(cfg.SlackBotToken, slack.OptionAppLevelToken(cfg.SlackAppToken), slack.OptionAPIURL(cfg.SlackAPIURL))
 	who, err := authTest(ctx, api)
 	if err != nil {
-		log.Error("slack auth.test: the bot token does not work", zap.Error(err))
-		return exitError
+		return slackStartError(err, cfg.SlackAPIURL)
 	}
 	st, _, closeStore, err := openStore(ctx, cfg, false)
 	if err != nil {
-		log.Error("store", zap.Error(err))
-		return exitUsage
+		return err
 	}
 	defer closeStore()
 	if err := st.FollowServerClock(ctx); err != nil { // every expiry and age on one clock, whatever this machine's says
-		log.Error("store", zap.Error(err))
-		return exitError
+		return err
 	}
-	dbUp.Store(st)
+	ready.database.set(st.Ping)
+
+	replica := replicaName()
 	ver, rev := buildInfo()
-	host, _ := os.Hostname()
-	replica := host + "-" + randomHex(3)
 	log.Info("starting", zap.String("version", ver), zap.String("commit", rev), zap.String("replica", replica),
 		zap.String("slack_team", who.TeamID), zap.String("bot_user", who.UserID),
 		zap.String("policy", cfg.Policy), zap.String("policy_hash", policy.get().Hash),
 		zap.String("commvault", cv.url), zap.Bool("commvault_simulated", cv.simulated))
-
 	b, err := bot.New(bot.Config{
-		Chat: bot.NewSlackChat(api, log, metrics), Commvault: cv.client, Policy: policy.get,
-		Groups: bot.NewSlackGroups(api, nil), Store: st, Metrics: metrics, Log: log, Command: cfg.Command,
+		Chat: bot.NewSlackChat(api, log, m.bot), Commvault: cv.client, Policy: policy.get,
+		Groups: bot.NewSlackGroups(api, nil), Store: st, Metrics: m.bot, Log: log, Command: cfg.Command,
 		PollInterval: cfg.PollInterval, Replica: replica, SubmitTimeout: cfg.CommvaultTimeout, Now: st.Now,
 		Retention: cfg.Retention.Duration, AuditRetention: cfg.AuditRetention.Duration,
 	})
 	if err != nil {
-		log.Error("bot", zap.Error(err))
-		return exitError
+		return fmt.Errorf("bot: %w", err)
 	}
 	transport, err := bot.NewSlack(bot.SlackConfig{API: api, Handler: b, Log: log, Command: cfg.Command,
-		Inbox: st, Replica: replica, Metrics: metrics})
+		Inbox: st, Replica: replica, Metrics: m.bot})
 	if err != nil {
-		log.Error("slack", zap.Error(err))
-		return exitError
+		return fmt.Errorf("slack: %w", err)
 	}
-	slackUp.Store(transport)
+	ready.slack.set(func(context.Context) error { return transport.Ready() })
+	return runUntilDone(ctx, cfg, b, transport, policy)
+}
 
+// botReadiness is what /readyz checks besides the policy: set as each comes up.
+type botReadiness struct {
+	slack, database lateCheck
+}
+
+// startOps serves /healthz, /readyz and /metrics on BACKUPBOT_HTTP_ADDR.
+func startOps(ctx context.Context, cfg config, reg *prometheus.Registry, policy *policyHolder,
+	log *zap.Logger) (*botReadiness, func(), error) {
+	ready := &botReadiness{}
+	stop, err := serveOps(ctx, cfg.HTTPAddr, opsHandler(reg, []readiness{
+		{"slack socket connected", ready.slack.check},
+		{"database reachable", ready.database.check},
+		{"policy loaded", func(context.Context) error { return policy.ready() }},
+	}), log)
+	return ready, stop, err
+}
+
+// runUntilDone follows jobs and serves Slack until ctx ends, re-reading the
+// policy on SIGHUP. Jobs are followed until the transport has drained.
+func runUntilDone(ctx context.Context, cfg config, b *bot.Bot, transport *bot.Slack, policy *policyHolder) error {
 	reloads := make(chan os.Signal, 1)
 	signal.Notify(reloads, syscall.SIGHUP)
 	defer signal.Stop(reloads)
@@ -146,70 +166,20 @@ func runBot(ctx context.Context, args []string, stderr io.Writer) int {
 	follow, stopFollowing := context.WithCancel(context.WithoutCancel(ctx))
 	followed := make(chan error, 1)
 	go func() { followed <- b.Run(follow) }()
-	err = transport.Run(ctx, cfg.ShutdownTimeout)
+	err := transport.Run(ctx, cfg.ShutdownTimeout)
 	stopFollowing()
 	<-followed
 	if err != nil {
-		log.Error("slack", zap.Error(err))
-		return exitError
-	}
-	log.Info("stopped")
-	return exitOK
-}
-
-// policyHolder is the policy in force; SIGHUP replaces it with a valid new
-// one, and an invalid file leaves it as it is.
-type policyHolder struct {
-	p    atomic.Pointer[auth.Policy]
-	info *prometheus.GaugeVec
-	log  *zap.Logger
-}
-
-func newPolicyHolder(cfg config, reg prometheus.Registerer, log *zap.Logger) (*policyHolder, error) {
-	pol, _, err := loadPolicy(cfg, false)
-	if err != nil {
-		return nil, err
-	}
-	h := &policyHolder{log: log, info: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "backupbot_policy_info",
-		Help: "The policy in force, by the hash of its file."}, []string{"hash"})}
-	reg.MustRegister(h.info)
-	h.set(pol)
-	return h, nil
-}
-
-func (h *policyHolder) get() *auth.Policy { return h.p.Load() }
-
-func (h *policyHolder) set(pol *auth.Policy) {
-	h.p.Store(pol)
-	h.info.Reset()
-	h.info.WithLabelValues(pol.Hash).Set(1)
-}
-
-func (h *policyHolder) ready() error {
-	if h.get() == nil {
-		return errors.New("no policy")
+		return fmt.Errorf("slack: %w", err)
 	}
 	return nil
 }
 
-// reload re-reads the policy file.
-func (h *policyHolder) reload(path string) {
-	pol, err := auth.Load(path)
-	if err != nil {
-		h.log.Error("policy reload rejected; the active policy stays", zap.String("active_hash", h.get().Hash), zap.Error(err))
-		return
-	}
-	h.set(pol)
-	h.log.Info("policy reloaded", zap.String("policy", path), zap.String("policy_hash", pol.Hash))
-}
-
-// commvaultMetrics times every Commvault request by method and status.
-func commvaultMetrics(reg prometheus.Registerer) func(http.RoundTripper) http.RoundTripper {
-	h := prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "backupbot_commvault_request_seconds",
-		Help: "Commvault REST requests, by method and HTTP status.", Buckets: prometheus.ExponentialBuckets(0.01, 2, 14)},
-		[]string{"method", "code"})
-	reg.MustRegister(h)
-	return func(rt http.RoundTripper) http.RoundTripper { return promhttp.InstrumentRoundTripperDuration(h, rt) }
+// replicaName names this process among the replicas: the host name and a
+// random suffix.
+func replicaName() string {
+	host, _ := os.Hostname()
+	return host + "-" + randomHex(3)
 }
 
 // authTest checks the bot token and learns who the bot is.
@@ -217,6 +187,20 @@ func authTest(ctx context.Context, api *slack.Client) (*slack.AuthTestResponse, 
 	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
 	return api.AuthTestContext(ctx)
+}
+
+// slackStartError says why auth.test failed at start-up: Slack refused the
+// bot token, or Slack could not be reached at all.
+func slackStartError(err error, apiURL string) error {
+	var se slack.SlackErrorResponse
+	var sce slack.StatusCodeError
+	switch {
+	case errors.As(err, &se):
+		return fmt.Errorf("slack refused SLACK_BOT_TOKEN: auth.test says %s", se.Err)
+	case errors.As(err, &sce):
+		return fmt.Errorf("slack auth.test at %s: HTTP %s", apiURL, sce.Status)
+	}
+	return fmt.Errorf("cannot reach Slack at %s: %s", apiURL, netProblem(err))
 }
 
 func checkSlack(cfg config) error {

@@ -32,14 +32,9 @@ const checkTimeout = 20 * time.Second
 // stops all of them). The exit status is 0 only if every check passed.
 func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("backupbot check", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	simulate := fs.Bool("simulate", false, "check against the built-in Commvault simulator instead of COMMVAULT_API_URL")
-	if err := fs.Parse(args); err != nil {
-		return exitUsage
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "backupbot check: unexpected argument %q\n", fs.Arg(0))
-		return exitUsage
+	if code, ok := parseFlags(fs, args, func(w io.Writer) { writeCommandHelp(w, fs) }, stdout, stderr); !ok {
+		return code
 	}
 	r := &checkReport{w: stdout}
 	r.run(ctx, *simulate)

@@ -2,11 +2,15 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
+	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"slices"
 	"strings"
+	"syscall"
 
 	"github.com/slack-go/slack"
 )
@@ -117,5 +121,30 @@ func slackProblem(err error, cfg config, variable, tokenFix string) (problem, fi
 	case errors.As(err, &sce):
 		return "Slack answered HTTP " + sce.Status, "check SLACK_API_URL (" + cfg.SlackAPIURL + ")"
 	}
-	return "cannot reach Slack: " + err.Error(), "check SLACK_API_URL (" + cfg.SlackAPIURL + ") and that it is reachable from here (proxy, firewall)"
+	return "cannot reach Slack at " + cfg.SlackAPIURL + ": " + netProblem(err), "check SLACK_API_URL (" + cfg.SlackAPIURL + ") and that it is reachable from here (proxy, firewall)"
+}
+
+// netProblem says in a few words why a server could not be reached
+// ("connection refused", "lookup slack.com: no such host"), rather than
+// the whole chain of a failed HTTP request.
+func netProblem(err error) string {
+	var (
+		dns   *net.DNSError
+		errno syscall.Errno
+		cve   *tls.CertificateVerificationError
+		ue    *url.Error
+	)
+	switch {
+	case errors.As(err, &dns):
+		return dns.Error()
+	case errors.As(err, &cve):
+		return "its TLS certificate is not trusted: " + cve.Err.Error()
+	case errors.As(err, &errno):
+		return errno.Error()
+	case errors.Is(err, context.DeadlineExceeded) || os.IsTimeout(err):
+		return "no answer in time"
+	case errors.As(err, &ue):
+		return ue.Err.Error()
+	}
+	return err.Error()
 }

@@ -3,45 +3,83 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/url"
+	"os"
+	"reflect"
 	"strconv"
 	"strings"
+	"text/tabwriter"
 	"time"
 
 	"github.com/kelseyhightower/envconfig"
 	"go.uber.org/zap/zapcore"
 )
 
-// config is every environment variable backupbot reads (SPEC §6). It holds
-// secrets: never log it or put it in an error.
+// config is every environment variable backupbot reads, with its default
+// and the description `backupbot --help` prints: the variables are declared
+// here and nowhere else, so that a grep for envconfig finds them all. It
+// holds secrets: never log it or put it in an error.
 type config struct {
-	SlackAppToken     string        `envconfig:"SLACK_APP_TOKEN"`
-	SlackBotToken     string        `envconfig:"SLACK_BOT_TOKEN"`
-	SlackAPIURL       string        `envconfig:"SLACK_API_URL" default:"https://slack.com/api/"`
-	Command           string        `envconfig:"BACKUPBOT_COMMAND" default:"/backup"`
-	CommvaultURL      string        `envconfig:"COMMVAULT_API_URL"`
-	CommvaultToken    string        `envconfig:"COMMVAULT_AUTHTOKEN"`
-	CommvaultUsername string        `envconfig:"COMMVAULT_USERNAME"`
-	CommvaultPassword string        `envconfig:"COMMVAULT_PASSWORD"`
-	CommvaultCAFile   string        `envconfig:"COMMVAULT_CA_FILE"`
-	CommvaultTimeout  time.Duration `envconfig:"COMMVAULT_TIMEOUT" default:"30s"`
-	Policy            string        `envconfig:"BACKUPBOT_POLICY" default:"policy.yaml"`
-	DatabaseURL       string        `envconfig:"BACKUPBOT_DATABASE_URL" default:"sqlite:backupbot.db"`
-	HTTPAddr          string        `envconfig:"BACKUPBOT_HTTP_ADDR" default:":8080"`
-	PollInterval      time.Duration `envconfig:"BACKUPBOT_JOB_POLL_INTERVAL" default:"30s"`
-	ShutdownTimeout   time.Duration `envconfig:"BACKUPBOT_SHUTDOWN_TIMEOUT" default:"20s"`
-	LogLevel          string        `envconfig:"BACKUPBOT_LOG_LEVEL" default:"info"`
-	Retention         days          `envconfig:"BACKUPBOT_RETENTION" default:"400d"`
-	AuditRetention    days          `envconfig:"BACKUPBOT_AUDIT_RETENTION" default:"400d"`
+	SlackAppToken     string        `envconfig:"SLACK_APP_TOKEN" desc:"app-level token xapp-… (socket mode); required for the Slack bot"`
+	SlackBotToken     string        `envconfig:"SLACK_BOT_TOKEN" desc:"bot token xoxb-…; required for the Slack bot"`
+	SlackAPIURL       string        `envconfig:"SLACK_API_URL" default:"https://slack.com/api/" desc:"Slack's Web API base (GovSlack: https://slack-gov.com/api/)"`
+	Command           string        `envconfig:"BACKUPBOT_COMMAND" default:"/backup" desc:"the slash command's name, as in the Slack app"`
+	CommvaultURL      string        `envconfig:"COMMVAULT_API_URL" desc:"Commvault REST base URL, https://host/commandcenter/api; required unless --simulate"`
+	CommvaultToken    string        `envconfig:"COMMVAULT_AUTHTOKEN" desc:"Commvault API token, sent as is in Authtoken"`
+	CommvaultUsername string        `envconfig:"COMMVAULT_USERNAME" desc:"log in to Commvault as this user instead of a token"`
+	CommvaultPassword string        `envconfig:"COMMVAULT_PASSWORD" desc:"the password of COMMVAULT_USERNAME"`
+	CommvaultCAFile   string        `envconfig:"COMMVAULT_CA_FILE" desc:"PEM bundle to trust for Commvault besides the system roots"`
+	CommvaultTimeout  time.Duration `envconfig:"COMMVAULT_TIMEOUT" default:"30s" desc:"Commvault per-request timeout"`
+	Policy            string        `envconfig:"BACKUPBOT_POLICY" default:"policy.yaml" desc:"policy file (the console uses the built-in sample when unset)"`
+	DatabaseURL       string        `envconfig:"BACKUPBOT_DATABASE_URL" default:"sqlite:backupbot.db" desc:"sqlite:PATH for one process, or postgres://… for several replicas (the console uses a temporary file when unset)"`
+	HTTPAddr          string        `envconfig:"BACKUPBOT_HTTP_ADDR" default:":8080" desc:"where /healthz, /readyz and /metrics are served"`
+	PollInterval      time.Duration `envconfig:"BACKUPBOT_JOB_POLL_INTERVAL" default:"30s" desc:"how often job state is polled (the console on the simulator: 1s when unset)"`
+	ShutdownTimeout   time.Duration `envconfig:"BACKUPBOT_SHUTDOWN_TIMEOUT" default:"20s" desc:"how long SIGTERM waits for work in flight"`
+	LogLevel          string        `envconfig:"BACKUPBOT_LOG_LEVEL" default:"info" desc:"debug, info, warn or error (the console shows warnings only when unset)"`
+	Retention         days          `envconfig:"BACKUPBOT_RETENTION" default:"400d" desc:"how long ended requests and their transitions are kept: days (400d) or a duration"`
+	AuditRetention    days          `envconfig:"BACKUPBOT_AUDIT_RETENTION" default:"400d" desc:"how long the audit trail is kept; at least BACKUPBOT_RETENTION"`
 
 	logLevel zapcore.Level
+	set      map[string]bool // the variables the environment set, by name
+}
+
+// isSet reports whether the environment set variable name, rather than
+// leaving it to its default.
+func (c config) isSet(name string) bool { return c.set[name] }
+
+// configVars are the names of the variables config reads, in its order.
+func configVars() []string {
+	t := reflect.TypeFor[config]()
+	var names []string
+	for i := range t.NumField() {
+		if name := t.Field(i).Tag.Get("envconfig"); name != "" {
+			names = append(names, name)
+		}
+	}
+	return names
+}
+
+// writeEnvHelp lists the variables with their descriptions and defaults,
+// from config's tags as envconfig reads them.
+func writeEnvHelp(w io.Writer) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	const format = "  variable\tdefault\tmeaning\n" +
+		`{{range .}}  {{usage_key .}}` + "\t" + `{{or (usage_default .) "-"}}` + "\t" + `{{usage_description .}}` + "\n" + `{{end}}`
+	if err := envconfig.Usagef("", &config{}, tw, format); err != nil {
+		return err
+	}
+	return tw.Flush()
 }
 
 // loadConfig reads the environment once. Its errors are one line that names
 // the variable and never holds a value that could be a secret.
 func loadConfig() (config, error) {
-	var c config
+	c := config{set: map[string]bool{}}
+	for _, name := range configVars() {
+		_, c.set[name] = os.LookupEnv(name)
+	}
 	if err := envconfig.Process("", &c); err != nil {
 		var pe *envconfig.ParseError
 		if errors.As(err, &pe) {

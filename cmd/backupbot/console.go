@@ -22,20 +22,19 @@ const (
 // runConsole runs the bot core in the terminal for one user.
 func runConsole(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("backupbot console", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	user := fs.String("user", consoleUser, "the Slack user ID you act as")
 	channel := fs.String("channel", consoleChannel, "the Slack channel ID you type in")
 	simulate := fs.Bool("simulate", false, "use the built-in Commvault simulator even if COMMVAULT_API_URL is set")
 	jobDuration := fs.Duration("job-duration", 0, "with the simulator: how long a job takes (default 8s)")
-	if err := fs.Parse(args); err != nil {
-		return exitUsage
+	if code, ok := parseFlags(fs, args, func(w io.Writer) { writeCommandHelp(w, fs) }, stdout, stderr); !ok {
+		return code
 	}
 	cfg, err := loadConfig()
 	if err != nil {
 		fmt.Fprintf(stderr, "backupbot: %v\n", err)
 		return exitUsage
 	}
-	if _, set := os.LookupEnv("BACKUPBOT_LOG_LEVEL"); !set {
+	if !cfg.isSet("BACKUPBOT_LOG_LEVEL") {
 		cfg.logLevel = cfg.logLevel + 1 // warnings only: the terminal is for the conversation
 	}
 	log := newLogger(stderr, cfg.logLevel, true)
@@ -44,22 +43,22 @@ func runConsole(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	pol, polName, err := loadPolicy(cfg, true)
 	if err != nil {
 		fmt.Fprintf(stderr, "backupbot: %v\n", err)
-		return exitUsage
+		return exitCode(err)
 	}
 	cv, err := connectCommvault(ctx, cfg, *simulate || cfg.CommvaultURL == "", *jobDuration)
 	if err != nil {
 		fmt.Fprintf(stderr, "backupbot: %v\n", err)
-		return exitUsage
+		return exitCode(err)
 	}
 	defer cv.stop()
 	st, dbURL, closeStore, err := openStore(ctx, cfg, true)
 	if err != nil {
 		fmt.Fprintf(stderr, "backupbot: %v\n", err)
-		return exitUsage
+		return exitCode(err)
 	}
 	defer closeStore()
 	interval := cfg.PollInterval
-	if _, set := os.LookupEnv("BACKUPBOT_JOB_POLL_INTERVAL"); !set && cv.simulated {
+	if !cfg.isSet("BACKUPBOT_JOB_POLL_INTERVAL") && cv.simulated {
 		interval = time.Second // the simulator's jobs take seconds, not hours
 	}
 
@@ -73,28 +72,26 @@ func runConsole(ctx context.Context, args []string, stdin io.Reader, stdout, std
 		fmt.Fprintf(stderr, "backupbot: %v\n", err)
 		return exitError
 	}
-	if cv.simulated {
-		con.Printf("backupbot console — Commvault: built-in simulator at %s (COMMVAULT_API_URL is not set, or --simulate)", cv.url)
-	} else {
-		con.Printf("backupbot console — Commvault: %s", cv.url)
-	}
-	con.Printf("Policy %s, hash %s. State in %s. You are %s in channel %s.", polName, pol.Hash, dbURL, *user, *channel)
-	con.Printf("Type %s help, or %s dynamodb demo orders full before the migration; approve <id> [--as U…] "+
-		"or deny <id> [--as U…] [reason] click a card's buttons as an approver. quit or Ctrl-D ends.", cfg.Command, cfg.Command)
+	con.Printf("%s", consoleBanner(cfg, cv, polName+", hash "+pol.Hash, dbURL, *user, *channel))
 
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	follower := make(chan error, 1)
-	go func() { follower <- b.Run(ctx) }()
 	sess := bot.ConsoleSession{Bot: b, Console: con, User: *user, Channel: *channel, Prompt: isTerminal(stdin)}
-	err = sess.Run(ctx, stdin)
-	cancel()
-	<-follower
-	if err != nil {
+	if err := runSession(ctx, b, sess, stdin); err != nil {
 		fmt.Fprintf(stderr, "backupbot: %v\n", err)
 		return exitError
 	}
 	return exitOK
+}
+
+// runSession reads the session's input while the bot follows its jobs.
+func runSession(ctx context.Context, b *bot.Bot, sess bot.ConsoleSession, stdin io.Reader) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	follower := make(chan error, 1)
+	go func() { follower <- b.Run(ctx) }()
+	err := sess.Run(ctx, stdin)
+	cancel()
+	<-follower
+	return err
 }
 
 // isTerminal reports whether r is a character device, like a terminal.
@@ -105,4 +102,17 @@ func isTerminal(r io.Reader) bool {
 	}
 	st, err := f.Stat()
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// consoleBanner says where the console's Commvault, policy and state are,
+// and what to type.
+func consoleBanner(cfg config, cv commvaultConn, policy, dbURL, user, channel string) string {
+	where := "Commvault: " + cv.url
+	if cv.simulated {
+		where = "Commvault: built-in simulator at " + cv.url + " (COMMVAULT_API_URL is not set, or --simulate)"
+	}
+	return fmt.Sprintf("backupbot console — %s\nPolicy %s. State in %s. You are %s in channel %s.\n"+
+		"Type %s help, or %s dynamodb demo orders full before the migration; approve <id> [--as U…] "+
+		"or deny <id> [--as U…] [reason] click a card's buttons as an approver. quit or Ctrl-D ends.",
+		where, policy, dbURL, user, channel, cfg.Command, cfg.Command)
 }

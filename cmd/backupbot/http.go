@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -18,6 +19,21 @@ import (
 type readiness struct {
 	name  string
 	check func(ctx context.Context) error
+}
+
+// lateCheck is a readiness check for something that comes up after the
+// HTTP server: "starting" until set.
+type lateCheck struct {
+	f atomic.Pointer[func(context.Context) error]
+}
+
+func (l *lateCheck) set(f func(context.Context) error) { l.f.Store(&f) }
+
+func (l *lateCheck) check(ctx context.Context) error {
+	if f := l.f.Load(); f != nil {
+		return (*f)(ctx)
+	}
+	return errors.New("starting")
 }
 
 // opsHandler serves /healthz (the process serves), /readyz (each check,

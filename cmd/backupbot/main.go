@@ -7,8 +7,10 @@
 //	backupbot check           check the configuration, Commvault and Slack
 //	backupbot version         the version and commit
 //	backupbot simulator       a standalone Commvault simulator
+//	backupbot help            the commands, the environment, the exit codes
 //
-// Configuration is read from the environment (see README.md).
+// Configuration is read from the environment: `backupbot --help` lists
+// every variable with its default.
 package main
 
 import (
@@ -17,6 +19,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"syscall"
 )
 
@@ -26,13 +29,6 @@ func main() {
 	stop()
 	os.Exit(code)
 }
-
-// Exit codes.
-const (
-	exitOK    = 0
-	exitError = 1 // something failed while running
-	exitUsage = 2 // bad arguments or configuration
-)
 
 // run is the whole program: main only adds the process around it.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
@@ -50,24 +46,23 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	case "check":
 		return runCheck(ctx, args, stdout, stderr)
 	case "", "bot":
-		return runBot(ctx, args, stderr)
+		return runBot(ctx, args, stdout, stderr)
 	case "version":
-		return runVersion(stdout)
+		return runVersion(args, stdout, stderr)
 	case "help":
-		fmt.Fprint(stdout, usage)
-		return exitOK
+		switch {
+		case len(args) == 0 || (len(args) == 1 && args[0] == "help"):
+			return runBot(ctx, []string{"--help"}, stdout, stderr)
+		case len(args) == 1 && isCommand(args[0]):
+			return run(ctx, []string{args[0], "--help"}, stdin, stdout, stderr)
+		}
+		fmt.Fprintf(stderr, "backupbot help: no command %q (backupbot --help lists them)\n", args[0])
+		return exitUsage
 	}
-	fmt.Fprintf(stderr, "backupbot: unknown command %q\n%s", sub, usage)
+	fmt.Fprintf(stderr, "backupbot: unknown command %q (backupbot --help lists them)\n", sub)
 	return exitUsage
 }
 
-const usage = `usage:
-  backupbot [--simulate]                              run the Slack bot
-  backupbot console [--user U…] [--channel C…] [--simulate]
-                                                      the bot in the terminal, as one user
-  backupbot audit [--since 24h] [--format jsonl|csv]  print the audit trail
-  backupbot check [--simulate]                        check config, policy, Commvault, Slack, database
-  backupbot version                                   the version and commit
-  backupbot simulator [--addr 127.0.0.1:8400]         a Commvault simulator on a port
-Configuration comes from the environment; see README.md.
-`
+func isCommand(name string) bool {
+	return slices.ContainsFunc(commands(), func(c command) bool { return c.name == name })
+}

@@ -34,10 +34,7 @@ func (b *syncBuffer) String() string {
 // clearEnv unsets every variable backupbot reads, for the test's duration.
 func clearEnv(t *testing.T) {
 	t.Helper()
-	for _, name := range []string{"SLACK_APP_TOKEN", "SLACK_BOT_TOKEN", "SLACK_API_URL", "BACKUPBOT_COMMAND",
-		"COMMVAULT_API_URL", "COMMVAULT_AUTHTOKEN", "COMMVAULT_USERNAME", "COMMVAULT_PASSWORD", "COMMVAULT_CA_FILE",
-		"COMMVAULT_TIMEOUT", "BACKUPBOT_POLICY", "BACKUPBOT_DATABASE_URL", "BACKUPBOT_HTTP_ADDR",
-		"BACKUPBOT_JOB_POLL_INTERVAL", "BACKUPBOT_SHUTDOWN_TIMEOUT", "BACKUPBOT_LOG_LEVEL"} {
+	for _, name := range configVars() {
 		if v, ok := os.LookupEnv(name); ok {
 			t.Cleanup(func() { os.Setenv(name, v) })
 		}

@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -120,9 +119,10 @@ var builtBot = sync.OnceValues(func() (string, error) {
 	if err != nil {
 		return "", err
 	}
+	// go test puts its own toolchain first on PATH.
 	gobin, err := exec.LookPath("go")
 	if err != nil {
-		gobin = filepath.Join(runtime.GOROOT(), "bin", "go")
+		return "", fmt.Errorf("the go command: %w", err)
 	}
 	bin := filepath.Join(dir, "backupbot")
 	out, err := exec.Command(gobin, "build", "-ldflags", "-X main.version=9.9.9-test -X main.commit=feedface", "-o", bin, ".").CombinedOutput()

@@ -12,14 +12,13 @@ import (
 // runSimulator serves the Commvault simulator on a port until interrupted.
 func runSimulator(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("backupbot simulator", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	addr := fs.String("addr", "127.0.0.1:8400", "address to listen on")
 	user := fs.String("username", "admin", "username POST /Login accepts")
 	pass := fs.String("password", "simulator", "password POST /Login accepts")
 	token := fs.String("token", "", "a static Authtoken to accept as well (default: none)")
 	dur := fs.Duration("job-duration", 0, "how long a job takes from Waiting to Completed (default 8s)")
-	if err := fs.Parse(args); err != nil {
-		return exitUsage
+	if code, ok := parseFlags(fs, args, func(w io.Writer) { writeCommandHelp(w, fs) }, stdout, stderr); !ok {
+		return code
 	}
 	cfg := simulator.Config{Username: *user, Password: *pass, JobDuration: *dur}
 	if *token != "" {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"flag"
 	"fmt"
 	"io"
 	"runtime"
@@ -38,7 +39,12 @@ func buildInfo() (ver, rev string) {
 	return ver, rev
 }
 
-func runVersion(stdout io.Writer) int {
+// runVersion is `backupbot version` (and `backupbot --version`).
+func runVersion(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("backupbot version", flag.ContinueOnError)
+	if code, ok := parseFlags(fs, args, func(w io.Writer) { writeCommandHelp(w, fs) }, stdout, stderr); !ok {
+		return code
+	}
 	ver, rev := buildInfo()
 	fmt.Fprintf(stdout, "backupbot %s (commit %s, %s)\n", ver, rev, runtime.Version())
 	return exitOK

@@ -38,14 +38,15 @@ func newLogger(w io.Writer, level zapcore.Level, readable bool) *zap.Logger {
 }
 
 // loadPolicy reads the policy file; with sampleByDefault and no
-// BACKUPBOT_POLICY set, it uses the built-in sample instead.
+// BACKUPBOT_POLICY set, it uses the built-in sample instead. Its errors are
+// configuration errors: a missing file or an invalid policy.
 func loadPolicy(cfg config, sampleByDefault bool) (*auth.Policy, string, error) {
-	if _, set := os.LookupEnv("BACKUPBOT_POLICY"); !set && sampleByDefault {
+	if !cfg.isSet("BACKUPBOT_POLICY") && sampleByDefault {
 		p, err := auth.Parse(deploy.SamplePolicyName, deploy.SamplePolicy())
-		return p, deploy.SamplePolicyName, err
+		return p, deploy.SamplePolicyName, configErr(err)
 	}
 	p, err := auth.Load(cfg.Policy)
-	return p, cfg.Policy, err
+	return p, cfg.Policy, configErr(err)
 }
 
 // commvaultConn is the Commvault client the bot uses, and where it points.
@@ -58,7 +59,8 @@ type commvaultConn struct {
 
 // connectCommvault builds the client for COMMVAULT_API_URL, or starts the
 // built-in simulator on 127.0.0.1 when simulate is set, with jobs that take
-// jobDuration (0: the simulator's default).
+// jobDuration (0: the simulator's default). A problem with the settings is a
+// configError; the simulator failing to start is not.
 func connectCommvault(ctx context.Context, cfg config, simulate bool, jobDuration time.Duration) (commvaultConn, error) {
 	return connectCommvaultWith(ctx, cfg, simulate, jobDuration, nil)
 }
@@ -69,21 +71,21 @@ func connectCommvaultWith(ctx context.Context, cfg config, simulate bool, jobDur
 	wrap func(http.RoundTripper) http.RoundTripper) (commvaultConn, error) {
 	hc, err := commvault.NewHTTPClient(cfg.CommvaultTimeout, cfg.CommvaultCAFile)
 	if err != nil {
-		return commvaultConn{}, fmt.Errorf("COMMVAULT_CA_FILE: %w", err)
+		return commvaultConn{}, configErr(fmt.Errorf("COMMVAULT_CA_FILE: %w", err))
 	}
 	if wrap != nil {
 		hc.Transport = wrap(hc.Transport)
 	}
 	if !simulate {
 		if err := cfg.checkCommvault(); err != nil {
-			return commvaultConn{}, err
+			return commvaultConn{}, configErr(err)
 		}
 		c, err := commvault.New(commvault.Config{
 			BaseURL: cfg.CommvaultURL, Token: cfg.CommvaultToken, Username: cfg.CommvaultUsername,
 			Password: cfg.CommvaultPassword, HTTPClient: hc, Timeout: cfg.CommvaultTimeout,
 		})
 		if err != nil {
-			return commvaultConn{}, fmt.Errorf("COMMVAULT_API_URL: %w", err)
+			return commvaultConn{}, configErr(fmt.Errorf("COMMVAULT_API_URL: %w", err))
 		}
 		return commvaultConn{client: c, url: cfg.CommvaultURL, stop: func() {}}, nil
 	}
@@ -123,10 +125,11 @@ func randomHex(n int) string {
 
 // openStore opens BACKUPBOT_DATABASE_URL. With tempByDefault and the
 // variable unset, it uses a SQLite file in a temporary folder instead,
-// removed by the returned cleanup.
+// removed by the returned cleanup. A database that cannot be opened is a
+// runtime failure, not a configuration error: config checked the URL.
 func openStore(ctx context.Context, cfg config, tempByDefault bool) (*store.DB, string, func(), error) {
 	url, cleanup := cfg.DatabaseURL, func() {}
-	if _, set := os.LookupEnv("BACKUPBOT_DATABASE_URL"); !set && tempByDefault {
+	if !cfg.isSet("BACKUPBOT_DATABASE_URL") && tempByDefault {
 		dir, err := os.MkdirTemp("", "backupbot-console-")
 		if err != nil {
 			return nil, "", nil, fmt.Errorf("temporary database: %w", err)
@@ -136,7 +139,7 @@ func openStore(ctx context.Context, cfg config, tempByDefault bool) (*store.DB, 
 	st, err := store.Open(ctx, url, nil)
 	if err != nil {
 		cleanup()
-		return nil, "", nil, fmt.Errorf("BACKUPBOT_DATABASE_URL: %w", err)
+		return nil, "", nil, fmt.Errorf("database %s: %w", displayDatabase(url), err)
 	}
 	return st, url, func() { _ = st.Close(); cleanup() }, nil
 }

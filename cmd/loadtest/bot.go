@@ -12,7 +12,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -23,12 +22,13 @@ import (
 // maxLogBytes bounds what is kept of one bot's log.
 const maxLogBytes = 64 << 20
 
-// goTool is the go command: from PATH, else the one of this toolchain.
+// goTool is the go command on PATH (go run and go test put the toolchain's
+// own first).
 func goTool() string {
 	if p, err := exec.LookPath("go"); err == nil {
 		return p
 	}
-	return filepath.Join(runtime.GOROOT(), "bin", "go")
+	return "go" // running it fails with "executable file not found in $PATH"
 }
 
 // moduleRoot is the directory of the go.mod the working directory is in.
