@@ -370,7 +370,7 @@ func testClock(t *testing.T, su suite) {
 	if err := s.FollowServerClock(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	off := s.Now().Sub(time.Now())
+	off := time.Until(s.Now())
 	if strings.HasPrefix(url, "sqlite:") {
 		if off < 19*time.Second {
 			t.Errorf("SQLite's clock is %v off the process's skewed clock; want the process's", off-20*time.Second)
