@@ -3,11 +3,19 @@ package slacktest
 import (
 	"bytes"
 	"encoding/json"
+	"net/url"
 	"strings"
 	"time"
 )
 
-const maxTextLen = 40000
+// Text limits: chat.postMessage, response_url posts and ack payloads cut
+// text past 40,000 characters (with a message_truncated warning);
+// chat.postEphemeral refuses it (msg_too_long); chat.update refuses text
+// past 4,000.
+const (
+	maxMessageText = 40000
+	maxUpdateText  = 4000
+)
 
 // Message is a channel message as it stands now: posted by the bot (or an
 // in_channel response), with every update applied.
@@ -140,17 +148,13 @@ func (s *Server) messageJSONLocked(m *Message) json.RawMessage {
 	return raw
 }
 
-// blocksParam reads the blocks parameter: absent, or a JSON array.
-func blocksParam(req *apiRequest) (blocks json.RawMessage, present, valid bool) {
+// blocksParam reads the blocks parameter: absent (or empty), or present.
+// A present value is checked as Block Kit by checkBlocks.
+func blocksParam(req *apiRequest) (blocks json.RawMessage, present bool) {
 	if !req.params.Has("blocks") || req.params.Get("blocks") == "" {
-		return nil, false, true
+		return nil, false
 	}
-	raw := json.RawMessage(req.params.Get("blocks"))
-	var arr []json.RawMessage
-	if json.Unmarshal(raw, &arr) != nil {
-		return nil, true, false
-	}
-	return raw, true, true
+	return json.RawMessage(req.params.Get("blocks")), true
 }
 
 // normBlocks turns an empty or null block list into nil.
@@ -166,38 +170,68 @@ func hasBlocks(b json.RawMessage) bool {
 	return len(t) > 0 && !bytes.Equal(t, []byte("null")) && !bytes.Equal(t, []byte("[]"))
 }
 
+// messageProblem checks a message's text and blocks as the posting methods
+// do: no_text, Block Kit (invalid_blocks, invalid_blocks_format), and, when
+// maxText > 0, msg_too_long past maxText characters.
+func messageProblem(p url.Values, blocks json.RawMessage, maxText int) (apiResult, bool) {
+	if p.Get("text") == "" && !hasBlocks(blocks) && p.Get("attachments") == "" {
+		return fail("no_text"), true
+	}
+	if bp := checkBlocks(blocks); bp != nil {
+		return blocksFail(bp), true
+	}
+	if maxText > 0 && slackLen(p.Get("text")) > maxText {
+		return fail("msg_too_long"), true
+	}
+	return apiResult{}, false
+}
+
 func (s *Server) chatPostMessage(req *apiRequest) apiResult {
 	p := req.params
 	channel, text := p.Get("channel"), p.Get("text")
-	blocks, _, valid := blocksParam(req)
-	switch {
-	case channel == "":
+	blocks, _ := blocksParam(req)
+	if channel == "" {
 		return fail("channel_not_found")
-	case !valid:
-		return fail("invalid_blocks")
-	case text == "" && !hasBlocks(blocks) && p.Get("attachments") == "":
-		return fail("no_text")
-	case len(text) > maxTextLen:
-		return fail("msg_too_long")
+	}
+	if code := s.postErrorLocked(channel); code != "" {
+		return fail(code)
+	}
+	if res, bad := messageProblem(p, blocks, 0); bad {
+		return res
+	}
+	// chat.postMessage does not refuse long text: it cuts it to 40,000
+	// characters and warns (its reference lists no msg_too_long).
+	truncated := slackLen(text) > maxMessageText
+	if truncated {
+		text = cutText(text, maxMessageText)
 	}
 	m := s.postLocked(channel, p.Get("thread_ts"), text, blocks)
-	return ok(map[string]any{"channel": channel, "ts": m.TS, "message": s.messageJSONLocked(m)})
+	res := ok(map[string]any{"channel": channel, "ts": m.TS, "message": s.messageJSONLocked(m)})
+	if truncated {
+		truncatedWarning(res.body)
+	}
+	return res
 }
 
 func (s *Server) chatUpdate(req *apiRequest) apiResult {
 	p := req.params
 	channel, ts := p.Get("channel"), p.Get("ts")
-	blocks, present, valid := blocksParam(req)
+	blocks, present := blocksParam(req)
 	if channel == "" {
 		return fail("channel_not_found")
 	}
+	if code := s.editErrorLocked("chat.update", channel); code != "" {
+		return fail(code)
+	}
 	m := s.web.byTS[key(channel, ts)]
-	switch {
-	case m == nil:
+	if m == nil {
 		return fail("message_not_found")
-	case !valid:
-		return fail("invalid_blocks")
-	case len(p.Get("text")) > maxTextLen:
+	}
+	if bp := checkBlocks(blocks); bp != nil {
+		return blocksFail(bp)
+	}
+	// chat.update's reference: "The text field cannot exceed 4,000 characters."
+	if slackLen(p.Get("text")) > maxUpdateText {
 		return fail("msg_too_long")
 	}
 	// Slack keeps what an update leaves out; blocks=[] removes the blocks.
@@ -215,6 +249,9 @@ func (s *Server) chatDelete(req *apiRequest) apiResult {
 	channel, ts := req.params.Get("channel"), req.params.Get("ts")
 	if channel == "" {
 		return fail("channel_not_found")
+	}
+	if code := s.editErrorLocked("chat.delete", channel); code != "" {
+		return fail(code)
 	}
 	if !s.deleteLocked(channel, ts) {
 		return fail("message_not_found")
@@ -236,18 +273,20 @@ func (s *Server) chatGetPermalink(req *apiRequest) apiResult {
 func (s *Server) chatPostEphemeral(req *apiRequest) apiResult {
 	p := req.params
 	channel, user, text := p.Get("channel"), p.Get("user"), p.Get("text")
-	blocks, _, valid := blocksParam(req)
+	blocks, _ := blocksParam(req)
 	switch {
 	case channel == "":
 		return fail("channel_not_found")
 	case user == "":
 		return fail("user_not_found")
-	case !valid:
-		return fail("invalid_blocks")
-	case text == "" && !hasBlocks(blocks) && p.Get("attachments") == "":
-		return fail("no_text")
-	case len(text) > maxTextLen:
-		return fail("msg_too_long")
+	}
+	if code := s.ephemeralErrorLocked(channel, user); code != "" {
+		return fail(code)
+	}
+	// chat.postEphemeral's reference lists msg_too_long; the limit is the
+	// 40,000 characters of every message text.
+	if res, bad := messageProblem(p, blocks, maxMessageText); bad {
+		return res
 	}
 	ts := s.tsLocked()
 	s.web.ephemerals = append(s.web.ephemerals, Ephemeral{

@@ -90,7 +90,7 @@ func (s *Server) clickDefaultsLocked(c Click) Click {
 		c.ChannelID = "C0CHAN"
 	}
 	if c.ChannelName == "" {
-		c.ChannelName = "backups"
+		c.ChannelName = s.channelNameLocked(c.ChannelID)
 	}
 	return c
 }

@@ -15,7 +15,7 @@ type SlashCommand struct {
 	UserID      string // default "U0USER"
 	UserName    string // default: the users.info name of UserID
 	ChannelID   string // default "C0CHAN"
-	ChannelName string // default "backups"
+	ChannelName string // default: the channel's name, see Channel.Name
 	TeamDomain  string // default "fake"
 }
 
@@ -24,7 +24,7 @@ type Click struct {
 	UserID      string // default "U0USER"
 	UserName    string // default: the users.info name of UserID
 	ChannelID   string // default "C0CHAN"
-	ChannelName string // default "backups"
+	ChannelName string // default: the channel's name, see Channel.Name
 	MessageTS   string // the message the button is on
 	ActionID    string
 	// BlockID and Value, when empty, are taken from the button with
@@ -48,9 +48,13 @@ type Envelope struct {
 type Ack struct {
 	EnvelopeID string
 	Payload    json.RawMessage // nil when the ack had no payload
-	SentAt     time.Time       // when the envelope was last written; zero for an unknown ID
-	AckedAt    time.Time
-	Conn       int // the connection the ack came on
+	// Error is why Slack would not show a slash command's ack payload
+	// ("invalid_blocks", "invalid_payload"), "" when it would; the refusal
+	// is also a Rejection with Method "ack".
+	Error   string
+	SentAt  time.Time // when the envelope was last written; zero for an unknown ID
+	AckedAt time.Time
+	Conn    int // the connection the ack came on
 }
 
 // envelope is what the server remembers about an envelope ID.
@@ -232,7 +236,8 @@ func (s *Server) Acks() []Ack {
 
 // recordAck stores an ack frame. A slash command's ack payload with text
 // or blocks is shown as Slack shows it: to the user alone (Ephemeral, Via
-// "ack") or, with "response_type":"in_channel", as a channel message.
+// "ack") or, with "response_type":"in_channel", as a channel message (in
+// any conversation) — unless its blocks break Block Kit's rules.
 func (s *Server) recordAck(connID int, data []byte) {
 	var in struct {
 		EnvelopeID string          `json:"envelope_id"`
@@ -251,21 +256,44 @@ func (s *Server) recordAck(connID int, data []byte) {
 	if env != nil {
 		a.SentAt = env.lastSent
 	}
-	s.sock.acks = append(s.sock.acks, a)
 	if env != nil && env.typ == "slash_commands" && in.Payload != nil {
-		var m responseMessage
-		if json.Unmarshal(in.Payload, &m) == nil && (m.Text != "" || hasBlocks(m.Blocks)) {
-			if m.ResponseType == "in_channel" {
-				s.postLocked(env.channel, m.ThreadTS, m.Text, m.Blocks)
-			} else {
-				s.web.ephemerals = append(s.web.ephemerals, Ephemeral{
-					Channel: env.channel, User: env.user, Text: m.Text, Blocks: m.Blocks,
-					Via: "ack", At: a.AckedAt,
-				})
-			}
-		}
+		a.Error = s.showAckLocked(env, in.Payload, a.AckedAt)
 	}
+	s.sock.acks = append(s.sock.acks, a)
 	s.notifyLocked()
+}
+
+// showAckLocked shows a slash command's ack payload as Slack would, or
+// records why it would not; it returns that error, "" when shown.
+func (s *Server) showAckLocked(env *envelope, payload json.RawMessage, at time.Time) string {
+	var m responseMessage
+	r := Rejection{Method: "ack", Channel: env.channel, Body: append(json.RawMessage(nil), payload...), At: at}
+	if json.Unmarshal(payload, &m) != nil {
+		r.Error = "invalid_payload"
+	} else if bp := checkBlocks(m.Blocks); bp != nil {
+		r.Error, r.Messages = bp.code, bp.messages()
+	}
+	if r.Error != "" {
+		s.rejectLocked(r)
+		return r.Error
+	}
+	if m.Text == "" && !hasBlocks(m.Blocks) {
+		return ""
+	}
+	if slackLen(m.Text) > maxMessageText {
+		m.Text = cutText(m.Text, maxMessageText)
+		r.Error, r.Messages, r.Warning = "message_truncated", []string{truncatedMessage}, true
+		s.rejectLocked(r)
+	}
+	if m.ResponseType == "in_channel" {
+		s.postLocked(env.channel, m.ThreadTS, m.Text, m.Blocks)
+	} else {
+		s.web.ephemerals = append(s.web.ephemerals, Ephemeral{
+			Channel: env.channel, User: env.user, Text: m.Text, Blocks: normBlocks(m.Blocks),
+			Via: "ack", At: at,
+		})
+	}
+	return ""
 }
 
 // envelopeIDLocked returns a new envelope ID, shaped like Slack's UUIDs.
@@ -293,7 +321,7 @@ func (s *Server) slashDefaultsLocked(cmd SlashCommand) SlashCommand {
 		cmd.ChannelID = "C0CHAN"
 	}
 	if cmd.ChannelName == "" {
-		cmd.ChannelName = "backups"
+		cmd.ChannelName = s.channelNameLocked(cmd.ChannelID)
 	}
 	if cmd.TeamDomain == "" {
 		cmd.TeamDomain = "fake"

@@ -73,9 +73,11 @@ func (s *Server) newResponseURLLocked(channel, user, messageTS string) string {
 }
 
 // serveRespond answers posts to a response_url: a JSON message (or a form
-// field "payload" holding one), at most five times per URL. It answers
-// {"ok":true}; errors are HTTP 4xx with a short text body, as Slack's
-// webhooks do.
+// field "payload" holding one), at most five times per URL, in any
+// conversation (the bot need not be in it), its blocks held to Block Kit's
+// rules. It answers {"ok":true}; errors are HTTP 4xx with a short text
+// body, as Slack's webhooks do ("invalid_blocks" is a 400). Every refused
+// post is also a Rejection.
 func (s *Server) serveRespond(w http.ResponseWriter, r *http.Request) {
 	id := strings.TrimPrefix(r.URL.Path, "/respond/")
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody))
@@ -96,6 +98,7 @@ func (s *Server) serveRespond(w http.ResponseWriter, r *http.Request) {
 		post.ReplaceOriginal, post.DeleteOriginal, post.ThreadTS = msg.ReplaceOriginal, msg.DeleteOriginal, msg.ThreadTS
 	}
 
+	bp := checkBlocks(msg.Blocks)
 	s.mu.Lock()
 	ru := s.web.responses[id]
 	switch {
@@ -109,10 +112,27 @@ func (s *Server) serveRespond(w http.ResponseWriter, r *http.Request) {
 		post.Status, post.Error = http.StatusBadRequest, "invalid_payload"
 	case !msg.DeleteOriginal && msg.Text == "" && !hasBlocks(msg.Blocks):
 		post.Status, post.Error = http.StatusBadRequest, "no_text"
+	case bp != nil:
+		post.Status, post.Error = http.StatusBadRequest, bp.code
 	default:
 		ru.uses++
 		post.Status = http.StatusOK
+		if slackLen(msg.Text) > maxMessageText {
+			msg.Text = cutText(msg.Text, maxMessageText)
+			s.rejectLocked(Rejection{Method: "response_url", Channel: ru.channel, Error: "message_truncated",
+				Messages: []string{truncatedMessage}, Warning: true, Body: post.Body, At: post.At})
+		}
 		s.applyResponseLocked(ru, msg, post.At)
+	}
+	if post.Error != "" {
+		r := Rejection{Method: "response_url", Error: post.Error, Body: post.Body, At: post.At}
+		if ru != nil {
+			r.Channel = ru.channel
+		}
+		if bp != nil && post.Error == bp.code {
+			r.Messages = bp.messages()
+		}
+		s.rejectLocked(r)
 	}
 	s.web.posts = append(s.web.posts, post)
 	s.notifyLocked()

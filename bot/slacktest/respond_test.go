@@ -3,6 +3,7 @@ package slacktest
 import (
 	"errors"
 	"net/http"
+	"slices"
 	"testing"
 
 	"github.com/slack-go/slack"
@@ -104,5 +105,57 @@ func TestClickResponseURLReplacesAndDeletes(t *testing.T) {
 	}
 	if _, found := srv.Message("C01OPS", ts); found || len(srv.Messages("C01OPS")) != 0 {
 		t.Error("message still there after delete_original")
+	}
+}
+
+// response_url posts and slash-command ack payloads are held to Block Kit's
+// rules too; what Slack refuses is not shown and is a Rejection.
+func TestResponseURLAndAckBlocksAreValidated(t *testing.T) {
+	srv := newServer(t, Config{})
+	badBlocks := []slack.Block{slack.NewHeaderBlock(slack.NewTextBlockObject(slack.MarkdownType, "*list*", false, false))}
+	b := connectedBot(t, srv, withAckPayload(func(e socketmode.Event) any {
+		if cmd, ok := e.Data.(slack.SlashCommand); ok && cmd.Text == "bad ack" {
+			return map[string]any{"text": "checking…", "blocks": badBlocks}
+		}
+		return map[string]any{"text": "checking…"}
+	}))
+	ctx := testContext(t)
+
+	id, err := srv.SlashCommand(ctx, SlashCommand{UserID: "U01ALICE", ChannelID: "C01OPS", Text: "bad ack"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ack, err := srv.Ack(ctx, id)
+	if err != nil || ack.Error != "invalid_blocks" || ack.Payload == nil {
+		t.Fatalf("ack = %+v, %v; want it refused with invalid_blocks", ack, err)
+	}
+	if _, err := srv.SlashCommand(ctx, SlashCommand{UserID: "U01ALICE", ChannelID: "C01OPS", Text: "good ack"}); err != nil {
+		t.Fatal(err)
+	}
+	url := b.waitEvents(t, srv, socketmode.EventTypeSlashCommand, 2)[1].Data.(slack.SlashCommand).ResponseURL
+	if err := srv.WaitFor(ctx, func() bool { return len(srv.Ephemerals("U01ALICE")) == 1 }); err != nil {
+		t.Fatalf("the valid ack payload was not shown: %v", err)
+	}
+
+	err = slack.PostWebhookContext(ctx, url, &slack.WebhookMessage{Text: "list", Blocks: &slack.Blocks{BlockSet: badBlocks}})
+	var sc slack.StatusCodeError
+	if !errors.As(err, &sc) || sc.Code != http.StatusBadRequest {
+		t.Errorf("response_url with bad blocks: err = %v, want a 400", err)
+	}
+	if p := srv.ResponseURLPosts(); p[len(p)-1].Error != "invalid_blocks" {
+		t.Errorf("last post = %+v, want invalid_blocks", p[len(p)-1])
+	}
+	if eph := srv.Ephemerals("U01ALICE"); len(eph) != 1 || eph[0].Via != "ack" {
+		t.Errorf("ephemerals = %+v, want only the valid ack", eph)
+	}
+	want := "[ERROR] must be one of: plain_text [json-pointer:/blocks/0/text/type]"
+	rej := srv.Rejected()
+	if len(rej) != 2 || rej[0].Method != "ack" || rej[1].Method != "response_url" {
+		t.Fatalf("Rejected() = %+v, want the ack and the response_url post", rej)
+	}
+	for _, r := range rej {
+		if r.Channel != "C01OPS" || r.Error != "invalid_blocks" || !slices.Contains(r.Messages, want) || r.Body == nil {
+			t.Errorf("rejection %+v, want invalid_blocks in C01OPS with %q", r, want)
+		}
 	}
 }

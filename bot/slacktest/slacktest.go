@@ -17,6 +17,42 @@
 // they stand (posts with updates applied), and can inject faults: rate
 // limits, method errors, refused connections, disconnects and dropped
 // sockets. All methods are safe for concurrent use.
+//
+// It holds the bot to Slack's rules, always (there is no switch):
+//
+//   - Block Kit, on chat.postMessage, chat.update, chat.postEphemeral,
+//     response_url posts and slash-command ack payloads: at most 50
+//     blocks, section text 3,000 characters, 10 fields of 2,000, header
+//     plain_text 150, context 10 elements, actions 25, button plain_text
+//     75, value 2,000, action_id 255 and unique in the message, block_id
+//     unique, confirmation dialogs all plain_text (title 100, text 300,
+//     buttons 30). Refused blocks answer invalid_blocks with Slack's
+//     details in response_metadata.messages ("[ERROR] must be less than
+//     3001 characters [json-pointer:/blocks/0/text/text]"); a response_url
+//     answers 400 "invalid_blocks"; a refused ack payload is not shown
+//     (Ack.Error). Text: chat.update refuses more than 4,000 characters
+//     and chat.postEphemeral more than 40,000 (msg_too_long);
+//     chat.postMessage, response_url posts and acks cut text to 40,000
+//     and warn (message_truncated). Characters are runes, with &amp;,
+//     &lt; and &gt; counted as one.
+//   - Conversations (Config.Channels, SetChannel): chat.postMessage
+//     answers not_in_channel in a public channel the bot is not in (unless
+//     the token has chat:write.public), channel_not_found in a private
+//     channel, DM or group DM it is not in, is_archived in an archived
+//     one; chat.postEphemeral likewise (chat:write.public does not apply)
+//     and user_not_in_channel; chat.update channel_not_found and
+//     is_inactive. response_url posts and acks work in any conversation.
+//   - At most 10 socket-mode connections per app (SetGhostConnections adds
+//     ones Slack still counts); the next is opened and sent a
+//     too_many_websockets disconnect instead of a hello. Every hello
+//     carries num_connections. SetSocketModeEnabled(false) is socket mode
+//     switched off: link_disabled disconnects.
+//
+// Rejected lists every refused message (method, channel, error, details),
+// so an end-to-end test can assert that none was. With Config.RateLimits
+// (SlackRateLimits for Slack's published limits) calls over a method's
+// token bucket answer 429 with Retry-After, and EarlyCalls lists the calls
+// made before a Retry-After had passed.
 package slacktest
 
 import (
@@ -30,6 +66,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/gorilla/websocket"
 )
 
 // Config configures a Server. The zero value is usable.
@@ -54,6 +92,16 @@ type Config struct {
 
 	UserGroups map[string][]string // user group ID (S…) → member IDs, for usergroups.users.list
 	Users      map[string]User     // users.info; unknown users get a plausible default
+
+	// Channels declares conversations (see Channel and SetChannel): which
+	// exist, of what kind, and whether the bot is in them. A channel not
+	// declared is a public channel the bot is a member of.
+	Channels map[string]Channel
+
+	// RateLimits, when set, limits methods as Slack does (SlackRateLimits
+	// gives Slack's published limits): a call over a method's bucket is
+	// answered 429 with Retry-After. nil: only RateLimit's injected 429s.
+	RateLimits map[string]RateLimit
 
 	// Scopes are the bot token's OAuth scopes, sent comma-separated in the
 	// X-OAuth-Scopes header of every Web API answer to the bot token, as
@@ -91,6 +139,7 @@ type Server struct {
 	wg   sync.WaitGroup
 
 	mu      sync.Mutex
+	clock   func() time.Time // time.Now; tests of rate limits set their own
 	closed  bool
 	changed chan struct{} // closed and replaced on every state change
 	seq     int           // ts, envelope, ticket and URL counter
@@ -111,6 +160,10 @@ type socketState struct {
 	envelopes map[string]*envelope
 	sent      []Envelope
 	acks      []Ack
+	ghosts    int                          // connections Slack still counts, see SetGhostConnections
+	disabled  bool                         // socket mode switched off, see SetSocketModeEnabled
+	refusing  map[*websocket.Conn]struct{} // sockets being refused
+	refused   []RefusedConnection
 }
 
 // webState is the Web API side of the server.
@@ -124,6 +177,10 @@ type webState struct {
 	posts      []ResponsePost
 	users      map[string]User
 	groups     map[string][]string
+	channels   map[string]Channel
+	rejected   []Rejection
+	buckets    map[string]*bucket
+	retryUntil map[string]time.Time // rate-limit key → end of the last Retry-After
 }
 
 // New starts a fake Slack on 127.0.0.1 with a random port.
@@ -135,6 +192,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{
 		cfg:     cfg,
+		clock:   time.Now,
 		base:    "http://" + ln.Addr().String(),
 		done:    make(chan struct{}),
 		changed: make(chan struct{}),
@@ -142,16 +200,24 @@ func New(cfg Config) (*Server, error) {
 			all:       make(map[*conn]struct{}),
 			tickets:   make(map[string]bool),
 			envelopes: make(map[string]*envelope),
+			refusing:  make(map[*websocket.Conn]struct{}),
 		},
 		web: webState{
-			faults:    make(map[string][]fault),
-			byTS:      make(map[string]*Message),
-			responses: make(map[string]*responseURL),
-			users:     make(map[string]User),
-			groups:    make(map[string][]string),
+			faults:     make(map[string][]fault),
+			byTS:       make(map[string]*Message),
+			responses:  make(map[string]*responseURL),
+			users:      make(map[string]User),
+			groups:     make(map[string][]string),
+			channels:   make(map[string]Channel),
+			buckets:    make(map[string]*bucket),
+			retryUntil: make(map[string]time.Time),
 		},
 	}
 	maps.Copy(s.web.users, cfg.Users)
+	for id, ch := range cfg.Channels {
+		ch.Users = slices.Clone(ch.Users)
+		s.web.channels[id] = ch
+	}
 	for id, members := range cfg.UserGroups {
 		s.web.groups[id] = slices.Clone(members)
 	}
@@ -180,6 +246,8 @@ func withDefaults(cfg Config) Config {
 		cfg.Scopes = []string{"commands", "chat:write", "usergroups:read"}
 	}
 	cfg.Scopes = slices.Clone(cfg.Scopes)
+	cfg.Channels = maps.Clone(cfg.Channels)
+	cfg.RateLimits = maps.Clone(cfg.RateLimits)
 	if cfg.PingInterval <= 0 {
 		cfg.PingInterval = 5 * time.Second
 	}
@@ -214,6 +282,7 @@ func (s *Server) Close() {
 	s.closed = true
 	close(s.done)
 	conns := slices.Collect(maps.Keys(s.sock.all))
+	refusing := slices.Collect(maps.Keys(s.sock.refusing))
 	s.mu.Unlock()
 
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
@@ -222,6 +291,9 @@ func (s *Server) Close() {
 	_ = s.http.Close()
 	for _, c := range conns {
 		c.close()
+	}
+	for _, ws := range refusing {
+		_ = ws.Close()
 	}
 	s.wg.Wait()
 }

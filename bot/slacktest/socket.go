@@ -85,9 +85,12 @@ func (s *Server) SetConnectionsOpenError(code string) {
 
 // Disconnect sends {"type":"disconnect","reason":reason,...} on every open
 // connection, as Slack does before a refresh ("refresh_requested",
-// "warning", "too_many_websockets", "link_disabled"). The connections stop
-// counting as open and receive no more envelopes at once; the server closes
-// any the client has not closed after Config.DisconnectGrace.
+// "warning"). The connections stop counting as open and receive no more
+// envelopes at once; the server closes any the client has not closed after
+// Config.DisconnectGrace. It sends only the frame: for what follows the
+// reasons "too_many_websockets" and "link_disabled" in Slack (the next
+// connections refused too), use SetGhostConnections and
+// SetSocketModeEnabled.
 func (s *Server) Disconnect(reason string) {
 	s.mu.Lock()
 	conns := s.sock.live
@@ -140,18 +143,9 @@ func (s *Server) DropConnections() {
 	}
 }
 
-// appsConnectionsOpen answers apps.connections.open: the app-level token,
-// then a single-use ticket in a ws:// URL. The caller holds s.mu.
-func (s *Server) appsConnectionsOpen(req *apiRequest) apiResult {
-	switch req.token {
-	case "":
-		return fail("not_authed")
-	case s.cfg.AppToken:
-	case s.cfg.BotToken:
-		return fail("not_allowed_token_type")
-	default:
-		return fail("invalid_auth")
-	}
+// appsConnectionsOpen answers apps.connections.open (its app-level token
+// checked): a single-use ticket in a ws:// URL. The caller holds s.mu.
+func (s *Server) appsConnectionsOpen(*apiRequest) apiResult {
 	if s.sock.openErr != "" {
 		return fail(s.sock.openErr)
 	}
@@ -190,21 +184,19 @@ func (s *Server) serveLink(w http.ResponseWriter, r *http.Request) {
 		_ = ws.Close()
 		return
 	}
+	if reason := s.refusalLocked(); reason != "" {
+		s.sock.refusing[ws] = struct{}{}
+		s.sock.refused = append(s.sock.refused, RefusedConnection{Reason: reason, At: time.Now()})
+		s.notifyLocked()
+		s.mu.Unlock()
+		s.refuse(ws, reason)
+		return
+	}
 	s.sock.connSeq++
 	c := &conn{s: s, id: s.sock.connSeq, ws: ws, out: make(chan frame, 64), done: make(chan struct{})}
 	s.sock.live = append(s.sock.live, c)
 	s.sock.all[c] = struct{}{}
-	hello, _ := json.Marshal(map[string]any{
-		"type":            "hello",
-		"num_connections": len(s.sock.live),
-		"connection_info": map[string]any{"app_id": s.cfg.AppID},
-		"debug_info": map[string]any{
-			"host":                        "fake",
-			"build_number":                1,
-			"approximate_connection_time": 18060,
-		},
-	})
-	c.out <- frame{data: hello} // the first frame on every connection
+	c.out <- frame{data: s.helloLocked()} // the first frame on every connection
 	s.wg.Add(1)
 	s.notifyLocked()
 	s.mu.Unlock()

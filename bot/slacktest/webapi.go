@@ -23,6 +23,9 @@ type Call struct {
 	At         time.Time
 	Status     int    // HTTP status answered
 	Error      string // the "error" answered, "" when ok
+	// Early is set on a call made before the Retry-After of an earlier 429
+	// for the same method (and channel, for chat.postMessage) had passed.
+	Early bool
 }
 
 type apiRequest struct {
@@ -117,11 +120,7 @@ func (s *Server) takeFaultLocked(method string) (apiResult, bool) {
 		}
 	}
 	if f.rateLimit {
-		return apiResult{
-			status:     http.StatusTooManyRequests,
-			retryAfter: f.retryAfter,
-			body:       map[string]any{"ok": false, "error": "ratelimited"},
-		}, true
+		return rateLimited(f.retryAfter), true
 	}
 	return fail(f.code), true
 }
@@ -138,21 +137,26 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 	}
 
 	s.mu.Lock()
-	idx := len(s.web.calls)
-	s.web.calls = append(s.web.calls, Call{
+	now := s.clock()
+	limit := limitKey(req.method, params.Get("channel"), s.perChannel(req.method))
+	call := Call{
 		Method: req.method, HTTPMethod: r.Method, Params: cloneValues(params),
-		Token: req.token, At: time.Now(),
-	})
+		Token: req.token, At: now, Early: s.earlyLocked(limit, now),
+	}
 	var res apiResult
+	injected := false
 	if perr != nil {
 		res = fail("invalid_form_data")
 	} else {
-		res = s.handleLocked(req)
+		res, injected = s.handleLocked(req, limit, now)
 	}
-	s.web.calls[idx].Status = res.status
-	if e, _ := res.body["error"].(string); e != "" {
-		s.web.calls[idx].Error = e
+	call.Status = res.status
+	call.Error, _ = res.body["error"].(string)
+	s.web.calls = append(s.web.calls, call)
+	if res.status == http.StatusTooManyRequests {
+		s.web.retryUntil[limit] = now.Add(time.Duration(res.retryAfter) * time.Second)
 	}
+	s.recordRejectionLocked(req, res, injected, now)
 	s.notifyLocked()
 	s.mu.Unlock()
 
@@ -167,44 +171,74 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 	_ = json.NewEncoder(w).Encode(res.body)
 }
 
-func (s *Server) handleLocked(req *apiRequest) apiResult {
+// handleLocked answers one call: an injected fault, else the method after
+// its token and rate limit. injected reports a fault from FailMethod or
+// RateLimit.
+func (s *Server) handleLocked(req *apiRequest, limit string, now time.Time) (res apiResult, injected bool) {
 	if res, injected := s.takeFaultLocked(req.method); injected {
-		return res
+		return res, true
 	}
-	if req.method == "apps.connections.open" {
-		return s.appsConnectionsOpen(req)
-	}
-	var h func(*apiRequest) apiResult
-	switch req.method {
-	case "auth.test":
-		h = s.authTest
-	case "chat.postMessage":
-		h = s.chatPostMessage
-	case "chat.update":
-		h = s.chatUpdate
-	case "chat.delete":
-		h = s.chatDelete
-	case "chat.postEphemeral":
-		h = s.chatPostEphemeral
-	case "chat.getPermalink":
-		h = s.chatGetPermalink
-	case "users.info":
-		h = s.usersInfo
-	case "usergroups.users.list":
-		h = s.usergroupsUsersList
-	default:
-		return fail("unknown_method")
+	h, want := s.handlerLocked(req.method)
+	if h == nil {
+		return fail("unknown_method"), false
 	}
 	switch req.token {
 	case "":
-		return fail("not_authed")
-	case s.cfg.BotToken:
-		return h(req)
-	case s.cfg.AppToken:
-		return fail("not_allowed_token_type")
+		return fail("not_authed"), false
+	case want:
+	case s.cfg.BotToken, s.cfg.AppToken:
+		return fail("not_allowed_token_type"), false
 	default:
-		return fail("invalid_auth")
+		return fail("invalid_auth"), false
 	}
+	if res, limited := s.limitLocked(req.method, limit, now); limited {
+		return res, false
+	}
+	return h(req), false
+}
+
+// handlerLocked is the handler of a method and the token it wants; nil for
+// a method the fake does not know.
+func (s *Server) handlerLocked(method string) (func(*apiRequest) apiResult, string) {
+	switch method {
+	case "apps.connections.open":
+		return s.appsConnectionsOpen, s.cfg.AppToken
+	case "auth.test":
+		return s.authTest, s.cfg.BotToken
+	case "chat.postMessage":
+		return s.chatPostMessage, s.cfg.BotToken
+	case "chat.update":
+		return s.chatUpdate, s.cfg.BotToken
+	case "chat.delete":
+		return s.chatDelete, s.cfg.BotToken
+	case "chat.postEphemeral":
+		return s.chatPostEphemeral, s.cfg.BotToken
+	case "chat.getPermalink":
+		return s.chatGetPermalink, s.cfg.BotToken
+	case "users.info":
+		return s.usersInfo, s.cfg.BotToken
+	case "usergroups.users.list":
+		return s.usergroupsUsersList, s.cfg.BotToken
+	}
+	return nil, ""
+}
+
+// recordRejectionLocked records a refused (or cut) message of a posting
+// method. Injected faults are the test's own doing, and a 429 refuses the
+// call, not the message.
+func (s *Server) recordRejectionLocked(req *apiRequest, res apiResult, injected bool, now time.Time) {
+	if injected || !rejectedMethods[req.method] || res.status != http.StatusOK {
+		return
+	}
+	r := Rejection{Method: req.method, Channel: req.params.Get("channel"), Messages: metadataMessages(res.body), At: now}
+	if e, _ := res.body["error"].(string); e != "" {
+		r.Error = e
+	} else if w, _ := res.body["warning"].(string); w != "" {
+		r.Error, r.Warning = w, true
+	} else {
+		return
+	}
+	s.rejectLocked(r)
 }
 
 // readParams merges the query string with a form or JSON body. JSON
