@@ -129,10 +129,15 @@ func approveButton(id string) *slack.ButtonBlockElement {
 		WithStyle(slack.StylePrimary)
 }
 
+// denyButton asks for confirmation in a dialog whose text is plain_text, as
+// Block Kit requires (Slack shows mrkdwn there raw), so it names no one:
+// a mention would read "<@U…>". Names are plain: the parser keeps them to
+// letters, digits, spaces and - _ . : / + @.
 func denyButton(r request) *slack.ButtonBlockElement {
 	confirm := slack.NewConfirmationBlockObject(
 		slack.NewTextBlockObject(slack.PlainTextType, "Deny this backup?", false, false),
-		mrkdwn(fmt.Sprintf("The %s requested by <@%s> will not run.", what(r), r.User)),
+		slack.NewTextBlockObject(slack.PlainTextType, fmt.Sprintf("The %s backup of %s / %s (request %s) will not run.",
+			levelName(r.Level), r.Account, r.TableGroup.Name, r.ID), false, false),
 		slack.NewTextBlockObject(slack.PlainTextType, "Deny", false, false),
 		slack.NewTextBlockObject(slack.PlainTextType, "Keep it", false, false)).WithStyle(slack.StyleDanger)
 	return slack.NewButtonBlockElement(ActionDeny, r.ID, slack.NewTextBlockObject(slack.PlainTextType, "Deny", false, false)).
