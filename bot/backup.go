@@ -68,7 +68,7 @@ func (b *Bot) backup(ctx context.Context, t *turn, cmd command) {
 		b.internalError(ctx, t, err)
 		return
 	}
-	ts, err := b.chat.Post(ctx, t.in.Channel, parentMessage(r))
+	ts, err := b.chat.Post(ctx, t.in.Channel, parentMessage(r, b.links))
 	if err != nil { // nobody would see the outcome: do not submit
 		ctx, cancel := detached(ctx)
 		defer cancel()

@@ -193,7 +193,7 @@ func (b *Bot) update(ctx context.Context, r request, listed map[string]commvault
 			switch {
 			case errors.Is(err, commvault.ErrJobNotFound):
 				if b.missed(id) >= lostAfter && b.ended(ctx, log, r, id, "lost") {
-					b.thread(ctx, log, r, jobLostReply(id, lostAfter))
+					b.thread(ctx, log, r, jobLostReply(id, lostAfter, b.links))
 					ended[id] = "lost"
 				}
 				continue
@@ -207,7 +207,7 @@ func (b *Bot) update(ctx context.Context, r request, listed map[string]commvault
 			continue
 		}
 		if b.ended(ctx, log, r, id, j.Status) { // only the poller that records the end posts it
-			b.thread(ctx, log, r, jobEndReply(j))
+			b.thread(ctx, log, r, jobEndReply(j, b.links))
 		}
 		ended[id] = j.Status
 	}

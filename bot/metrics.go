@@ -19,6 +19,7 @@ type Metrics struct {
 	jobsFollowed  prometheus.Gauge
 	jobsEnded     *prometheus.CounterVec
 	cvReads       prometheus.Counter
+	kills         *prometheus.CounterVec
 
 	slackCalls  *prometheus.CounterVec
 	ackSeconds  prometheus.Histogram
@@ -53,6 +54,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Followed jobs that ended, by final status."}, []string{"status"}),
 		cvReads: prometheus.NewCounter(prometheus.CounterOpts{Name: "backupbot_commvault_job_reads_total",
 			Help: "Commvault reads made to follow jobs (listings and single jobs)."}),
+		kills: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "backupbot_job_kills_total",
+			Help: "Commvault job kills asked by a cancel, by outcome (killed, refused, unknown, error)."}, []string{"outcome"}),
 		slackCalls: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "backupbot_slack_api_errors_total",
 			Help: "Slack Web API calls that failed, by method and kind (rate_limited, error)."}, []string{"method", "kind"}),
 		ackSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "backupbot_slack_ack_seconds",
@@ -64,7 +67,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Socket-mode connections open now."}),
 	}
 	for _, c := range []prometheus.Collector{m.commands, m.denials, m.decisions, m.expiries, m.submissions, m.submitSeconds,
-		m.cvErrors, m.internal, m.jobsFollowed, m.jobsEnded, m.cvReads, m.slackCalls, m.ackSeconds, m.envelopes, m.connections} {
+		m.cvErrors, m.internal, m.jobsFollowed, m.jobsEnded, m.cvReads, m.kills, m.slackCalls, m.ackSeconds, m.envelopes, m.connections} {
 		f(c)
 	}
 	return m

@@ -84,7 +84,7 @@ func (b *Bot) Recover(ctx context.Context) {
 // repost posts the parent message of a request recorded before the bot
 // stopped but never posted.
 func (b *Bot) repost(ctx context.Context, log *zap.Logger, r *request) bool {
-	ts, err := b.chat.Post(ctx, r.Channel, parentMessage(*r))
+	ts, err := b.chat.Post(ctx, r.Channel, parentMessage(*r, b.links))
 	if err != nil {
 		log.Error("recover: post parent message", zap.Error(err))
 		return false
@@ -126,7 +126,7 @@ func (b *Bot) reconcile(ctx context.Context, r request, jobs []commvault.Job) {
 		}
 		log.Info("reconciled", zap.String("job", j.ID))
 		b.audit(ctx, log, r.event(actorBot, "reconciled", "", "job "+j.ID))
-		b.thread(ctx, log, next, reconciledReply(r, j))
+		b.thread(ctx, log, next, reconciledReply(r, j, b.links))
 		b.updateParent(ctx, log, next)
 		return
 	}

@@ -61,7 +61,7 @@ func (b *Bot) submit(ctx context.Context, log *zap.Logger, r request) {
 		// unknown outcome and finds the job, rather than a recorded
 		// submission nobody was told of.
 		r.TaskID, r.JobIDs = task.ID, task.JobIDs
-		b.thread(ctx, log, r, submittedReply(r))
+		b.thread(ctx, log, r, submittedReply(r, b.links))
 		r, err := b.transition(ctx, r, []store.State{store.Submitting}, store.Change{To: store.Submitted, Actor: actorBot,
 			TaskID: task.ID, JobIDs: task.JobIDs})
 		if err != nil {
