@@ -110,7 +110,7 @@ func runBot(ctx context.Context, args []string, stderr io.Writer) int {
 	b, err := bot.New(bot.Config{
 		Chat: bot.NewSlackChat(api, log, metrics), Commvault: cv.client, Policy: policy.get,
 		Groups: bot.NewSlackGroups(api, nil), Store: st, Metrics: metrics, Log: log, Command: cfg.Command,
-		PollInterval: cfg.PollInterval, Replica: replica, SubmitTimeout: cfg.CommvaultTimeout,
+		PollInterval: cfg.PollInterval, Replica: replica, SubmitTimeout: cfg.CommvaultTimeout, JobURL: cfg.CommvaultJobURL,
 	})
 	if err != nil {
 		log.Error("bot", zap.Error(err))

@@ -67,6 +67,7 @@ func runConsole(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	b, err := bot.New(bot.Config{
 		Chat: con, Commvault: cv.client, Policy: func() *auth.Policy { return pol },
 		Groups: auth.StaticGroups(pol.Groups), Store: st, Log: log, Command: cfg.Command, PollInterval: interval,
+		JobURL: cfg.CommvaultJobURL,
 	})
 	if err != nil {
 		fmt.Fprintf(stderr, "backupbot: %v\n", err)
@@ -78,8 +79,9 @@ func runConsole(ctx context.Context, args []string, stdin io.Reader, stdout, std
 		con.Printf("backupbot console — Commvault: %s", cv.url)
 	}
 	con.Printf("Policy %s, hash %s. State in %s. You are %s in channel %s.", polName, pol.Hash, dbURL, *user, *channel)
-	con.Printf("Type %s help, or %s dynamodb demo orders full before the migration; approve <id> [--as U…] "+
-		"or deny <id> [--as U…] [reason] click a card's buttons as an approver. quit or Ctrl-D ends.", cfg.Command, cfg.Command)
+	con.Printf("Type %s help, %s dynamodb demo orders full before the migration, or %s history demo orders; "+
+		"approve <id> [--as U…] or deny <id> [--as U…] [reason] click a card's buttons as an approver. quit or Ctrl-D ends.",
+		cfg.Command, cfg.Command, cfg.Command)
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()

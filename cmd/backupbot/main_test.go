@@ -37,7 +37,7 @@ func clearEnv(t *testing.T) {
 	for _, name := range []string{"SLACK_APP_TOKEN", "SLACK_BOT_TOKEN", "SLACK_API_URL", "BACKUPBOT_COMMAND",
 		"COMMVAULT_API_URL", "COMMVAULT_AUTHTOKEN", "COMMVAULT_USERNAME", "COMMVAULT_PASSWORD", "COMMVAULT_CA_FILE",
 		"COMMVAULT_TIMEOUT", "BACKUPBOT_POLICY", "BACKUPBOT_DATABASE_URL", "BACKUPBOT_HTTP_ADDR",
-		"BACKUPBOT_JOB_POLL_INTERVAL", "BACKUPBOT_SHUTDOWN_TIMEOUT", "BACKUPBOT_LOG_LEVEL"} {
+		"BACKUPBOT_JOB_POLL_INTERVAL", "BACKUPBOT_SHUTDOWN_TIMEOUT", "BACKUPBOT_LOG_LEVEL", "COMMVAULT_JOB_URL"} {
 		if v, ok := os.LookupEnv(name); ok {
 			t.Cleanup(func() { os.Setenv(name, v) })
 		}
@@ -215,6 +215,11 @@ func TestConfigErrors(t *testing.T) {
 		{"commvault URL", map[string]string{"COMMVAULT_API_URL": "ftp://cs/" + secret}, []string{"console"}, "COMMVAULT_API_URL"},
 		{"commvault URL with credentials", map[string]string{"COMMVAULT_API_URL": "https://u:" + secret + "@cs/commandcenter/api"}, []string{"console"}, "COMMVAULT_API_URL"},
 		{"database URL", map[string]string{"BACKUPBOT_DATABASE_URL": "mysql://x"}, []string{"console"}, "BACKUPBOT_DATABASE_URL"},
+		{"job URL without {jobId}", map[string]string{"COMMVAULT_JOB_URL": "https://cs.example.com/commandcenter/#/jobs/"}, []string{"console"}, "COMMVAULT_JOB_URL: must hold {jobId}"},
+		{"job URL not http", map[string]string{"COMMVAULT_JOB_URL": "javascript:alert({jobId})"}, []string{"console"}, "COMMVAULT_JOB_URL: not an http(s) URL"},
+		{"job URL relative", map[string]string{"COMMVAULT_JOB_URL": "/jobs/{jobId}"}, []string{"console"}, "COMMVAULT_JOB_URL: not an http(s) URL"},
+		{"job URL with a space", map[string]string{"COMMVAULT_JOB_URL": "https://cs.example.com/jobs/{jobId} x"}, []string{"console"}, "COMMVAULT_JOB_URL: must not hold spaces"},
+		{"job URL with credentials", map[string]string{"COMMVAULT_JOB_URL": "https://u:" + secret + "@cs/#/jobs/{jobId}"}, []string{"console"}, "COMMVAULT_JOB_URL: must not hold credentials"},
 		{"http addr", map[string]string{"BACKUPBOT_HTTP_ADDR": "8080"}, []string{"console"}, "BACKUPBOT_HTTP_ADDR"},
 		{"command", map[string]string{"BACKUPBOT_COMMAND": "backup"}, []string{"console"}, "BACKUPBOT_COMMAND"},
 		{"missing policy file", map[string]string{"BACKUPBOT_POLICY": "/nonexistent/policy.yaml"}, []string{"console"}, "/nonexistent/policy.yaml"},

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/backupbot/backupbot/commvault/simulator"
 )
@@ -21,7 +22,8 @@ func runSimulator(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
-	cfg := simulator.Config{Username: *user, Password: *pass, JobDuration: *dur}
+	cfg := simulator.Config{Username: *user, Password: *pass, JobDuration: *dur,
+		History: simulator.SampleHistory(simulator.Catalogue(), time.Now())}
 	if *token != "" {
 		cfg.Tokens = []string{*token}
 	}

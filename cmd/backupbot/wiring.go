@@ -57,8 +57,8 @@ type commvaultConn struct {
 }
 
 // connectCommvault builds the client for COMMVAULT_API_URL, or starts the
-// built-in simulator on 127.0.0.1 when simulate is set, with jobs that take
-// jobDuration (0: the simulator's default).
+// built-in simulator on 127.0.0.1 when simulate is set, with two weeks of
+// past jobs and new jobs that take jobDuration (0: the simulator's default).
 func connectCommvault(ctx context.Context, cfg config, simulate bool, jobDuration time.Duration) (commvaultConn, error) {
 	return connectCommvaultWith(ctx, cfg, simulate, jobDuration, nil)
 }
@@ -93,8 +93,8 @@ func connectCommvaultWith(ctx context.Context, cfg config, simulate bool, jobDur
 	ready := make(chan string, 1)
 	done := make(chan error, 1)
 	go func() {
-		done <- simulator.ListenAndServe(ctx, "127.0.0.1:0", simulator.Config{Tokens: []string{token}, JobDuration: jobDuration},
-			func(url string) { ready <- url })
+		done <- simulator.ListenAndServe(ctx, "127.0.0.1:0", simulator.Config{Tokens: []string{token}, JobDuration: jobDuration,
+			History: simulator.SampleHistory(simulator.Catalogue(), time.Now())}, func(url string) { ready <- url })
 	}()
 	var url string
 	select {
