@@ -365,7 +365,10 @@ func historyAnswer(v historyView) Message {
 	}
 	if more := len(v.Jobs) - listed; more > 0 {
 		fmt.Fprintf(&b, "…and %d more", more)
-		if listed < maxHistory {
+		switch {
+		case listed < shown:
+			b.WriteString(" (no room for them in one message)")
+		case listed < maxHistory:
 			fmt.Fprintf(&b, ": `%s history %s %s %d` shows up to %d", esc(v.Command), esc(v.Account), esc(quoteName(v.TableGroup)),
 				maxHistory, maxHistory)
 		}

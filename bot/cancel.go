@@ -174,12 +174,13 @@ func (b *Bot) killRequest(ctx context.Context, t *turn, r request, rule, reason,
 		b.internalError(ctx, t, fmt.Errorf("read ended jobs of %s: %w", r.ID, err))
 		return
 	}
-	b.audit(ctx, t.log, r.event(t.in.User, "cancel", rule, cancelDetail(reason, "kill "+strings.Join(r.JobIDs, ", "))))
+	targets := r.JobIDs
+	if job != "" {
+		targets = []string{job}
+	}
+	b.audit(ctx, t.log, r.event(t.in.User, "cancel", rule, cancelDetail(reason, "kill "+strings.Join(targets, ", "))))
 	var outcomes []killOutcome
-	for _, id := range r.JobIDs {
-		if job != "" && id != job {
-			continue
-		}
+	for _, id := range targets {
 		if status, done := ended[id]; done {
 			outcomes = append(outcomes, killOutcome{JobID: id, Ended: status})
 			continue
@@ -188,7 +189,7 @@ func (b *Bot) killRequest(ctx context.Context, t *turn, r request, rule, reason,
 		b.audit(ctx, t.log, r.event(t.in.User, "kill", rule, killDetail(o)))
 		outcomes = append(outcomes, o)
 	}
-	b.outcome(t, kindCancel, killResult(outcomes), zap.Strings("jobs", r.JobIDs))
+	b.outcome(t, kindCancel, killResult(outcomes), zap.Strings("jobs", targets))
 	ctx, cancel := detached(ctx)
 	defer cancel()
 	b.thread(ctx, t.log, r, cancelReply(t.in.User, reason, outcomes, b.links))

@@ -192,7 +192,7 @@ func TestHistoryFitsSlack(t *testing.T) {
 	if n := len([]rune(text)); n > 4000 {
 		t.Errorf("history is %d characters, want at most 4000", n)
 	}
-	contains(t, "cut history", text, "…and ", " more")
+	contains(t, "cut history", text, "…and ", " more (no room for them in one message).")
 }
 
 func TestNewestFirst(t *testing.T) {
