@@ -36,8 +36,9 @@
 //
 // # Decisions
 //
-// CheckRequest, CheckBreakglass and CheckApprove return a Decision whose Rule
-// names the rule that decided; each method's documentation gives the order
+// CheckRequest, CheckBreakglass, CheckApprove, CheckView (a table group's
+// history) and CheckCancel (withdrawing a request, killing its job) return
+// a Decision whose Rule names the rule that decided; each method's documentation gives the order
 // in which rules apply. A user is in a list when the list holds the user's
 // ID, or "*" (requesters only), or a user group (S…) that GroupLookup says
 // has the user. Nobody may approve their own request.

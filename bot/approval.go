@@ -85,8 +85,8 @@ func (b *Bot) waiting(ctx context.Context, id string) (request, error) {
 	return r, nil
 }
 
-// notWaiting answers a click or cancel on request id that waiting refused
-// with err, and expires the request (r) if its time is up.
+// notWaiting answers a click on request id that waiting refused with err,
+// and expires the request (r) if its time is up.
 func (b *Bot) notWaiting(ctx context.Context, t *turn, id string, r request, err error) {
 	switch {
 	case errors.Is(err, store.ErrNotFound):
@@ -106,39 +106,13 @@ func (b *Bot) notWaiting(ctx context.Context, t *turn, id string, r request, err
 func (b *Bot) notWaitingNow(ctx context.Context, id string) Message {
 	rec, err := b.store.Get(ctx, id)
 	if err != nil {
-		return notWaitingAnswer(id, nil)
+		return notWaitingAnswer(id, nil, b.links)
 	}
 	r, err := fromRecord(rec)
 	if err != nil {
-		return notWaitingAnswer(id, nil)
+		return notWaitingAnswer(id, nil, b.links)
 	}
-	return notWaitingAnswer(id, &r)
-}
-
-// cancel withdraws the caller's own pending request.
-func (b *Bot) cancel(ctx context.Context, t *turn, id string) {
-	t.log = t.log.With(zap.String("request", id))
-	r, err := b.waiting(ctx, id)
-	if err != nil {
-		b.notWaiting(ctx, t, id, r, err)
-		return
-	}
-	if r.User != t.in.User {
-		b.outcome(t, kindCancel, "denied", zap.String("rule", "cancel-own"))
-		b.denied("cancel-own")
-		b.reply(ctx, t, cancelNotYoursAnswer(r))
-		return
-	}
-	_, err = b.finish(ctx, t.log, r, []store.State{store.Pending}, store.Change{To: store.Cancelled, Actor: t.in.User, Decided: true}, "cancelled")
-	switch {
-	case err == nil:
-		b.outcome(t, kindCancel, "cancelled")
-		b.reply(ctx, t, withdrawnAnswer(r.ID))
-	case errors.Is(err, store.ErrConflict):
-		b.reply(ctx, t, b.notWaitingNow(ctx, id))
-	default:
-		b.internalError(ctx, t, fmt.Errorf("withdraw request %s: %w", id, err))
-	}
+	return notWaitingAnswer(id, &r, b.links)
 }
 
 // expire ends a pending request nobody approved in time.

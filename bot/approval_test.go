@@ -245,21 +245,6 @@ func TestClickAfterTimeoutExpiresAtOnce(t *testing.T) {
 	contains(t, "answer", e.chat.all("ephemeral")[0].Msg.Text, "expired")
 }
 
-func TestCancel(t *testing.T) {
-	e := newEnv(t)
-	card := e.request(t, "orders")
-	id := cardButtons(card.Msg)[ActionApprove]
-	e.do("U0GROUPIE", "C0OPS", "cancel "+id)
-	contains(t, "someone else's cancel", e.chat.all("ephemeral")[0].Msg.Text, "Only <@U0ALICE>")
-	e.do("U0ALICE", "C0OPS", "cancel "+id)
-	contains(t, "cancel", e.chat.all("ephemeral")[1].Msg.Text, "withdrawn")
-	contains(t, "card", e.lastUpdate(t, card.TS).Text, "withdrawn by <@U0ALICE>")
-	e.click(card, "U0LEAD", ActionApprove)
-	if n := e.createTasks(); n != 0 {
-		t.Errorf("CreateTasks = %d after cancel", n)
-	}
-}
-
 func TestOneBackupAtATimePerTableGroup(t *testing.T) {
 	e := newEnv(t)
 	first := e.request(t, "orders")

@@ -72,7 +72,7 @@ func (b *Bot) backup(ctx context.Context, t *turn, cmd command) {
 	}
 	release := b.holding(ctx, t.log, r.ID) // however long Slack or Commvault take, no replica takes it over
 	defer release()
-	ts, err := b.chat.Post(ctx, t.in.Channel, parentMessage(r))
+	ts, err := b.chat.Post(ctx, t.in.Channel, parentMessage(r, b.links))
 	if err != nil { // nobody would see the outcome: do not submit
 		ctx, cancel := detached(ctx)
 		defer cancel()
@@ -144,7 +144,7 @@ func (b *Bot) notRecorded(ctx context.Context, log *zap.Logger, r request, ts st
 	if _, err := b.chat.Reply(ctx, r.Channel, ts, notRecordedReply()); err != nil {
 		log.Error("thread reply", zap.Error(err))
 	}
-	if err := b.chat.Update(ctx, r.Channel, ts, parentMessage(next)); err != nil {
+	if err := b.chat.Update(ctx, r.Channel, ts, parentMessage(next, b.links)); err != nil {
 		log.Error("update parent message", zap.Error(err))
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -29,6 +30,8 @@ type backups interface {
 	CreateBackup(ctx context.Context, sc commvault.Subclient, level commvault.Level) (commvault.Task, error)
 	Job(ctx context.Context, id string) (commvault.Job, error)
 	Jobs(ctx context.Context, clientID int, finishedWithin time.Duration) ([]commvault.Job, error)
+	TableGroupJobs(ctx context.Context, sc commvault.Subclient, within time.Duration) ([]commvault.Job, bool, error)
+	KillJob(ctx context.Context, id string) error
 }
 
 // requests is what the flows need of the store; *store.DB is one.
@@ -91,6 +94,10 @@ type Config struct {
 	// transitions; AuditRetention how long the audit trail is (at least as
 	// long). Defaults 400 days.
 	Retention, AuditRetention time.Duration
+	// JobURL links every job ID in messages to its page: a URL holding
+	// {jobId}, such as https://cs.example.com/commandcenter/#/jobs/{jobId}.
+	// Empty: plain IDs.
+	JobURL string
 }
 
 // Bot runs the conversation. Handle serves one command; Run follows jobs.
@@ -114,11 +121,13 @@ type Bot struct {
 	auditKeep     time.Duration
 	holdEvery     time.Duration // how often a held request's hold is renewed
 	parentRetry   time.Duration // the first wait before recording a parent message again
+	links         jobLinks
 
 	mu      sync.Mutex
-	missing map[string]int       // polls in a row a followed job had no record, by job ID
-	retold  map[string]time.Time // when the outbox was last retried, by request ID
-	purged  time.Time            // when retention last ran
+	missing map[string]int // polls in a row a followed job had no record, by job ID
+	purged  time.Time      // when retention last ran
+
+	histories historyCache // recent job listings, by table group
 }
 
 // defaultRetention is how long ended requests and the audit trail are kept
@@ -138,12 +147,15 @@ func New(cfg Config) (*Bot, error) {
 		return nil, errors.New("new bot: no group lookup")
 	case cfg.Store == nil:
 		return nil, errors.New("new bot: no store")
+	case cfg.JobURL != "" && !strings.Contains(cfg.JobURL, "{jobId}"):
+		return nil, errors.New("new bot: the job URL has no {jobId}")
 	}
 	b := &Bot{
 		chat: cfg.Chat, cv: cfg.Commvault, policy: cfg.Policy, groups: cfg.Groups, store: cfg.Store, metrics: cfg.Metrics,
 		log: cfg.Log, command: cfg.Command, interval: cfg.PollInterval, now: cfg.Now, newID: cfg.NewID,
 		replica: cfg.Replica, submitTimeout: cfg.SubmitTimeout, retention: cfg.Retention, auditKeep: cfg.AuditRetention,
-		holdEvery: holdTTL / 3, parentRetry: 200 * time.Millisecond, missing: make(map[string]int), retold: make(map[string]time.Time),
+		holdEvery: holdTTL / 3, parentRetry: 200 * time.Millisecond, links: jobLinks{template: cfg.JobURL},
+		missing: make(map[string]int), histories: newHistoryCache(),
 	}
 	if b.log == nil {
 		b.log = zap.NewNop()
@@ -230,7 +242,9 @@ func (b *Bot) Handle(ctx context.Context, in Input) {
 	case kindStatus:
 		b.status(ctx, t, cmd)
 	case kindCancel:
-		b.cancel(ctx, t, cmd.RequestID)
+		b.cancel(ctx, t, cmd)
+	case kindHistory:
+		b.history(ctx, t, cmd)
 	case kindBackup, kindEmergency:
 		b.backup(ctx, t, cmd)
 	default:

@@ -117,6 +117,8 @@ type env struct {
 	store *store.DB
 	pol   *auth.Policy
 	db    string // the store's URL, to open it again after a "restart"
+	// jobURL is the bot's Config.JobURL (COMMVAULT_JOB_URL).
+	jobURL string
 }
 
 const simJob = 10 * time.Second
@@ -134,12 +136,26 @@ func newEnv(t *testing.T) *env {
 // Commvault catalogue.
 func newEnvWith(t *testing.T, policy []byte, accounts []simulator.Account) *env {
 	t.Helper()
+	return newEnvSim(t, policy, simulator.Config{Accounts: accounts})
+}
+
+// newEnvSim is newEnv with another policy (nil: the test policy) and
+// simulator; its clock and job duration are the env's.
+func newEnvSim(t *testing.T, policy []byte, cfg simulator.Config) *env {
+	t.Helper()
+	if policy == nil {
+		var err error
+		if policy, err = os.ReadFile("testdata/policy.yaml"); err != nil {
+			t.Fatal(err)
+		}
+	}
 	pol, err := auth.Parse("policy.yaml", policy)
 	if err != nil {
 		t.Fatal(err)
 	}
 	clk := newClock()
-	sim := simulator.New(simulator.Config{JobDuration: simJob, Now: clk.Now, Accounts: accounts})
+	cfg.JobDuration, cfg.Now = simJob, clk.Now
+	sim := simulator.New(cfg)
 	srv := httptest.NewServer(sim)
 	t.Cleanup(srv.Close)
 	cv, err := commvault.New(commvault.Config{
@@ -174,7 +190,8 @@ func (e *env) restart(t *testing.T) {
 	b, err := New(Config{
 		Chat: e.chat, Commvault: e.cv, Policy: func() *auth.Policy { return e.pol }, Groups: auth.StaticGroups(e.pol.Groups),
 		Store: st, PollInterval: time.Second, Now: e.clock.Now,
-		NewID: func() string { return fmt.Sprintf("%06x", ids.Add(1)) },
+		NewID:  func() string { return fmt.Sprintf("%06x", ids.Add(1)) },
+		JobURL: e.jobURL,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"unicode"
 	"unicode/utf8"
 
 	"github.com/backupbot/backupbot/commvault"
@@ -22,6 +21,7 @@ const (
 	kindStatus    cmdKind = "status"
 	kindList      cmdKind = "list"
 	kindCancel    cmdKind = "cancel"
+	kindHistory   cmdKind = "history"
 )
 
 // Limits of the grammar. Name and reason lengths count characters (runes),
@@ -33,6 +33,8 @@ const (
 	maxReasonLen     = 500
 	maxJobIDLen      = 19 // digits; fits an int64
 	maxRequestIDLen  = 64
+	defaultHistory   = 10 // jobs a history shows when n is not given
+	maxHistory       = 25 // the most a history shows
 )
 
 // grammar is the command reference. Every line up to the first blank line
@@ -41,8 +43,9 @@ const (
 const grammar = `dynamodb <account> <tablegroup> full|incremental [reason…] — request a backup (incr = incremental)
 emergency dynamodb <account> <tablegroup> full|incremental <reason…> — break-glass: no approval, a reason is required
 status <jobId> — a Commvault job's state, progress, start/end and size
+history <account> <tablegroup> [n] — the last n backups of a table group (default 10, at most 25), whoever started them
 list [account] — the accounts and table groups you may back up
-cancel <request-id> — withdraw your request that still waits for approval
+cancel <request-id or jobId> [reason…] — withdraw a request, or kill its Commvault job if it runs (requester or approvers)
 help — this text
 
 Words are case-insensitive; names keep their case. Quote a name with spaces: "customer profiles" ('…', “…” and ‘…’ work too).
@@ -56,8 +59,9 @@ type command struct {
 	TableGroup string          // as typed, quotes removed
 	Level      commvault.Level // commvault.Full / commvault.Incremental
 	Reason     string          // rest of the line, trimmed, neutralised
-	JobID      string          // status
-	RequestID  string          // cancel
+	JobID      string          // status; cancel by job ID
+	RequestID  string          // cancel by request ID
+	Count      int             // history: how many jobs (1..maxHistory)
 }
 
 // usageError is a command the grammar does not accept: what was wrong, and
@@ -81,7 +85,9 @@ func usageOf(kind cmdKind) string {
 	case kindList:
 		return "list [account]"
 	case kindCancel:
-		return "cancel <request-id>"
+		return "cancel <request-id or jobId> [reason…]"
+	case kindHistory:
+		return "history <account> <tablegroup> [n]"
 	default:
 		return "help"
 	}
@@ -96,7 +102,9 @@ func usageOf(kind cmdKind) string {
 //	emergency dynamodb prod orders full INC-4711 down  → kindEmergency (a reason is required)
 //	status 12345                                       → kindStatus, JobID "12345" (ASCII digits, nothing after)
 //	list / list prod                                   → kindList, Account "" / "prod"
-//	cancel r-7f3a9c                                    → kindCancel, RequestID "r-7f3a9c" ([A-Za-z0-9_-]{1,64})
+//	history prod orders / history demo "customer profiles" 25 → kindHistory, Count 10 (default) / 25 (1..25)
+//	cancel r-7f3a9c wrong table                        → kindCancel, RequestID "r-7f3a9c" ([A-Za-z0-9_-]{1,64}), Reason "wrong table"
+//	cancel 149801                                      → kindCancel, JobID "149801" (digits: a job ID)
 //
 // Tokens are separated by any Unicode white space. Keywords and levels (full,
 // incremental, incr) are case-insensitive; names keep their case. A token
@@ -113,7 +121,7 @@ func usageOf(kind cmdKind) string {
 // HTML-escaped as &lt;!…&gt;). Names are letters, digits and - _ . : / + @,
 // plus spaces inside quotes (Unicode spaces become ASCII spaces), trimmed.
 //
-// The reason is plain text for the renderer to escape: Slack's &amp; &lt; &gt;
+// The reason (of a backup or a cancel) is plain text for the renderer to escape: Slack's &amp; &lt; &gt;
 // are unescaped, <@U1|bob> becomes @bob, <@U1> @U1, <#C1|ops> #ops, <url|label>
 // "label (url)" (just "label" when it is the URL), <url> the URL, and the words
 // @channel, @here, @everyone (any case) get a fullwidth at sign (＠here): no ping.
@@ -148,8 +156,12 @@ func parse(text string) (command, error) {
 			return command{}, usageErr(kindEmergency, `missing "dynamodb" after emergency`)
 		}
 		return parseBackup(s, kindEmergency)
-	case "status", "cancel":
-		return parseID(s, cmdKind(strings.ToLower(tok.val)))
+	case "status":
+		return parseStatus(s)
+	case "cancel":
+		return parseCancel(s)
+	case "history":
+		return parseHistory(s)
 	case "list":
 		return parseList(s)
 	}
@@ -261,30 +273,107 @@ func parseList(s *cmdScanner) (command, error) {
 	return command{Kind: kindList, Account: acct}, nil
 }
 
-// parseID reads the one word of status (a job ID: digits) or cancel (a
-// request ID: letters, digits, - and _).
-func parseID(s *cmdScanner, kind cmdKind) (command, error) {
-	what, field, chars, maxLen, example := "<jobId>", "job ID", "0123456789", maxJobIDLen, "a number of up to %d digits, like 12345"
-	if kind == kindCancel {
-		what, field, chars, maxLen, example = "<request-id>", "request ID", idChars, maxRequestIDLen, "up to %d letters, digits, - or _, like r-7f3a9c"
-	}
-	t, ok, err := s.next(kind)
+// parseStatus reads the job ID of status: digits, nothing after.
+func parseStatus(s *cmdScanner) (command, error) {
+	t, ok, err := s.next(kindStatus)
 	if err != nil {
 		return command{}, err
 	}
 	if !ok {
-		return command{}, usageErr(kind, "missing %s", what)
+		return command{}, usageErr(kindStatus, "missing <jobId>")
 	}
-	if t.val == "" || len(t.val) > maxLen || strings.Trim(t.val, chars) != "" {
-		return command{}, usageErr(kind, "the %s must be "+example+", not %s", field, maxLen, quoteWord(t.val))
+	if !isJobID(t.val) {
+		return command{}, usageErr(kindStatus, "the job ID must be a number of up to %d digits, like 12345, not %s", maxJobIDLen, quoteWord(t.val))
 	}
-	if err := noMore(s, kind, string(kind)+" "+t.val); err != nil {
+	if err := noMore(s, kindStatus, "status "+t.val); err != nil {
 		return command{}, err
 	}
-	if kind == kindCancel {
-		return command{Kind: kind, RequestID: t.val}, nil
+	return command{Kind: kindStatus, JobID: t.val}, nil
+}
+
+func isJobID(v string) bool {
+	return v != "" && len(v) <= maxJobIDLen && strings.Trim(v, "0123456789") == ""
+}
+
+// parseCancel reads cancel's request ID (letters, digits, - and _) or job
+// ID (digits only), and the rest of the line as the reason.
+func parseCancel(s *cmdScanner) (command, error) {
+	t, ok, err := s.next(kindCancel)
+	if err != nil {
+		return command{}, err
 	}
-	return command{Kind: kind, JobID: t.val}, nil
+	if !ok {
+		return command{}, usageErr(kindCancel, "missing <request-id or jobId>")
+	}
+	cmd := command{Kind: kindCancel}
+	switch {
+	case t.val != "" && strings.Trim(t.val, "0123456789") == "":
+		if !isJobID(t.val) {
+			return command{}, usageErr(kindCancel, "a job ID has up to %d digits, not %d", maxJobIDLen, len(t.val))
+		}
+		cmd.JobID = t.val
+	case t.val == "" || len(t.val) > maxRequestIDLen || strings.Trim(t.val, idChars) != "":
+		return command{}, usageErr(kindCancel, "the request ID must be up to %d letters, digits, - or _, like r-7f3a9c, "+
+			"or a job ID (digits), not %s", maxRequestIDLen, quoteWord(t.val))
+	default:
+		cmd.RequestID = t.val
+	}
+	if cmd.Reason, err = cleanReason(kindCancel, s.rest()); err != nil {
+		return command{}, err
+	}
+	return cmd, nil
+}
+
+// parseHistory reads history's account, table group and optional count.
+func parseHistory(s *cmdScanner) (command, error) {
+	var toks []cmdToken
+	for len(toks) < 2 {
+		t, ok, err := s.next(kindHistory)
+		if err != nil {
+			return command{}, err
+		}
+		if !ok {
+			break
+		}
+		toks = append(toks, t)
+	}
+	switch len(toks) {
+	case 0:
+		return command{}, usageErr(kindHistory, "missing <account> and <tablegroup>")
+	case 1:
+		return command{}, usageErr(kindHistory, "missing <tablegroup>")
+	}
+	cmd := command{Kind: kindHistory, Count: defaultHistory}
+	var err error
+	if cmd.Account, err = cleanName(kindHistory, "account", toks[0], maxAccountLen); err != nil {
+		return command{}, err
+	}
+	if cmd.TableGroup, err = cleanName(kindHistory, "table group", toks[1], maxTableGroupLen); err != nil {
+		return command{}, err
+	}
+	t, ok, err := s.next(kindHistory)
+	if err != nil {
+		return command{}, err
+	}
+	if !ok {
+		return cmd, nil
+	}
+	n, convErr := strconv.Atoi(t.val)
+	if t.quoted || convErr != nil || strings.Trim(t.val, "0123456789") != "" {
+		p := fmt.Sprintf("the number of jobs must be a number from 1 to %d, not %s", maxHistory, quoteWord(t.val))
+		if name := s.text[toks[1].start:t.end]; !toks[1].quoted && !t.quoted && !strings.ContainsAny(name, "\"'“”‘’<>&\n\r\t") {
+			p += fmt.Sprintf(`; a table group name with spaces needs quotes: "%s"`, name)
+		}
+		return command{}, &usageError{Problem: p, Usage: usageOf(kindHistory)}
+	}
+	if n < 1 || n > maxHistory {
+		return command{}, usageErr(kindHistory, "the number of jobs must be from 1 to %d, not %s", maxHistory, quoteWord(t.val))
+	}
+	cmd.Count = n
+	if err := noMore(s, kindHistory, fmt.Sprintf("history %s %s %d", cmd.Account, cmd.TableGroup, n)); err != nil {
+		return command{}, err
+	}
+	return cmd, nil
 }
 
 const idChars = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_"
@@ -300,7 +389,7 @@ func noMore(s *cmdScanner, kind cmdKind, after string) error {
 func unknownCommand(s *cmdScanner, tok cmdToken) error {
 	p := "unknown command " + quoteWord(tok.val)
 	usage := usageOf(kindBackup)
-	words := []string{"dynamodb", "emergency", "status", "list", "cancel", "help"}
+	words := []string{"dynamodb", "emergency", "status", "history", "list", "cancel", "help"}
 	if near := fuzzy.Closest(tok.val, words, 2); len(near) > 0 {
 		usage = usageOf(kindOfFirstWord(near[0]))
 		for i, w := range near {
@@ -314,7 +403,7 @@ func unknownCommand(s *cmdScanner, tok cmdToken) error {
 	if strings.HasSuffix(p, "?") {
 		sep = " The"
 	}
-	return &usageError{Problem: p + sep + " commands are dynamodb, emergency, status, list, cancel and help", Usage: usage}
+	return &usageError{Problem: p + sep + " commands are dynamodb, emergency, status, history, list, cancel and help", Usage: usage}
 }
 
 // looksLikeBackup says whether the words after an unknown first word end in a
@@ -329,30 +418,4 @@ func looksLikeBackup(s *cmdScanner) bool {
 		}
 	}
 	return levelOf(t.val) != ""
-}
-
-// kindOfFirstWord is the command named by the text's first word, or kindHelp.
-func kindOfFirstWord(text string) cmdKind {
-	i := strings.IndexFunc(strings.TrimLeftFunc(text, unicode.IsSpace), unicode.IsSpace)
-	word := strings.TrimLeftFunc(text, unicode.IsSpace)
-	if i >= 0 {
-		word = word[:i]
-	}
-	switch strings.ToLower(word) {
-	case "dynamodb":
-		return kindBackup
-	case "emergency", "status", "list", "cancel":
-		return cmdKind(strings.ToLower(word))
-	}
-	return kindHelp
-}
-
-// quoteWord shows a user's word inside a problem text: Go-quoted (control and
-// invisible characters escaped), shortened, with < > turned into ‹ › and
-// @here-style words defused, so the problem is safe even unescaped.
-func quoteWord(s string) string {
-	if r := []rune(s); len(r) > 40 {
-		s = string(r[:40]) + "…"
-	}
-	return defuseBroadcasts(strings.NewReplacer("<", "‹", ">", "›").Replace(strconv.Quote(s)))
 }

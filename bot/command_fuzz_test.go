@@ -20,6 +20,7 @@ func FuzzParse(f *testing.F) {
 		`dynamodb demo "customer profiles" incr don't`, "dynamodb demo ‘customer profiles’ full",
 		"emergency dynamodb prod orders full <@U1|bob> <https://x|y> &lt;!here&gt;",
 		"status 12345", "list prod", "cancel r-7f3a9c", "dynamodb prod orders full <!channel>",
+		"cancel 149801 eating <@U1|bob>'s capacity", "history prod orders 25", `history demo "customer profiles"`,
 		"dynamodb prod <http://a.io|a.io> full @here\r\n\t\u00a0x", "bakup", "prod orders full",
 		"dynamodb demo customer profiles full", "dynamodb prod ord\u200bers full",
 	} {
@@ -80,8 +81,20 @@ func FuzzParse(f *testing.F) {
 				t.Fatalf("Parse(%q) job ID = %q", text, cmd.JobID)
 			}
 		case kindCancel:
-			if cmd.RequestID == "" || len(cmd.RequestID) > maxRequestIDLen || strings.Trim(cmd.RequestID, idChars) != "" {
-				t.Fatalf("Parse(%q) request ID = %q", text, cmd.RequestID)
+			byRequest := cmd.RequestID != "" && len(cmd.RequestID) <= maxRequestIDLen && strings.Trim(cmd.RequestID, idChars) == "" &&
+				strings.Trim(cmd.RequestID, "0123456789") != "" && cmd.JobID == ""
+			if !byRequest && !(isJobID(cmd.JobID) && cmd.RequestID == "") {
+				t.Fatalf("Parse(%q) request ID = %q, job ID = %q: want one of them, well formed", text, cmd.RequestID, cmd.JobID)
+			}
+			if n(cmd.Reason) > maxReasonLen {
+				t.Fatalf("Parse(%q) reason = %q: too long", text, cmd.Reason)
+			}
+		case kindHistory:
+			if cmd.Account == "" || cmd.TableGroup == "" || n(cmd.Account) > maxAccountLen || n(cmd.TableGroup) > maxTableGroupLen {
+				t.Fatalf("Parse(%q) names %q / %q: empty or too long", text, cmd.Account, cmd.TableGroup)
+			}
+			if cmd.Count < 1 || cmd.Count > maxHistory {
+				t.Fatalf("Parse(%q) count = %d", text, cmd.Count)
 			}
 		case kindList:
 			if n(cmd.Account) > maxAccountLen {

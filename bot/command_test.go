@@ -58,6 +58,16 @@ func TestParse(t *testing.T) {
 		{"list account", "LIST Prod", command{Kind: kindList, Account: "Prod"}},
 		{"cancel", "cancel r-7f3a9c", command{Kind: kindCancel, RequestID: "r-7f3a9c"}},
 		{"cancel keeps case", "Cancel R_7F3A9C", command{Kind: kindCancel, RequestID: "R_7F3A9C"}},
+		{"cancel with a reason", "cancel r-7f3a9c  wrong table, eating\tread capacity ", command{Kind: kindCancel, RequestID: "r-7f3a9c", Reason: "wrong table, eating read capacity"}},
+		{"cancel reason cleaned like a backup's", "cancel r-1 tell @here <@U1|bob>", command{Kind: kindCancel, RequestID: "r-1", Reason: "tell ＠here @bob"}},
+		{"cancel a job", "cancel 149801", command{Kind: kindCancel, JobID: "149801"}},
+		{"cancel a job with a reason", "CANCEL 149801 INC-9: stop it", command{Kind: kindCancel, JobID: "149801", Reason: "INC-9: stop it"}},
+		{"cancel a quoted id", `cancel "r-7f3a9c" why`, command{Kind: kindCancel, RequestID: "r-7f3a9c", Reason: "why"}},
+		{"history", "history prod orders", command{Kind: kindHistory, Account: "prod", TableGroup: "orders", Count: 10}},
+		{"history with n", "HISTORY Prod Orders 25", command{Kind: kindHistory, Account: "Prod", TableGroup: "Orders", Count: 25}},
+		{"history of one", "history prod orders 1", command{Kind: kindHistory, Account: "prod", TableGroup: "orders", Count: 1}},
+		{"history quoted name", "history demo “customer profiles” 5", command{Kind: kindHistory, Account: "demo", TableGroup: "customer profiles", Count: 5}},
+		{"history leading zero", "history prod orders 07", command{Kind: kindHistory, Account: "prod", TableGroup: "orders", Count: 7}},
 
 		// limits at the edge
 		{"account of 64", "dynamodb " + strings.Repeat("a", 64) + " orders full", command{Kind: kindBackup, Account: strings.Repeat("a", 64), TableGroup: "orders", Level: full}},
@@ -95,7 +105,8 @@ func TestParseUsageErrors(t *testing.T) {
 		usage     cmdKind
 		wantParts []string // each must appear in the Problem
 	}{
-		{"unknown command", "bakup prod", kindBackup, []string{`unknown command "bakup"`, "dynamodb, emergency, status, list, cancel and help"}},
+		{"unknown command", "bakup prod", kindBackup, []string{`unknown command "bakup"`, "dynamodb, emergency, status, history, list, cancel and help"}},
+		{"misspelt history", "histroy prod orders", kindHistory, []string{`did you mean "history"?`}},
 		{"misspelt dynamodb", "dynamdb prod orders full", kindBackup, []string{`did you mean "dynamodb"?`}},
 		{"abbreviated command", "stat 12", kindStatus, []string{`"stat"`, `did you mean "status"?`}},
 		{"transposed letters", "lsit", kindList, []string{`did you mean "list"?`}},
@@ -114,10 +125,24 @@ func TestParseUsageErrors(t *testing.T) {
 		{"status too long", "status " + strings.Repeat("9", 20), kindStatus, []string{"up to 19 digits"}},
 		{"status extra words", "status 123 please", kindStatus, []string{`unexpected "please" after "status 123"`}},
 		{"list extra words", "list prod staging", kindList, []string{`unexpected "staging"`}},
-		{"cancel without id", "cancel", kindCancel, []string{"missing <request-id>"}},
-		{"cancel bad id", "cancel r/1", kindCancel, []string{"request ID must be", `"r/1"`}},
+		{"cancel without id", "cancel", kindCancel, []string{"missing <request-id or jobId>"}},
+		{"cancel bad id", "cancel r/1", kindCancel, []string{"request ID must be", "or a job ID", `"r/1"`}},
 		{"cancel id too long", "cancel " + strings.Repeat("a", 65), kindCancel, []string{"up to 64"}},
-		{"cancel extra", "cancel r-1 r-2", kindCancel, []string{`unexpected "r-2"`}},
+		{"cancel job id too long", "cancel " + strings.Repeat("9", 20), kindCancel, []string{"job ID has up to 19 digits, not 20"}},
+		{"cancel reason too long", "cancel r-1 " + strings.Repeat("r", 501), kindCancel, []string{"reason is too long"}},
+		{"cancel reason pings", "cancel r-1 <!channel> look", kindCancel, []string{"reason may not contain @channel"}},
+		{"cancel reason bidi", "cancel 12 a\u202eb", kindCancel, []string{"reason", "U+202E"}},
+		{"history without anything", "history", kindHistory, []string{"missing <account> and <tablegroup>"}},
+		{"history without table group", "history prod", kindHistory, []string{"missing <tablegroup>"}},
+		{"history n not a number", "history prod orders ten", kindHistory, []string{`number of jobs must be a number from 1 to 25, not "ten"`}},
+		{"history unquoted name with spaces", "history demo customer profiles", kindHistory, []string{`not "profiles"`, `needs quotes: "customer profiles"`}},
+		{"history n zero", "history prod orders 0", kindHistory, []string{`must be from 1 to 25, not "0"`}},
+		{"history n too big", "history prod orders 26", kindHistory, []string{`must be from 1 to 25, not "26"`}},
+		{"history n huge", "history prod orders 99999999999999999999", kindHistory, []string{"must be a number from 1 to 25"}},
+		{"history n quoted", `history prod orders "5"`, kindHistory, []string{"must be a number"}},
+		{"history extra words", "history prod orders 5 please", kindHistory, []string{`unexpected "please" after "history prod orders 5"`}},
+		{"history bad table group", "history prod ord*ers", kindHistory, []string{`table group may not contain "*"`}},
+		{"history mention as account", "history <@U1> orders", kindHistory, []string{"account may not contain a user or channel mention"}},
 		{"unclosed quote", `dynamodb demo "customer profiles full`, kindBackup, []string{"unclosed quote"}},
 		{"unclosed curly quote", "dynamodb demo “customer profiles full", kindBackup, []string{"unclosed quote"}},
 		{"empty quoted name", `dynamodb demo "" full`, kindBackup, []string{"table group name is empty"}},
@@ -192,7 +217,7 @@ func TestParseProblemIsSafe(t *testing.T) {
 }
 
 func TestUsageAndGrammar(t *testing.T) {
-	kinds := []cmdKind{kindBackup, kindEmergency, kindStatus, kindList, kindCancel, kindHelp}
+	kinds := []cmdKind{kindBackup, kindEmergency, kindStatus, kindHistory, kindList, kindCancel, kindHelp}
 	commands, _, ok := strings.Cut(grammar, "\n\n")
 	if !ok {
 		t.Fatalf("Grammar has no blank line between commands and notes:\n%s", grammar)

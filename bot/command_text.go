@@ -1,9 +1,11 @@
 package bot
 
-// The tokenizer and the cleaning of names and reasons for parse.
+// The tokenizer and the cleaning of names and reasons for parse, and how
+// a problem quotes what the user typed.
 
 import (
 	"cmp"
+	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -282,4 +284,30 @@ func broadcastAt(s string) bool {
 		}
 	}
 	return false
+}
+
+// kindOfFirstWord is the command named by the text's first word, or kindHelp.
+func kindOfFirstWord(text string) cmdKind {
+	i := strings.IndexFunc(strings.TrimLeftFunc(text, unicode.IsSpace), unicode.IsSpace)
+	word := strings.TrimLeftFunc(text, unicode.IsSpace)
+	if i >= 0 {
+		word = word[:i]
+	}
+	switch strings.ToLower(word) {
+	case "dynamodb":
+		return kindBackup
+	case "emergency", "status", "history", "list", "cancel":
+		return cmdKind(strings.ToLower(word))
+	}
+	return kindHelp
+}
+
+// quoteWord shows a user's word inside a problem text: Go-quoted (control and
+// invisible characters escaped), shortened, with < > turned into ‹ › and
+// @here-style words defused, so the problem is safe even unescaped.
+func quoteWord(s string) string {
+	if r := []rune(s); len(r) > 40 {
+		s = string(r[:40]) + "…"
+	}
+	return defuseBroadcasts(strings.NewReplacer("<", "‹", ">", "›").Replace(strconv.Quote(s)))
 }

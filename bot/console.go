@@ -166,7 +166,8 @@ func indent(s, prefix string) string {
 var slackMarkup = regexp.MustCompile(`<([@#!])?([^<>|]*)(?:\|([^<>]*))?>`)
 
 // plain renders Slack mrkdwn for a terminal: mentions as @ID, links as
-// "label (url)", and the three escaped characters as themselves.
+// "label (url)", dates as their fallback (the time in UTC), and the three
+// escaped characters as themselves.
 func plain(s string) string {
 	s = slackMarkup.ReplaceAllStringFunc(s, func(m string) string {
 		g := slackMarkup.FindStringSubmatch(m)
@@ -176,6 +177,8 @@ func plain(s string) string {
 				return sigil + label
 			}
 			return sigil + body
+		case sigil == "!" && strings.HasPrefix(body, "date^"):
+			return label
 		case sigil == "!" && strings.HasPrefix(body, "subteam^"):
 			return "@" + strings.TrimPrefix(body, "subteam^")
 		case sigil == "!":

@@ -231,7 +231,7 @@ func TestSubmissionFaults(t *testing.T) {
 			if len(ups) == 0 {
 				t.Fatal("parent not updated")
 			}
-			contains(t, "parent", ups[len(ups)-1].Msg.Text, stateLine(request{State: tt.state, Problem: "x"})[:6])
+			contains(t, "parent", ups[len(ups)-1].Msg.Text, stateLine(request{State: tt.state, Problem: "x"}, look{})[:6])
 			if e.bot.Following(t.Context()) != 0 {
 				t.Errorf("following a failed submission")
 			}

@@ -240,7 +240,7 @@ func (b *Bot) update(ctx context.Context, r request, listed map[string]commvault
 			}
 			switch {
 			case errors.Is(err, commvault.ErrJobNotFound):
-				if b.missed(id) >= lostAfter && b.ended(ctx, log, r, id, "lost", jobLostReply(id, lostAfter)) {
+				if b.missed(id) >= lostAfter && b.ended(ctx, log, r, id, "lost", jobLostReply(id, lostAfter, b.links)) {
 					ended[id] = "lost"
 				}
 				continue
@@ -253,7 +253,7 @@ func (b *Bot) update(ctx context.Context, r request, listed map[string]commvault
 		if !j.Terminal() {
 			continue
 		}
-		if b.ended(ctx, log, r, id, j.Status, jobEndReply(j)) {
+		if b.ended(ctx, log, r, id, j.Status, jobEndReply(j, b.links)) {
 			ended[id] = j.Status
 		}
 	}

@@ -32,10 +32,7 @@ func (b *Bot) exampleTableGroup(ctx context.Context, a *auth.Account) string {
 	} else if scs, err := b.cv.Subclients(ctx, a.Client); err == nil && len(scs) > 0 {
 		name = scs[0].Name
 	}
-	if strings.ContainsAny(name, " \t") {
-		return `"` + name + `"`
-	}
-	return name
+	return quoteName(name)
 }
 
 // list answers with the accounts and table groups the caller may back up.

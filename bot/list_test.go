@@ -47,12 +47,6 @@ func TestList(t *testing.T) {
 	}
 }
 
-func TestCancelUnknownRequest(t *testing.T) {
-	e := newEnv(t)
-	e.do("U0ALICE", "C0OPS", "cancel r-abc123")
-	contains(t, "cancel", e.chat.all("ephemeral")[0].Msg.Text, "no request r-abc123", "Nothing was changed")
-}
-
 func TestClickOnUnknownRequest(t *testing.T) {
 	e := newEnv(t)
 	e.bot.Click(t.Context(), Click{User: "U0LEAD", Channel: "C0OPS", MessageTS: "1.2", ActionID: ActionApprove, Value: "r-1a2b3c"})

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -39,6 +40,30 @@ func sampleJob(status string) commvault.Job {
 	}
 }
 
+// sampleHistory is a history answer of prod/orders as of 2026-11-27 10:00
+// UTC, showing count jobs: a running one, then a day each of incremental,
+// failed and full backups, one full completed with errors.
+func sampleHistory(count int, complete bool, links jobLinks) historyView {
+	now := time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
+	at := func(h int) time.Time { return now.Add(-time.Duration(h) * time.Hour) }
+	jobs := []commvault.Job{
+		{ID: "149812", Status: "Running", Percent: 42, Start: now.Add(-3 * time.Minute), SizeBytes: 1 << 30, BackupLevel: "Incremental"},
+		{ID: "149811", Status: "Completed w/ one or more errors", Start: at(5), End: at(5).Add(21 * time.Minute), SizeBytes: 14 << 30, BackupLevel: "Full"},
+		{ID: "149810", Status: "Failed", Start: at(9), End: at(9).Add(2 * time.Minute), SizeBytes: 300 << 20, BackupLevel: "Incremental"},
+	}
+	for i := range 20 {
+		level, size, took := "Incremental", int64(512<<20), 3*time.Minute+5*time.Second
+		if i%7 == 3 {
+			level, size, took = "Full", 12<<30, 18*time.Minute+2*time.Second
+		}
+		start := at(9 + 24*(i+1))
+		jobs = append(jobs, commvault.Job{ID: fmt.Sprint(149809 - i), Status: "Completed", Start: start, End: start.Add(took),
+			SizeBytes: size, BackupLevel: level})
+	}
+	return historyView{Command: "/backup", Account: "prod", TableGroup: "orders", Client: "aws-prod-account", SubclientID: 18244,
+		Jobs: jobs, Count: count, Complete: complete, Window: 30 * 24 * time.Hour, Now: now, Links: links}
+}
+
 func TestMessagesGolden(t *testing.T) {
 	finished := sampleRequest(store.Finished)
 	finished.Jobs = []commvault.Job{sampleJob("Completed")}
@@ -60,35 +85,38 @@ func TestMessagesGolden(t *testing.T) {
 		return r
 	}
 	rejected := decided(store.Rejected, "not during the freeze")
+	linked := jobLinks{template: "https://cs.example.com/commandcenter/#/jobs/{jobId}?a=1&b=<2>|x"}
+	killedJob := sampleJob("Killed")
+	killedJob.PendingReason = "The job was killed by user [admin]."
 	tests := []struct {
 		name string
 		msg  Message
 	}{
-		{"parent-pending", parentMessage(pending)},
-		{"parent-approved-by", parentMessage(decided(store.Approved, ""))},
-		{"parent-approved-running", parentMessage(decided(store.Submitted, ""))},
-		{"parent-rejected", parentMessage(decided(store.Rejected, "not during the freeze"))},
-		{"parent-expired", parentMessage(decided(store.Expired, ""))},
-		{"parent-cancelled", parentMessage(decided(store.Cancelled, "superseded by break-glass request r-9z8y7x"))},
+		{"parent-pending", parentMessage(pending, jobLinks{})},
+		{"parent-approved-by", parentMessage(decided(store.Approved, ""), jobLinks{})},
+		{"parent-approved-running", parentMessage(decided(store.Submitted, ""), jobLinks{})},
+		{"parent-rejected", parentMessage(decided(store.Rejected, "not during the freeze"), jobLinks{})},
+		{"parent-expired", parentMessage(decided(store.Expired, ""), jobLinks{})},
+		{"parent-cancelled", parentMessage(decided(store.Cancelled, "superseded by break-glass request r-9z8y7x"), jobLinks{})},
 		{"reply-approved", approvedReply(decided(store.Approved, ""))},
 		{"reply-denied", deniedReply(decided(store.Rejected, "not during the freeze"))},
 		{"busy", busyAnswer(store.Request{ID: "r-1a2b3c", User: "U0ALICE", Account: "prod", TableGroup: "orders", State: store.Submitted},
 			"https://example.slack.com/archives/C0OPS/p1764237600000100")},
-		{"parent-approved", parentMessage(sampleRequest(store.Approved))},
-		{"parent-submitted", parentMessage(sampleRequest(store.Submitted))},
-		{"parent-finished", parentMessage(finished)},
-		{"parent-failed", parentMessage(failed)},
-		{"parent-unknown", parentMessage(sampleRequest(store.Unknown))},
-		{"parent-emergency", parentMessage(emergency)},
-		{"reply-submitted", submittedReply(sampleRequest(store.Submitted))},
-		{"reply-job-completed", jobEndReply(sampleJob("Completed"))},
-		{"reply-job-degraded", jobEndReply(sampleJob("Completed w/ one or more errors"))},
-		{"reply-job-failed", jobEndReply(failedJob)},
+		{"parent-approved", parentMessage(sampleRequest(store.Approved), jobLinks{})},
+		{"parent-submitted", parentMessage(sampleRequest(store.Submitted), jobLinks{})},
+		{"parent-finished", parentMessage(finished, jobLinks{})},
+		{"parent-failed", parentMessage(failed, jobLinks{})},
+		{"parent-unknown", parentMessage(sampleRequest(store.Unknown), jobLinks{})},
+		{"parent-emergency", parentMessage(emergency, jobLinks{})},
+		{"reply-submitted", submittedReply(sampleRequest(store.Submitted), jobLinks{})},
+		{"reply-job-completed", jobEndReply(sampleJob("Completed"), jobLinks{})},
+		{"reply-job-degraded", jobEndReply(sampleJob("Completed w/ one or more errors"), jobLinks{})},
+		{"reply-job-failed", jobEndReply(failedJob, jobLinks{})},
 		{"reply-submit-failed", submitFailedReply("Storage policy not assigned (error code 91)")},
 		{"reply-outcome-unknown", outcomeUnknownReply(sampleRequest(store.Unknown), false, "9f8e7d")},
 		{"reply-outcome-unknown-interrupted", outcomeUnknownReply(sampleRequest(store.Unknown), true, "9f8e7d")},
 		{"reply-breakglass", breakglassReply(emergency, []string{"S0LEADS", "U0LEAD"})},
-		{"reply-job-lost", jobLostReply("149801", 10)},
+		{"reply-job-lost", jobLostReply("149801", 10, jobLinks{})},
 		{"internal-error", internalErrorAnswer("9f8e7d")},
 		{"denied", deniedAnswer(auth.Decision{Rule: "channels", Reason: "prod may only be requested from <#C0OPS>"})},
 		{"usage", usageAnswer("/backup", &usageError{Problem: `unknown level "ful": use full or incremental`, Usage: usageOf(kindBackup)})},
@@ -99,9 +127,9 @@ func TestMessagesGolden(t *testing.T) {
 			{Account: "staging", Client: "aws-staging-account", Problem: "Commvault did not list its table groups just now"},
 		})},
 		{"unknown-tablegroup", unknownTableGroupAnswer("/backup", "demo", "aws-demo-account", "ordres", []string{"orders"})},
-		{"status-running", statusAnswer(running)},
-		{"status-failed", statusAnswer(failedJob)},
-		{"reply-reconciled", reconciledReply(sampleRequest(store.Submitted), sampleJob("Running"))},
+		{"status-running", statusAnswer(running, jobLinks{})},
+		{"status-failed", statusAnswer(failedJob, jobLinks{})},
+		{"reply-reconciled", reconciledReply(sampleRequest(store.Submitted), sampleJob("Running"), jobLinks{})},
 		{"lookup-timeout", lookupTimeoutAnswer()},
 		{"lookup-error", lookupErrorAnswer("aws-prod-account", "Access denied (error code 5)")},
 		{"status-no-such-job", noSuchJobAnswer("149801")},
@@ -110,10 +138,33 @@ func TestMessagesGolden(t *testing.T) {
 		{"commvault-error", commvaultErrorAnswer("Commvault is rate-limiting requests (HTTP 429)")},
 		{"click-refused", clickRefusedAnswer("approve", "r-1a2b3c", "you asked for it: someone else must approve it")},
 		{"no-such-request", noSuchRequestAnswer("r-9z8y7x")},
-		{"not-waiting", notWaitingAnswer("r-1a2b3c", &rejected)},
-		{"not-waiting-unread", notWaitingAnswer("r-1a2b3c", nil)},
+		{"not-waiting", notWaitingAnswer("r-1a2b3c", &rejected, jobLinks{})},
+		{"not-waiting-unread", notWaitingAnswer("r-1a2b3c", nil, jobLinks{})},
 		{"expired", expiredAnswer(decided(store.Pending, ""))},
-		{"cancel-not-yours", cancelNotYoursAnswer(pending)},
+		{"cancel-refused", cancelRefusedAnswer("r-9z8y7x")},
+		{"cancelled-unsent", cancelledUnsentAnswer("r-1a2b3c")},
+		{"reply-cancelled-unsent", cancelledUnsentReply("U0LEAD", "wrong table group")},
+		{"still-submitting", stillSubmittingAnswer("/backup", "r-1a2b3c")},
+		{"cancel-unknown", cancelUnknownAnswer("/backup", sampleRequest(store.Unknown))},
+		{"already-ended", alreadyEndedAnswer(finished, linked)},
+		{"reply-cancel-killed", cancelReply("U0ALICE", "it eats the table's read capacity (INC-4711)", []killOutcome{{JobID: "149801", Killed: true}}, linked)},
+		{"reply-cancel-refused", cancelReply("U0LEAD", "", []killOutcome{{JobID: "149801",
+			Refused: "Job [149801] is already in [Completed] state and cannot be killed. (error code 3)"}}, jobLinks{})},
+		{"reply-cancel-mixed", cancelReply("U0LEAD", "stop", []killOutcome{{JobID: "149801", Killed: true}, {JobID: "149802", Ended: "Completed"},
+			{JobID: "149803", Unknown: true}, {JobID: "149804", Problem: "Commvault could not be reached (ref 9f8e7d)"}}, jobLinks{})},
+		{"killed", killedAnswer([]killOutcome{{JobID: "149801", Killed: true}}, linked, true)},
+		{"killed-not-ours", killedAnswer([]killOutcome{{JobID: "149801", Killed: true}}, jobLinks{}, false)},
+		{"kill-refused", killedAnswer([]killOutcome{{JobID: "149801", Refused: "Job [149801] is already in [Killed] state and cannot be killed. (error code 3)"}}, jobLinks{}, true)},
+		{"history", historyAnswer(sampleHistory(10, true, jobLinks{}))},
+		{"history-linked-cut", historyAnswer(sampleHistory(3, true, linked))},
+		{"history-partial", historyAnswer(sampleHistory(25, false, jobLinks{}))},
+		{"history-no-good-full", historyAnswer(func() historyView { v := sampleHistory(10, true, jobLinks{}); v.Jobs = v.Jobs[:2]; return v }())},
+		{"history-empty", historyAnswer(func() historyView { v := sampleHistory(10, true, jobLinks{}); v.Jobs = nil; return v }())},
+		{"history-refused", historyRefusedAnswer("/backup", "prod", "inventory")},
+		{"reply-submitted-linked", submittedReply(sampleRequest(store.Submitted), linked)},
+		{"reply-job-killed-linked", jobEndReply(killedJob, linked)},
+		{"status-linked", statusAnswer(running, linked)},
+		{"parent-finished-linked", parentMessage(finished, linked)},
 		{"withdrawn", withdrawnAnswer("r-1a2b3c")},
 		{"no-such-button", noSuchButtonAnswer()},
 		{"busy-now", busyNowAnswer()},
@@ -162,7 +213,7 @@ func TestMessagesEscapeUserText(t *testing.T) {
 	r.Reason = "<!channel> & <https://evil.example|click> <@U0BOSS>"
 	r.TableGroup.Name = "<!here>"
 	r.Account = "a&b"
-	for _, m := range []Message{parentMessage(r), outcomeUnknownReply(r, false, "x"), breakglassReply(r, nil)} {
+	for _, m := range []Message{parentMessage(r, jobLinks{}), outcomeUnknownReply(r, false, "x"), breakglassReply(r, nil)} {
 		raw, err := json.Marshal(m)
 		if err != nil {
 			t.Fatal(err)

@@ -20,6 +20,7 @@ type Metrics struct {
 	jobsEnded     *prometheus.CounterVec
 	cvReads       prometheus.Counter
 	untold        prometheus.Counter
+	kills         *prometheus.CounterVec
 
 	slackCalls  *prometheus.CounterVec
 	ackSeconds  prometheus.Histogram
@@ -56,6 +57,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Commvault reads made to follow jobs (listings and single jobs)."}),
 		untold: prometheus.NewCounter(prometheus.CounterOpts{Name: "backupbot_thread_reply_failures_total",
 			Help: "Outcome and job-end thread replies Slack did not take; each is posted again until it does."}),
+		kills: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "backupbot_job_kills_total",
+			Help: "Commvault job kills asked by a cancel, by outcome (killed, refused, unknown, error)."}, []string{"outcome"}),
 		slackCalls: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "backupbot_slack_api_errors_total",
 			Help: "Slack Web API calls that failed, by method and kind (rate_limited, error)."}, []string{"method", "kind"}),
 		ackSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "backupbot_slack_ack_seconds",
@@ -67,7 +70,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Socket-mode connections open now."}),
 	}
 	for _, c := range []prometheus.Collector{m.commands, m.denials, m.decisions, m.expiries, m.submissions, m.submitSeconds,
-		m.cvErrors, m.internal, m.jobsFollowed, m.jobsEnded, m.cvReads, m.untold, m.slackCalls, m.ackSeconds, m.envelopes, m.connections} {
+		m.cvErrors, m.internal, m.jobsFollowed, m.jobsEnded, m.cvReads, m.untold, m.kills, m.slackCalls, m.ackSeconds, m.envelopes, m.connections} {
 		f(c)
 	}
 	return m

@@ -48,6 +48,92 @@ func clockTime(t time.Time) string { return t.UTC().Format("15:04 UTC") }
 
 func formatTime(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") }
 
+// shortTime is a date and time to the minute, in UTC, for lists.
+func shortTime(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") }
+
+// ago reads like "12 min ago", "5 h ago" or "3 days ago".
+func ago(d time.Duration) string {
+	switch {
+	case d < time.Hour:
+		return fmt.Sprintf("%d min ago", max(int(d.Minutes()), 0))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%d h ago", int(d.Hours()))
+	}
+	return fmt.Sprintf("%d days ago", int(d.Hours()/24))
+}
+
+// quoteName quotes a name with spaces, as a command needs it typed.
+func quoteName(name string) string {
+	if strings.ContainsAny(name, " \t") {
+		return `"` + name + `"`
+	}
+	return name
+}
+
+// slackDate shows t in each reader's own time zone with Slack's date
+// formatting, and fallback (the time in UTC) where Slack cannot.
+func slackDate(t time.Time, fallback string) string {
+	return fmt.Sprintf("<!date^%d^{date_short_pretty} {time}|%s>", t.Unix(), fallback)
+}
+
+// jobLinks shows job IDs as links to their page in Command Center, from a
+// template holding {jobId} (COMMVAULT_JOB_URL); the zero value shows them
+// plain.
+type jobLinks struct{ template string }
+
+// id is the job ID, linked when there is a template and the ID is digits.
+func (l jobLinks) id(jobID string) string {
+	if l.template == "" || jobID == "" || strings.Trim(jobID, "0123456789") != "" {
+		return esc(jobID)
+	}
+	return "<" + linkTarget(strings.ReplaceAll(l.template, "{jobId}", jobID)) + "|" + jobID + ">"
+}
+
+// ids is the job IDs, each as id shows it, separated by commas.
+func (l jobLinks) ids(jobIDs []string) string {
+	out := make([]string, len(jobIDs))
+	for i, id := range jobIDs {
+		out[i] = l.id(id)
+	}
+	return strings.Join(out, ", ")
+}
+
+// linkTarget makes a URL safe inside <…|label>: Slack's three escapes, and
+// a | (which would end the URL) percent-encoded.
+func linkTarget(u string) string {
+	return strings.ReplaceAll(esc(u), "|", "%7C")
+}
+
+// look is how one rendering of a message shows job IDs and times: links
+// where the bot knows the job URL; times in the reader's zone (local, for
+// blocks) or in UTC (the text fallback, notifications, the console).
+type look struct {
+	links jobLinks
+	local bool
+}
+
+// clock is a time of day, as clockTime.
+func (l look) clock(t time.Time) string {
+	if l.local {
+		return slackDate(t, clockTime(t))
+	}
+	return clockTime(t)
+}
+
+// time is a date and time, as formatTime.
+func (l look) time(t time.Time) string {
+	if l.local {
+		return slackDate(t, formatTime(t))
+	}
+	return formatTime(t)
+}
+
+// dated is a message whose text gives its times in UTC and whose one
+// section block gives them in each reader's zone; body renders it for a look.
+func dated(links jobLinks, body func(look) string) Message {
+	return Message{Text: body(look{links: links}), Blocks: []slack.Block{section(body(look{links: links, local: true}))}}
+}
+
 func jobDuration(j commvault.Job) (time.Duration, bool) {
 	if j.Start.IsZero() || j.End.IsZero() || j.End.Before(j.Start) {
 		return 0, false

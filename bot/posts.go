@@ -5,6 +5,7 @@ package bot
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/slack-go/slack"
@@ -19,37 +20,37 @@ func what(r request) string {
 }
 
 // stateLine says where the request stands, with an emoji a reader can scan.
-func stateLine(r request) string {
+func stateLine(r request, l look) string {
 	switch r.State {
 	case store.Pending:
 		line := "⏳ waiting for approval"
 		if !r.Expires.IsZero() {
-			line += " until " + clockTime(r.Expires)
+			line += " until " + l.clock(r.Expires)
 		}
 		return line
 	case store.Approved, store.Submitting:
 		if r.DecidedBy != "" {
-			return fmt.Sprintf("✅ approved by <@%s> at %s — submitting to Commvault", r.DecidedBy, clockTime(r.DecidedAt))
+			return fmt.Sprintf("✅ approved by <@%s> at %s — submitting to Commvault", r.DecidedBy, l.clock(r.DecidedAt))
 		}
 		return "⏳ submitting to Commvault"
 	case store.Submitted:
-		return fmt.Sprintf("🔄 running — task %d, %s %s", r.TaskID, plural(len(r.JobIDs), "job", "jobs"), esc(strings.Join(r.JobIDs, ", ")))
+		return fmt.Sprintf("🔄 running — task %d, %s %s", r.TaskID, plural(len(r.JobIDs), "job", "jobs"), l.links.ids(r.JobIDs))
 	case store.Finished:
-		return finishedLine(r)
+		return finishedLine(r, l)
 	case store.Failed:
 		return "❌ failed: " + esc(r.Problem)
 	case store.Unknown:
 		return "⚠️ outcome unknown — check Commvault before asking again"
 	case store.Rejected:
-		line := fmt.Sprintf("🚫 denied by <@%s> at %s", r.DecidedBy, clockTime(r.DecidedAt))
+		line := fmt.Sprintf("🚫 denied by <@%s> at %s", r.DecidedBy, l.clock(r.DecidedAt))
 		if r.Problem != "" {
 			line += ": " + esc(r.Problem)
 		}
 		return line
 	case store.Expired:
-		return fmt.Sprintf("⌛ expired at %s: nobody approved it in time", clockTime(r.Expires))
+		return fmt.Sprintf("⌛ expired at %s: nobody approved it in time", l.clock(r.Expires))
 	case store.Cancelled:
-		line := fmt.Sprintf("↩️ withdrawn by <@%s> at %s", r.DecidedBy, clockTime(r.DecidedAt))
+		line := fmt.Sprintf("↩️ withdrawn by <@%s> at %s", r.DecidedBy, l.clock(r.DecidedAt))
 		if r.Problem != "" {
 			line += " (" + esc(r.Problem) + ")"
 		}
@@ -58,11 +59,11 @@ func stateLine(r request) string {
 	return string(r.State)
 }
 
-func finishedLine(r request) string {
+func finishedLine(r request, l look) string {
 	parts := make([]string, 0, len(r.Jobs))
 	worst := "✅"
 	for _, j := range r.Jobs {
-		parts = append(parts, fmt.Sprintf("job %s %s", esc(j.ID), esc(j.Status)))
+		parts = append(parts, fmt.Sprintf("job %s %s", l.links.id(j.ID), esc(j.Status)))
 		switch {
 		case !j.Succeeded():
 			worst = "❌"
@@ -74,9 +75,11 @@ func finishedLine(r request) string {
 }
 
 // parentMessage is the channel message for a request: who asked for what,
-// exactly what will run, and where it stands.
-func parentMessage(r request) Message {
+// exactly what will run, and where it stands. Its text gives times in UTC,
+// its blocks in each reader's zone.
+func parentMessage(r request, links jobLinks) Message {
 	sc := r.TableGroup
+	plainly, locally := look{links: links}, look{links: links, local: true}
 	head := fmt.Sprintf("<@%s> requested a %s", r.User, what(r))
 	if r.State == store.Pending {
 		head = fmt.Sprintf("<@%s> requests a %s", r.User, what(r))
@@ -84,7 +87,7 @@ func parentMessage(r request) Message {
 	if r.Emergency {
 		head = "🚨 *EMERGENCY (break-glass)* " + head
 	}
-	text := fmt.Sprintf("%s — %s. Request %s.", head, stateLine(r), r.ID)
+	text := fmt.Sprintf("%s — %s. Request %s.", head, stateLine(r, plainly), r.ID)
 	approved := r.DecidedBy != "" && r.State != store.Rejected && r.State != store.Cancelled && r.State != store.Approved &&
 		r.State != store.Submitting
 	if approved {
@@ -99,10 +102,10 @@ func parentMessage(r request) Message {
 		mrkdwn(fmt.Sprintf("*Account*\n%s (%s)", esc(r.Account), esc(sc.ClientName))),
 		mrkdwn(fmt.Sprintf("*Table group*\n%s (subclient %d)", esc(sc.Name), sc.ID)),
 		mrkdwn(fmt.Sprintf("*Instance / backup set*\n%s / %s", esc(sc.InstanceName), esc(sc.BackupsetName))),
-		mrkdwn("*State*\n" + stateLine(r)),
+		mrkdwn("*State*\n" + stateLine(r, locally)),
 	}
 	if approved {
-		fields = append(fields, mrkdwn(fmt.Sprintf("*Approved by*\n<@%s> at %s", r.DecidedBy, clockTime(r.DecidedAt))))
+		fields = append(fields, mrkdwn(fmt.Sprintf("*Approved by*\n<@%s> at %s", r.DecidedBy, locally.clock(r.DecidedAt))))
 	}
 	blocks := []slack.Block{
 		section(head),
@@ -165,25 +168,29 @@ func mentions(ids []string) string {
 }
 
 // submittedReply is the thread reply with Commvault's task and job IDs.
-func submittedReply(r request) Message {
+func submittedReply(r request, links jobLinks) Message {
 	text := fmt.Sprintf("✅ Submitted to Commvault: task %d, %s %s. I'll post here when %s.",
-		r.TaskID, plural(len(r.JobIDs), "job", "jobs"), esc(strings.Join(r.JobIDs, ", ")),
+		r.TaskID, plural(len(r.JobIDs), "job", "jobs"), links.ids(r.JobIDs),
 		plural(len(r.JobIDs), "it ends", "they end"))
 	return Message{Text: text}
 }
 
 // approvedReply says in the thread who approved the request.
 func approvedReply(r request) Message {
-	return Message{Text: fmt.Sprintf("👍 Approved by <@%s> at %s. Submitting to Commvault.", r.DecidedBy, clockTime(r.DecidedAt))}
+	return dated(jobLinks{}, func(l look) string {
+		return fmt.Sprintf("👍 Approved by <@%s> at %s. Submitting to Commvault.", r.DecidedBy, l.clock(r.DecidedAt))
+	})
 }
 
 // deniedReply says in the thread who denied the request, and why if they said.
 func deniedReply(r request) Message {
-	text := fmt.Sprintf("🚫 Denied by <@%s> at %s. Nothing runs.", r.DecidedBy, clockTime(r.DecidedAt))
-	if r.Problem != "" {
-		text += " Reason: " + esc(r.Problem)
-	}
-	return Message{Text: text}
+	return dated(jobLinks{}, func(l look) string {
+		text := fmt.Sprintf("🚫 Denied by <@%s> at %s. Nothing runs.", r.DecidedBy, l.clock(r.DecidedAt))
+		if r.Problem != "" {
+			text += " Reason: " + esc(r.Problem)
+		}
+		return text
+	})
 }
 
 // breakglassReply mentions the account's approvers in an emergency's thread.
@@ -216,7 +223,7 @@ func outcomeUnknownReply(r request, interrupted bool, ref string) Message {
 }
 
 // jobEndReply is the thread reply when a job reaches its final state.
-func jobEndReply(j commvault.Job) Message {
+func jobEndReply(j commvault.Job, links jobLinks) Message {
 	icon := "✅"
 	switch {
 	case !j.Succeeded():
@@ -224,7 +231,7 @@ func jobEndReply(j commvault.Job) Message {
 	case j.Degraded():
 		icon = "⚠️"
 	}
-	text := fmt.Sprintf("%s Job %s %s", icon, esc(j.ID), esc(j.Status))
+	text := fmt.Sprintf("%s Job %s %s", icon, links.id(j.ID), esc(j.Status))
 	if d, ok := jobDuration(j); ok {
 		text += " after " + formatDuration(d)
 	}
@@ -239,17 +246,70 @@ func jobEndReply(j commvault.Job) Message {
 }
 
 // jobLostReply says the bot stopped following a job Commvault has no record of.
-func jobLostReply(id string, polls int) Message {
+func jobLostReply(id string, polls int, links jobLinks) Message {
 	return Message{Text: fmt.Sprintf("⚠️ Commvault has had no record of job %s for %d polls in a row, so I stopped following it. "+
-		"Check Commvault's Job Controller.", esc(id), polls)}
+		"Check Commvault's Job Controller.", links.id(id), polls)}
 }
 
 // reconciledReply says in the thread that the job of a request whose outcome
 // was unknown has been found in Commvault.
-func reconciledReply(r request, j commvault.Job) Message {
-	return Message{Text: fmt.Sprintf("🔎 Found it: Commvault shows job %s for %s / %s, started at %s, "+
-		"which matches this request. I'm following it and will post here when it ends.",
-		esc(j.ID), esc(r.Account), esc(r.TableGroup.Name), formatTime(j.Start))}
+func reconciledReply(r request, j commvault.Job, links jobLinks) Message {
+	return dated(links, func(l look) string {
+		return fmt.Sprintf("🔎 Found it: Commvault shows job %s for %s / %s, started at %s, "+
+			"which matches this request. I'm following it and will post here when it ends.",
+			l.links.id(j.ID), esc(r.Account), esc(r.TableGroup.Name), l.time(j.Start))
+	})
+}
+
+// cancelledUnsentReply says in the thread that an approved request was
+// cancelled before it was sent: nothing runs.
+func cancelledUnsentReply(by, reason string) Message {
+	text := fmt.Sprintf("🛑 Cancelled by <@%s> before it was sent to Commvault: nothing runs.", by)
+	if reason != "" {
+		text += " Reason: " + esc(reason)
+	}
+	return Message{Text: text}
+}
+
+// cancelReply says in the thread who cancelled the backup and what became
+// of each job's kill; the jobs' ends follow as for any job.
+func cancelReply(by, reason string, outcomes []killOutcome, links jobLinks) Message {
+	head := fmt.Sprintf("🛑 Cancelled by <@%s>", by)
+	if !anyKilled(outcomes) {
+		head = fmt.Sprintf("⚠️ <@%s> asked to cancel this backup", by)
+	}
+	text := head + " — " + killWords(outcomes, links) + "."
+	if reason != "" {
+		text += " Reason: " + esc(reason) + "."
+	}
+	if slices.ContainsFunc(outcomes, func(o killOutcome) bool { return o.Killed || o.Unknown }) {
+		text += " I'll post the end here."
+	}
+	return Message{Text: text}
+}
+
+// killWords says what became of each kill, as one clause each.
+func killWords(outcomes []killOutcome, links jobLinks) string {
+	parts := make([]string, 0, len(outcomes))
+	for _, o := range outcomes {
+		id := links.id(o.JobID)
+		switch {
+		case o.Killed:
+			parts = append(parts, "job "+id+" killed")
+		case o.Refused != "":
+			parts = append(parts, fmt.Sprintf("Commvault refused to kill job %s: %s", id, esc(o.Refused)))
+		case o.Unknown:
+			parts = append(parts, fmt.Sprintf("the kill of job %s may or may not have reached Commvault (it did not answer in time)", id))
+		case o.Ended != "":
+			parts = append(parts, fmt.Sprintf("job %s had already ended (%s)", id, esc(o.Ended)))
+		default:
+			parts = append(parts, fmt.Sprintf("job %s could not be killed: %s", id, esc(o.Problem)))
+		}
+	}
+	if len(parts) == 0 {
+		return "no job to kill"
+	}
+	return strings.Join(parts, "; ")
 }
 
 // notRecordedReply says in the thread of a card the bot could not record

@@ -118,7 +118,7 @@ func (b *Bot) resume(ctx context.Context, log *zap.Logger, r request) {
 // repost posts the parent message of a request whose replica stopped before
 // posting it, or before recording it.
 func (b *Bot) repost(ctx context.Context, log *zap.Logger, r *request) bool {
-	ts, err := b.chat.Post(ctx, r.Channel, parentMessage(*r))
+	ts, err := b.chat.Post(ctx, r.Channel, parentMessage(*r, b.links))
 	if err != nil {
 		log.Error("recover: post parent message", zap.Error(err))
 		return false
@@ -187,7 +187,7 @@ func (b *Bot) reconcile(ctx context.Context, r request, jobs []commvault.Job) {
 			continue
 		}
 		next, err := b.transition(ctx, r, []store.State{store.Unknown}, store.Change{To: store.Submitted, Actor: actorBot,
-			JobIDs: []string{j.ID}, Detail: "reconciled with job " + j.ID, Tell: noticeOf(reconciledReply(r, j))})
+			JobIDs: []string{j.ID}, Detail: "reconciled with job " + j.ID, Tell: noticeOf(reconciledReply(r, j, b.links))})
 		if err != nil {
 			log.Error("record the reconciled job", zap.String("job", j.ID), zap.Error(err))
 			return

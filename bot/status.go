@@ -17,45 +17,33 @@ import (
 func (b *Bot) status(ctx context.Context, t *turn, cmd command) {
 	t.log = t.log.With(zap.String("job", cmd.JobID))
 	j, err := b.cv.Job(ctx, cmd.JobID)
-	var apiErr *commvault.APIError
 	switch {
 	case errors.Is(err, commvault.ErrJobNotFound):
 		b.outcome(t, kindStatus, "no-such-job")
 		b.reply(ctx, t, noSuchJobAnswer(cmd.JobID))
 		return
-	case errors.Is(err, commvault.ErrTimeout):
-		b.outcome(t, kindStatus, "commvault-timeout", zap.Error(err))
-		b.reply(ctx, t, commvaultTimeoutAnswer())
-		return
-	case errors.As(err, &apiErr):
-		b.outcome(t, kindStatus, "commvault-error", zap.Error(err))
-		b.reply(ctx, t, commvaultErrorAnswer(commvaultProblem(apiErr)))
-		return
 	case err != nil:
-		b.internalError(ctx, t, fmt.Errorf("read job %s: %w", cmd.JobID, err))
+		b.commvaultReadFailed(ctx, t, kindStatus, fmt.Errorf("read job %s: %w", cmd.JobID, err))
 		return
 	}
-	if !b.mayView(ctx, t.in, j.ClientName) {
+	if !b.mayView(ctx, t.in, j.ClientName, j.SubclientName) {
 		b.outcome(t, kindStatus, "denied", zap.String("rule", "status-account"))
 		b.denied("status-account")
 		b.reply(ctx, t, jobNotYoursAnswer(cmd.JobID))
 		return
 	}
 	b.outcome(t, kindStatus, "status", zap.String("status", j.Status))
-	b.reply(ctx, t, statusAnswer(j))
+	b.reply(ctx, t, statusAnswer(j, b.links))
 }
 
-// mayView reports whether the caller may request or approve backups of the
-// Commvault client a job belongs to.
-func (b *Bot) mayView(ctx context.Context, in Input, client string) bool {
+// mayView reports whether the caller may see a job of a table group of a
+// Commvault client: whoever may request or approve backups of it from
+// this channel (auth.CheckView), under any account on that client.
+func (b *Bot) mayView(ctx context.Context, in Input, client, tableGroup string) bool {
 	pol := b.policy()
-	for _, a := range pol.Requestable(ctx, b.groups, auth.Subject{User: in.User, Channel: in.Channel}) {
-		if strings.EqualFold(a.Client, client) {
-			return true
-		}
-	}
 	for _, a := range pol.Accounts() {
-		if strings.EqualFold(a.Client, client) && pol.CheckApprove(ctx, b.groups, in.User, "", a.Name).Allow {
+		if strings.EqualFold(a.Client, client) &&
+			pol.CheckView(ctx, b.groups, auth.Subject{User: in.User, Channel: in.Channel}, a.Name, tableGroup).Allow {
 			return true
 		}
 	}

@@ -66,7 +66,7 @@ func (b *Bot) submit(ctx context.Context, log *zap.Logger, r request) {
 // the thread was told, and told until Slack takes it.
 func (b *Bot) submitted(ctx context.Context, log *zap.Logger, r request, task commvault.Task) {
 	ch := store.Change{To: store.Submitted, Actor: actorBot, TaskID: task.ID, JobIDs: task.JobIDs,
-		Tell: noticeOf(submittedReply(r))}
+		Tell: noticeOf(submittedReply(r, b.links))}
 	next, err := b.transition(ctx, r, []store.State{store.Submitting}, ch)
 	var conflict *store.ConflictError
 	if errors.As(err, &conflict) && conflict.State == store.Unknown {

@@ -128,7 +128,7 @@ func (b *Bot) updateParent(ctx context.Context, log *zap.Logger, r request) {
 	if r.ParentTS == "" {
 		return
 	}
-	if err := b.chat.Update(ctx, r.Channel, r.ParentTS, parentMessage(r)); err != nil {
+	if err := b.chat.Update(ctx, r.Channel, r.ParentTS, parentMessage(r, b.links)); err != nil {
 		log.Error("update parent message", zap.Error(err))
 	}
 }

@@ -1,6 +1,7 @@
 // Package commvault is a client for the parts of the Commvault REST API the
 // backup bot needs: log in, list a cloud account's DynamoDB table groups
-// (subclients), submit a backup with POST /CreateTask and read job state.
+// (subclients), submit a backup with POST /CreateTask, read job state, list
+// a table group's past jobs and kill a job.
 //
 // It uses the standard library only. Tokens and passwords never appear in
 // its errors; it does not log.

@@ -114,7 +114,7 @@ func serveBot(ctx context.Context, cfg config, simulate bool, log *zap.Logger) e
 	b, err := bot.New(bot.Config{
 		Chat: bot.NewSlackChat(api, log, m.bot), Commvault: cv.client, Policy: policy.get,
 		Groups: bot.NewSlackGroups(api, nil), Store: st, Metrics: m.bot, Log: log, Command: cfg.Command,
-		PollInterval: cfg.PollInterval, Replica: replica, SubmitTimeout: cfg.CommvaultTimeout, Now: st.Now,
+		PollInterval: cfg.PollInterval, Replica: replica, SubmitTimeout: cfg.CommvaultTimeout, Now: st.Now, JobURL: cfg.CommvaultJobURL,
 		Retention: cfg.Retention.Duration, AuditRetention: cfg.AuditRetention.Duration,
 	})
 	if err != nil {

@@ -40,6 +40,7 @@ type config struct {
 	LogLevel          string        `envconfig:"BACKUPBOT_LOG_LEVEL" default:"info" desc:"debug, info, warn or error (the console shows warnings only when unset)"`
 	Retention         days          `envconfig:"BACKUPBOT_RETENTION" default:"400d" desc:"how long ended requests and their transitions are kept: days (400d) or a duration"`
 	AuditRetention    days          `envconfig:"BACKUPBOT_AUDIT_RETENTION" default:"400d" desc:"how long the audit trail is kept; at least BACKUPBOT_RETENTION"`
+	CommvaultJobURL   string        `envconfig:"COMMVAULT_JOB_URL" desc:"a link for every job ID the bot shows, holding {jobId}, e.g. https://cs.example.com/commandcenter/#/jobs/{jobId}"`
 
 	logLevel zapcore.Level
 	set      map[string]bool // the variables the environment set, by name
@@ -163,6 +164,9 @@ func (c *config) check() error {
 			return err
 		}
 	}
+	if err := checkJobURL(c.CommvaultJobURL); err != nil {
+		return err
+	}
 	if !strings.HasPrefix(c.DatabaseURL, "sqlite:") && !strings.HasPrefix(c.DatabaseURL, "postgres://") &&
 		!strings.HasPrefix(c.DatabaseURL, "postgresql://") {
 		return errors.New("BACKUPBOT_DATABASE_URL: use sqlite:PATH or postgres://…")
@@ -182,6 +186,22 @@ func (c *config) checkCommvault() error {
 		return errors.New("COMMVAULT_AUTHTOKEN: required, or COMMVAULT_USERNAME and COMMVAULT_PASSWORD")
 	}
 	return nil
+}
+
+// checkJobURL accepts an empty COMMVAULT_JOB_URL (no links), or an
+// absolute http(s) URL that holds {jobId} and, with a job ID in its place,
+// is a URL without spaces or control characters.
+func checkJobURL(tmpl string) error {
+	const name = "COMMVAULT_JOB_URL"
+	switch {
+	case tmpl == "":
+		return nil
+	case !strings.Contains(tmpl, "{jobId}"):
+		return errors.New(name + ": must hold {jobId}, like https://cs.example.com/commandcenter/#/jobs/{jobId}")
+	case strings.ContainsFunc(tmpl, func(r rune) bool { return r <= ' ' || r == 0x7f }):
+		return errors.New(name + ": must not hold spaces or control characters")
+	}
+	return checkURL(name, strings.ReplaceAll(tmpl, "{jobId}", "1"))
 }
 
 // checkURL accepts an absolute http(s) URL; the error never shows the URL's

@@ -66,7 +66,7 @@ func runConsole(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	b, err := bot.New(bot.Config{
 		Chat: con, Commvault: cv.client, Policy: func() *auth.Policy { return pol },
 		Groups: auth.StaticGroups(pol.Groups), Store: st, Log: log, Command: cfg.Command, PollInterval: interval, Now: st.Now,
-		Retention: cfg.Retention.Duration, AuditRetention: cfg.AuditRetention.Duration,
+		Retention: cfg.Retention.Duration, AuditRetention: cfg.AuditRetention.Duration, JobURL: cfg.CommvaultJobURL,
 	})
 	if err != nil {
 		fmt.Fprintf(stderr, "backupbot: %v\n", err)
@@ -112,7 +112,7 @@ func consoleBanner(cfg config, cv commvaultConn, policy, dbURL, user, channel st
 		where = "Commvault: built-in simulator at " + cv.url + " (COMMVAULT_API_URL is not set, or --simulate)"
 	}
 	return fmt.Sprintf("backupbot console — %s\nPolicy %s. State in %s. You are %s in channel %s.\n"+
-		"Type %s help, or %s dynamodb demo orders full before the migration; approve <id> [--as U…] "+
-		"or deny <id> [--as U…] [reason] click a card's buttons as an approver. quit or Ctrl-D ends.",
-		where, policy, dbURL, user, channel, cfg.Command, cfg.Command)
+		"Type %s help, %s dynamodb demo orders full before the migration, or %s history demo orders; "+
+		"approve <id> [--as U…] or deny <id> [--as U…] [reason] click a card's buttons as an approver. quit or Ctrl-D ends.",
+		where, policy, dbURL, user, channel, cfg.Command, cfg.Command, cfg.Command)
 }

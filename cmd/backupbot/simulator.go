@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/backupbot/backupbot/commvault/simulator"
 )
@@ -20,7 +21,8 @@ func runSimulator(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if code, ok := parseFlags(fs, args, func(w io.Writer) { writeCommandHelp(w, fs) }, stdout, stderr); !ok {
 		return code
 	}
-	cfg := simulator.Config{Username: *user, Password: *pass, JobDuration: *dur}
+	cfg := simulator.Config{Username: *user, Password: *pass, JobDuration: *dur,
+		History: simulator.SampleHistory(simulator.Catalogue(), time.Now())}
 	if *token != "" {
 		cfg.Tokens = []string{*token}
 	}

@@ -64,7 +64,7 @@ func startSlackBot(t *testing.T, policyText string, env map[string]string) *slac
 		load.TableGroups = append(load.TableGroups, simulator.TableGroup{Name: fmt.Sprintf("tg%03d", i)})
 	}
 	sim := simulator.New(simulator.Config{JobDuration: 1500 * time.Millisecond, Password: commvaultPassword,
-		Accounts: append(simulator.Catalogue(), load)})
+		Accounts: append(simulator.Catalogue(), load), History: simulator.SampleHistory(simulator.Catalogue(), time.Now())})
 	srv := httptest.NewServer(sim)
 	t.Cleanup(srv.Close)
 	policy := filepath.Join(t.TempDir(), "policy.yaml")

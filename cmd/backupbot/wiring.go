@@ -58,9 +58,10 @@ type commvaultConn struct {
 }
 
 // connectCommvault builds the client for COMMVAULT_API_URL, or starts the
-// built-in simulator on 127.0.0.1 when simulate is set, with jobs that take
-// jobDuration (0: the simulator's default). A problem with the settings is a
-// configError; the simulator failing to start is not.
+// built-in simulator on 127.0.0.1 when simulate is set, with two weeks of
+// past jobs and new jobs that take jobDuration (0: the simulator's default).
+// A problem with the settings is a configError; the simulator failing to
+// start is not.
 func connectCommvault(ctx context.Context, cfg config, simulate bool, jobDuration time.Duration) (commvaultConn, error) {
 	return connectCommvaultWith(ctx, cfg, simulate, jobDuration, nil)
 }
@@ -95,8 +96,8 @@ func connectCommvaultWith(ctx context.Context, cfg config, simulate bool, jobDur
 	ready := make(chan string, 1)
 	done := make(chan error, 1)
 	go func() {
-		done <- simulator.ListenAndServe(ctx, "127.0.0.1:0", simulator.Config{Tokens: []string{token}, JobDuration: jobDuration},
-			func(url string) { ready <- url })
+		done <- simulator.ListenAndServe(ctx, "127.0.0.1:0", simulator.Config{Tokens: []string{token}, JobDuration: jobDuration,
+			History: simulator.SampleHistory(simulator.Catalogue(), time.Now())}, func(url string) { ready <- url })
 	}()
 	var url string
 	select {

@@ -18,6 +18,7 @@ const (
 	OpSubclient  Op = "subclient"
 	OpCreateTask Op = "createtask"
 	OpJob        Op = "job"
+	OpKill       Op = "kill" // POST /Job/{id}/action/kill
 )
 
 // FaultKind is what an injected fault does.

@@ -27,6 +27,8 @@ type job struct {
 	endStatus string // terminal status; "Completed" unless a FaultJobEnds said otherwise
 	userName  string
 	duration  time.Duration // Waiting→Running→end over this long
+	killedAt  time.Time     // when POST /Job/{id}/action/kill was accepted; zero if never
+	killedBy  string
 }
 
 type jobUser struct {
@@ -87,7 +89,16 @@ var levelNames = map[string]string{
 
 // terminal reports whether the job has ended at now.
 func (j *job) terminal(now time.Time) bool {
-	return now.Sub(j.submitted) >= j.duration
+	return !now.Before(j.end())
+}
+
+// end is when the job ends (or ended): its duration after submission, or
+// killDelay after a kill.
+func (j *job) end() time.Time {
+	if !j.killedAt.IsZero() {
+		return j.killedAt.Add(killDelay)
+	}
+	return j.submitted.Add(j.duration)
 }
 
 // summary is the job as GET /Job shows it at now: Waiting for the first
@@ -116,15 +127,20 @@ func (j *job) summary(now time.Time) jobSummary {
 		},
 	}
 	elapsed := max(now.Sub(j.submitted), 0)
+	if !j.killedAt.IsZero() { // progress stopped at the kill
+		elapsed = min(elapsed, j.killedAt.Sub(j.submitted))
+	}
 	wait := d / 10
 	size := backupSize(sc.clientName, sc.name, j.level)
 	switch {
+	case !j.killedAt.IsZero():
+		j.killedSummary(&out, now, elapsed, size)
 	case elapsed < wait:
 		out.Status = "Waiting"
 		out.PendingReason = pendingWaiting
 	case elapsed < d:
 		out.Status = "Running"
-		out.PercentComplete = min(max(int((elapsed-wait)*100/(d-wait)), 1), 99)
+		out.PercentComplete = progress(elapsed, d)
 		out.CurrentPhaseName = "Backup"
 		out.LastUpdateTime = now.Unix()
 		out.SizeOfApplication = size * int64(out.PercentComplete) / 100
@@ -150,6 +166,16 @@ func (j *job) summary(now time.Time) jobSummary {
 	out.LocalizedStatus = out.Status
 	out.SizeOfMediaOnDisk = out.SizeOfApplication * 37 / 100
 	return out
+}
+
+// progress is how far, in percent (1..99), a job of duration d has got
+// after running for elapsed, its first tenth spent waiting.
+func progress(elapsed, d time.Duration) int {
+	wait := d / 10
+	if elapsed < wait || d-wait <= 0 {
+		return 0
+	}
+	return min(max(int((elapsed-wait)*100/(d-wait)), 1), 99)
 }
 
 func completedStatus(status string) bool {

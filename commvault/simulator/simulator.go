@@ -1,7 +1,8 @@
 // Package simulator is a working Commvault REST server on net/http: cloud
 // accounts with DynamoDB table groups, login tokens that expire, CreateTask
 // validated like a strict server, jobs that progress from Waiting to a
-// terminal state as the (injectable) clock moves, injectable faults, a
+// terminal state as the (injectable) clock moves and that can be killed, a
+// history of past jobs (Config.History, SampleHistory), injectable faults, a
 // SaaS-like API budget (HTTP 429 past ReadBudget GETs per window) and a
 // seeded share of random HTTP 500s (FailRatio).
 //
@@ -63,6 +64,12 @@ type Config struct {
 	FailRatio float64
 	FailOps   []Op
 	Seed      int64
+
+	// History is the backup jobs that ran before the simulator started
+	// (schedules, Command Center), listed by GET /Job with job IDs below
+	// those CreateTask hands out. nil: none; SampleHistory makes two weeks
+	// of them for a catalogue.
+	History []PastJob
 }
 
 // Request is one request the simulator received, as Requests reports it.
@@ -97,6 +104,7 @@ type Server struct {
 	reads       int           // GET requests received
 	jobDuration time.Duration // for jobs created from now on
 	submissions map[int]int   // subclient ID → CreateTasks that created a job
+	kills       int           // kill requests accepted
 	limits      limits
 }
 
@@ -141,6 +149,7 @@ func New(cfg Config) *Server {
 	for _, sc := range subs {
 		s.subByID[sc.id] = sc
 	}
+	s.addHistory(cfg.History)
 	return s
 }
 
@@ -219,6 +228,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, op Op, id string,
 		s.handleSubclient(w, id, q)
 	case OpCreateTask:
 		s.handleCreateTask(w, r, body)
+	case OpKill:
+		s.handleKill(w, id)
 	case OpJob:
 		if id != "" {
 			s.handleJob(w, id)
@@ -243,6 +254,10 @@ func parseRoute(path string) (op Op, id string, known bool) {
 		}
 	}
 	parts := strings.Split(strings.Trim(path, "/"), "/")
+	if len(parts) == 4 && strings.EqualFold(parts[0], "job") && strings.EqualFold(parts[2], "action") &&
+		strings.EqualFold(parts[3], "kill") {
+		return OpKill, parts[1], true
+	}
 	if len(parts) > 2 {
 		return OpAny, "", false
 	}
@@ -263,7 +278,7 @@ func parseRoute(path string) (op Op, id string, known bool) {
 }
 
 func methodFor(op Op) string {
-	if op == OpLogin || op == OpCreateTask {
+	if op == OpLogin || op == OpCreateTask || op == OpKill {
 		return http.MethodPost
 	}
 	return http.MethodGet

@@ -27,7 +27,8 @@ func TestPaths(t *testing.T) {
 		{name: "login lower case", method: "POST", path: "/commandcenter/api/login", wantStatus: 400, wantOp: OpLogin},
 		{name: "unknown endpoint", method: "GET", path: "/commandcenter/api/Client", wantStatus: 404},
 		{name: "base only", method: "GET", path: "/commandcenter/api", wantStatus: 404},
-		{name: "too deep", method: "GET", path: "/commandcenter/api/Job/1/action/kill", wantStatus: 404},
+		{name: "too deep", method: "GET", path: "/commandcenter/api/Job/1/action/pause", wantStatus: 404},
+		{name: "kill by GET", method: "GET", path: "/commandcenter/api/Job/1/action/kill", wantStatus: 405, wantOp: OpKill},
 		{name: "wrong method", method: "GET", path: "/commandcenter/api/CreateTask", wantStatus: 405, wantOp: OpCreateTask},
 		{name: "login by GET", method: "GET", path: "/commandcenter/api/Login", wantStatus: 405, wantOp: OpLogin},
 	}
