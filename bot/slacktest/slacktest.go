@@ -124,6 +124,8 @@ type webState struct {
 	posts      []ResponsePost
 	users      map[string]User
 	groups     map[string][]string
+
+	injected []*InjectedFault // InjectFault's (faults.go), in injection order
 }
 
 // New starts a fake Slack on 127.0.0.1 with a random port.

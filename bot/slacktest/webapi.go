@@ -168,6 +168,9 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleLocked(req *apiRequest) apiResult {
+	if res, injected := s.injectedLocked(req); injected { // faults.go
+		return res
+	}
 	if res, injected := s.takeFaultLocked(req.method); injected {
 		return res
 	}
