@@ -31,9 +31,11 @@ func runBot(ctx context.Context, args []string, stderr io.Writer) int {
 	fs := flag.NewFlagSet("backupbot", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	simulate := fs.Bool("simulate", false, "use the built-in Commvault simulator")
+	offset := fs.Duration("clock-offset", 0, "pretend this machine's clock is off by this much (fault tests)")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
+	now := func() time.Time { return time.Now().Add(*offset) } // every clock for expiries and ages
 	cfg, err := loadConfig()
 	if err == nil {
 		err = checkSlack(cfg)
@@ -92,7 +94,7 @@ func runBot(ctx context.Context, args []string, stderr io.Writer) int {
 		log.Error("slack auth.test: the bot token does not work", zap.Error(err))
 		return exitError
 	}
-	st, _, closeStore, err := openStore(ctx, cfg, false)
+	st, _, closeStore, err := openStoreAt(ctx, cfg, false, now)
 	if err != nil {
 		log.Error("store", zap.Error(err))
 		return exitUsage
@@ -109,8 +111,8 @@ func runBot(ctx context.Context, args []string, stderr io.Writer) int {
 
 	b, err := bot.New(bot.Config{
 		Chat: bot.NewSlackChat(api, log, metrics), Commvault: cv.client, Policy: policy.get,
-		Groups: bot.NewSlackGroups(api, nil), Store: st, Metrics: metrics, Log: log, Command: cfg.Command,
-		PollInterval: cfg.PollInterval, Replica: replica, SubmitTimeout: cfg.CommvaultTimeout,
+		Groups: bot.NewSlackGroups(api, now), Store: st, Metrics: metrics, Log: log, Command: cfg.Command,
+		PollInterval: cfg.PollInterval, Replica: replica, SubmitTimeout: cfg.CommvaultTimeout, Now: now,
 	})
 	if err != nil {
 		log.Error("bot", zap.Error(err))

@@ -125,6 +125,11 @@ func randomHex(n int) string {
 // variable unset, it uses a SQLite file in a temporary folder instead,
 // removed by the returned cleanup.
 func openStore(ctx context.Context, cfg config, tempByDefault bool) (*store.DB, string, func(), error) {
+	return openStoreAt(ctx, cfg, tempByDefault, nil)
+}
+
+// openStoreAt is openStore with the store's clock (nil: time.Now).
+func openStoreAt(ctx context.Context, cfg config, tempByDefault bool, now func() time.Time) (*store.DB, string, func(), error) {
 	url, cleanup := cfg.DatabaseURL, func() {}
 	if _, set := os.LookupEnv("BACKUPBOT_DATABASE_URL"); !set && tempByDefault {
 		dir, err := os.MkdirTemp("", "backupbot-console-")
@@ -133,7 +138,7 @@ func openStore(ctx context.Context, cfg config, tempByDefault bool) (*store.DB, 
 		}
 		url, cleanup = "sqlite:"+filepath.Join(dir, "backupbot.db"), func() { _ = os.RemoveAll(dir) }
 	}
-	st, err := store.Open(ctx, url, nil)
+	st, err := store.Open(ctx, url, now)
 	if err != nil {
 		cleanup()
 		return nil, "", nil, fmt.Errorf("BACKUPBOT_DATABASE_URL: %w", err)
