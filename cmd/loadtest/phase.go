@@ -127,6 +127,14 @@ func (w *world) sumUp(all []*command, t tally, lastTaskReply time.Time) *phaseRe
 	if !lastTaskReply.IsZero() && !first.IsZero() {
 		p.LastTaskReply = duration(lastTaskReply.Sub(first))
 	}
+	for _, d := range lat {
+		if d > slackAckLimit {
+			p.AcksLate++
+		}
+	}
+	if p.AcksLate > 0 {
+		w.note("%d ack(s) came later than Slack's %s: Slack shows those users an error instead of the bot's answer", p.AcksLate, slackAckLimit)
+	}
 	if p.Unacked > 0 {
 		w.note("%d command(s) delivered and never acked: Slack shows those users an error "+
 			"(operation_timeout); they are not counted as lost", p.Unacked)

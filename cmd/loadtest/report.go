@@ -89,6 +89,7 @@ type phaseResult struct {
 	AckP50        duration `json:"ack_p50_s"`
 	AckP99        duration `json:"ack_p99_s"`
 	AckMax        duration `json:"ack_max_s"`
+	AcksLate      int      `json:"acks_over_3s"`      // acks later than Slack waits for one
 	LastTaskReply duration `json:"last_task_reply_s"` // first command sent → last thread reply with a task ID
 	Submitted     int      `json:"submitted"`         // thread reply with the task ID
 	Failed        int      `json:"failed"`            // thread reply: Commvault did not start it

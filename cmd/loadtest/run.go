@@ -24,6 +24,7 @@ const (
 	quietFor          = 5 * time.Second  // no new answer for this long: the rest will not come
 	settleCap         = 60 * time.Second // the longest wait for a phase's answers
 	tickEvery         = 50 * time.Millisecond
+	slackAckLimit     = 3 * time.Second                                   // Slack shows the user an error when an envelope's ack takes longer
 	jobEndsWait       = burstJobDuration + 2*pollInterval + 3*time.Second // after the last answer
 	channel           = "C0LOAD"
 	busyChannel       = "C0BUSY" // a scenario's busy commands go here (Slack's faults pick it)
