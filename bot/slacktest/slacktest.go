@@ -181,6 +181,8 @@ type webState struct {
 	rejected   []Rejection
 	buckets    map[string]*bucket
 	retryUntil map[string]time.Time // rate-limit key → end of the last Retry-After
+
+	injected []*InjectedFault // InjectFault's (faults.go), in injection order
 }
 
 // New starts a fake Slack on 127.0.0.1 with a random port.

@@ -175,6 +175,9 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 // its token and rate limit. injected reports a fault from FailMethod or
 // RateLimit.
 func (s *Server) handleLocked(req *apiRequest, limit string, now time.Time) (res apiResult, injected bool) {
+	if res, injected := s.injectedLocked(req); injected { // InjectFault's (faults.go)
+		return res, true
+	}
 	if res, injected := s.takeFaultLocked(req.method); injected {
 		return res, true
 	}

@@ -21,12 +21,14 @@ import (
 // botOptions are the flags of `backupbot` (the Slack bot).
 type botOptions struct {
 	simulate, version bool
+	clockOffset       time.Duration
 }
 
 func botFlagSet(o *botOptions) *flag.FlagSet {
 	fs := flag.NewFlagSet("backupbot", flag.ContinueOnError)
 	fs.BoolVar(&o.simulate, "simulate", false, "use the built-in Commvault simulator instead of COMMVAULT_API_URL")
 	fs.BoolVar(&o.version, "version", false, "print the version and commit, and exit")
+	fs.DurationVar(&o.clockOffset, "clock-offset", 0, "pretend this machine's clock is off by this much (fault tests)")
 	return fs
 }
 
@@ -49,7 +51,8 @@ func runBot(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	log := newLogger(stderr, cfg.logLevel, false)
 	defer func() { _ = log.Sync() }()
-	if err := serveBot(ctx, cfg, o.simulate, log); err != nil {
+	now := func() time.Time { return time.Now().Add(o.clockOffset) } // this machine's clock, as the flag has it
+	if err := serveBot(ctx, cfg, o.simulate, now, log); err != nil {
 		code := exitCode(err)
 		log.Error("stopped", zap.Error(err), zap.Int("exit_code", code))
 		return code
@@ -72,7 +75,9 @@ func botConfig(simulate bool) (config, error) {
 
 // serveBot builds the bot and runs it until ctx ends. /healthz answers from
 // the start; /readyz once Slack and the database are up.
-func serveBot(ctx context.Context, cfg config, simulate bool, log *zap.Logger) error {
+// now is this machine's clock; the store follows the database's (on
+// PostgreSQL, the server's), and the bot uses the store's.
+func serveBot(ctx context.Context, cfg config, simulate bool, now func() time.Time, log *zap.Logger) error {
 	reg := prometheus.NewRegistry()
 	m := registerMetrics(reg)
 	policy, err := newPolicyHolder(cfg, m.policyInfo, log)
@@ -95,7 +100,7 @@ func serveBot(ctx context.Context, cfg config, simulate bool, log *zap.Logger) e
 	if err != nil {
 		return slackStartError(err, cfg.SlackAPIURL)
 	}
-	st, _, closeStore, err := openStore(ctx, cfg, false)
+	st, _, closeStore, err := openStoreAt(ctx, cfg, false, now)
 	if err != nil {
 		return err
 	}
@@ -113,7 +118,7 @@ func serveBot(ctx context.Context, cfg config, simulate bool, log *zap.Logger) e
 		zap.String("commvault", cv.url), zap.Bool("commvault_simulated", cv.simulated))
 	b, err := bot.New(bot.Config{
 		Chat: bot.NewSlackChat(api, log, m.bot), Commvault: cv.client, Policy: policy.get,
-		Groups: bot.NewSlackGroups(api, nil), Store: st, Metrics: m.bot, Log: log, Command: cfg.Command,
+		Groups: bot.NewSlackGroups(api, now), Store: st, Metrics: m.bot, Log: log, Command: cfg.Command,
 		PollInterval: cfg.PollInterval, Replica: replica, SubmitTimeout: cfg.CommvaultTimeout, Now: st.Now, JobURL: cfg.CommvaultJobURL,
 		Retention: cfg.Retention.Duration, AuditRetention: cfg.AuditRetention.Duration,
 	})

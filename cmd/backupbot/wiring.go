@@ -129,6 +129,11 @@ func randomHex(n int) string {
 // removed by the returned cleanup. A database that cannot be opened is a
 // runtime failure, not a configuration error: config checked the URL.
 func openStore(ctx context.Context, cfg config, tempByDefault bool) (*store.DB, string, func(), error) {
+	return openStoreAt(ctx, cfg, tempByDefault, nil)
+}
+
+// openStoreAt is openStore with the store's clock (nil: time.Now).
+func openStoreAt(ctx context.Context, cfg config, tempByDefault bool, now func() time.Time) (*store.DB, string, func(), error) {
 	url, cleanup := cfg.DatabaseURL, func() {}
 	if !cfg.isSet("BACKUPBOT_DATABASE_URL") && tempByDefault {
 		dir, err := os.MkdirTemp("", "backupbot-console-")
@@ -137,7 +142,7 @@ func openStore(ctx context.Context, cfg config, tempByDefault bool) (*store.DB, 
 		}
 		url, cleanup = "sqlite:"+filepath.Join(dir, "backupbot.db"), func() { _ = os.RemoveAll(dir) }
 	}
-	st, err := store.Open(ctx, url, nil)
+	st, err := store.Open(ctx, url, now)
 	if err != nil {
 		cleanup()
 		return nil, "", nil, fmt.Errorf("database %s: %w", displayDatabase(url), err)

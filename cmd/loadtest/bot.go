@@ -100,11 +100,11 @@ type botProc struct {
 	killed bool          // by kill -9, on purpose
 }
 
-// startBot starts bin with env (and nothing else of this process's
-// environment).
-func startBot(bin, name string, env []string) (*botProc, error) {
+// startBot starts bin with args and env (and nothing else of this
+// process's environment).
+func startBot(bin, name string, env, args []string) (*botProc, error) {
 	p := &botProc{name: name, log: &logBuffer{}, exited: make(chan struct{})}
-	p.cmd = exec.Command(bin)
+	p.cmd = exec.Command(bin, args...)
 	p.cmd.Env = env
 	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
 	p.cmd.SysProcAttr = sysProcAttr()

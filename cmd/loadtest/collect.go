@@ -13,12 +13,13 @@ import (
 // command is one slash command of a phase: its own user and table group,
 // so that its answers can be found.
 type command struct {
-	user   string
-	group  simulator.TableGroup
-	text   string
-	envID  string // "" when it could not be delivered
-	sentAt time.Time
-	err    error
+	user    string
+	channel string
+	group   simulator.TableGroup
+	text    string
+	envID   string // "" when it could not be delivered
+	sentAt  time.Time
+	err     error
 }
 
 // answer is how a command was answered.
@@ -40,6 +41,20 @@ type tally struct {
 	jobs      []string       // job IDs of the task replies
 	jobEnds   map[string]int // job ID → end replies posted
 	delivered int
+	// toldNo is, by command, the first answer that told its user it was
+	// not taken ("Nothing was submitted", "try again", "did not start");
+	// "" when none did.
+	toldNo []string
+	// toldUnknown is, by command, whether its thread ever said "Outcome
+	// unknown" (even if a later reply found the job).
+	toldUnknown []bool
+	// doubleParents is how many requests have more than one top-level
+	// message (the card names its request ID).
+	doubleParents int
+	// staleCards is how many cards still say "submitting" or "running".
+	staleCards int
+	parents    map[string][]string // user → the ts of their cards
+	endThreads map[string][]string // job ID → the threads its end was posted in
 }
 
 // answered is how many commands were answered in any way.
@@ -62,6 +77,7 @@ type reader struct {
 	mention *regexp.Regexp
 	task    *regexp.Regexp
 	jobEnd  *regexp.Regexp
+	request *regexp.Regexp
 }
 
 func newReader() *reader {
@@ -69,50 +85,97 @@ func newReader() *reader {
 		mention: regexp.MustCompile(`<@(U[0-9A-Z]+)>`),
 		task:    regexp.MustCompile(`task (\d+), jobs? ([\d, ]+)\.`),
 		jobEnd:  regexp.MustCompile(`^\S+ Job (\d+) `),
+		request: regexp.MustCompile(`Request (r-[0-9A-Za-z-]+)\.`),
 	}
 }
 
-// tally reads the channel and the ephemerals for cmds.
-func (r *reader) tally(fake *slacktest.Server, channel string, cmds []command) tally {
-	msgs := fake.Messages(channel)
+// notTaken reports whether an answer tells its user that the command was
+// not taken, or that nothing runs: after it, no CreateTask may be accepted
+// for the command's table group.
+func notTaken(text string) bool {
+	t := strings.ToLower(text)
+	return strings.Contains(t, "nothing was submitted") || strings.Contains(t, "try again") ||
+		strings.Contains(t, "did not start")
+}
+
+// tally reads the commands' channels and the ephemerals for cmds.
+func (r *reader) tally(fake *slacktest.Server, cmds []command) tally {
+	var msgs []slacktest.Message
+	seen, users := map[string]bool{}, map[string]bool{}
+	for _, c := range cmds {
+		users[c.user] = true
+		if !seen[c.channel] {
+			seen[c.channel] = true
+			msgs = append(msgs, fake.Messages(c.channel)...)
+		}
+	}
 	// user → parent ts: a request a replica posted and died before recording
 	// is posted again by recovery, so a user may have two parents; the
 	// answer is in the thread of either.
-	parents := map[string][]string{}
 	replies := map[string][]string{}
-	t := tally{answers: make([]answer, len(cmds)), count: map[answer]int{}, jobEnds: map[string]int{}}
+	cards := map[string]int{}
+	t := tally{answers: make([]answer, len(cmds)), count: map[answer]int{}, jobEnds: map[string]int{},
+		toldNo: make([]string, len(cmds)), toldUnknown: make([]bool, len(cmds)),
+		parents: map[string][]string{}, endThreads: map[string][]string{}}
 	for _, m := range msgs {
 		if m.ThreadTS == "" || m.ThreadTS == m.TS {
-			if sm := r.mention.FindStringSubmatch(m.Text); sm != nil {
-				parents[sm[1]] = append(parents[sm[1]], m.TS)
+			sm := r.mention.FindStringSubmatch(m.Text)
+			if sm == nil || !users[sm[1]] {
+				continue // another phase's
+			}
+			t.parents[sm[1]] = append(t.parents[sm[1]], m.TS)
+			if sm := r.request.FindStringSubmatch(m.Text); sm != nil {
+				if cards[sm[1]]++; cards[sm[1]] == 2 {
+					t.doubleParents++
+				}
+				if strings.Contains(m.Text, "submitting to Commvault") || strings.Contains(m.Text, "🔄 running") {
+					t.staleCards++
+				}
 			}
 			continue
 		}
 		replies[m.ThreadTS] = append(replies[m.ThreadTS], m.Text)
 		if sm := r.jobEnd.FindStringSubmatch(m.Text); sm != nil {
 			t.jobEnds[sm[1]]++
+			t.endThreads[sm[1]] = append(t.endThreads[sm[1]], m.ThreadTS)
 		}
 	}
-	private := map[string]bool{}
-	for _, e := range fake.Ephemerals("") {
-		private[e.User] = true
+	private := map[string][]string{}
+	for _, e := range fake.Ephemerals("") { // acks with a message included
+		private[e.User] = append(private[e.User], e.Text)
 	}
 	for i, c := range cmds {
 		if c.envID != "" {
 			t.delivered++
 		}
 		var thread []string
-		for _, ts := range parents[c.user] {
+		for _, ts := range t.parents[c.user] {
 			thread = append(thread, replies[ts]...)
 		}
 		a := r.classify(thread, &t)
-		if a == answerNone && private[c.user] {
+		if a == answerNone && len(private[c.user]) > 0 {
 			a = answerPrivate
 		}
 		t.answers[i] = a
 		t.count[a]++
+		for _, text := range slices.Concat(private[c.user], thread) {
+			if t.toldNo[i] == "" && notTaken(text) {
+				t.toldNo[i] = text
+			}
+			t.toldUnknown[i] = t.toldUnknown[i] || strings.Contains(text, "Outcome unknown")
+		}
 	}
 	return t
+}
+
+// endTold reports whether job's end was posted in a thread of user's.
+func (t tally) endTold(user, job string) bool {
+	for _, ts := range t.endThreads[job] {
+		if slices.Contains(t.parents[user], ts) {
+			return true
+		}
+	}
+	return false
 }
 
 // classify reads one request's thread.

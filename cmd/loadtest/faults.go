@@ -25,7 +25,7 @@ const (
 
 // scenarios are every run of the suite, in the order they run.
 func scenarios() []scenario {
-	return []scenario{
+	return append([]scenario{
 		{key: "baseline", name: "baseline", replicas: 1, follow: true, jobEnds: true},
 		{key: "replicas", name: "replicas", replicas: 2, postgres: true, follow: true, jobEnds: true},
 		{key: "kill", name: "fault (a): kill -9 of one replica mid-burst", replicas: 2, postgres: true,
@@ -35,7 +35,7 @@ func scenarios() []scenario {
 		{key: "disconnects", name: "fault (c): Slack disconnects every 2s", replicas: 1,
 			spread: faultSpread, fault: disconnect, side: true},
 		{key: "cv500", name: "fault (d): Commvault answers 500 to 10% of calls", replicas: 1, failRatio: 0.1, side: true},
-	}
+	}, toldScenarios()...)
 }
 
 // faultKeys are the runs "-runs faults" stands for.

@@ -33,6 +33,10 @@ func TestBaselineSmall(t *testing.T) {
 		t.Errorf("CreateTasks %d, lost %d, double %d, verdict %s; want 20, 0, 0, PASS",
 			r.Burst.CreateTasks, r.Lost, r.Double, r.Verdict)
 	}
+	if b := r.Burst; r.ToldButRun != 0 || r.UntoldEnds != 0 || r.DoubleParents != 0 || b.JobsStarted != 20 || b.JobEnds != 20 {
+		t.Errorf("told-but-run %d, untold-end %d, double parents %d, jobs started %d, ends posted %d; want 0, 0, 0, 20, 20",
+			r.ToldButRun, r.UntoldEnds, r.DoubleParents, b.JobsStarted, b.JobEnds)
+	}
 	if r.Burst.Acked != 20 || r.Burst.AckMax <= 0 || r.Burst.LastTaskReply <= 0 {
 		t.Errorf("acked %d, max ack %s, last reply %s", r.Burst.Acked, r.Burst.AckMax, r.Burst.LastTaskReply)
 	}
@@ -60,6 +64,17 @@ func TestSelected(t *testing.T) {
 	}
 	if got := strings.Join(keys, ","); got != "baseline,kill,pgrestart,disconnects,cv500" {
 		t.Errorf("selected = %s", got)
+	}
+	scs, err = selected([]string{"baseline", "told"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys = keys[:0]
+	for _, sc := range scs {
+		keys = append(keys, sc.key)
+	}
+	if got := strings.Join(keys, ","); got != "baseline,stall,stallpg,slowslack,skew,endfail" {
+		t.Errorf("selected told = %s", got)
 	}
 	if _, err := selected([]string{"nosuch"}); err == nil {
 		t.Error("an unknown run was accepted")

@@ -5,27 +5,42 @@
 // commands, CreateTasks, lost requests, double submissions, the bot's peak
 // RSS, and Commvault reads with M jobs followed; with one replica on
 // SQLite, with two on PostgreSQL, and under faults (kill -9 of a replica,
-// a PostgreSQL restart, Slack disconnects, Commvault 500s).
+// a PostgreSQL restart, Slack disconnects, Commvault 500s). The "told"
+// runs check that what a requester is told is what happens: under a
+// database stalled mid-burst (stall, stallpg), a busy channel whose cards
+// Slack answers 429 with Retry-After 40 s (slowslack), two replicas whose
+// clocks are 20 s apart (skew), and job-end posts that fail twice
+// (endfail). They are not in the default set (-runs told runs them).
 //
 //	go run ./cmd/loadtest [-n 500] [-jobs 50] [-postgres URL] [-runs baseline,replicas,faults]
-//	                      [-timeout 110s] [-json] [-bin BINARY] [-logs DIR]
+//	                      [-timeout 0] [-json] [-bin BINARY] [-logs DIR]
 //
 // Every command is for its own table group and user. A command is lost
 // when the bot acked it and then neither replied in its thread nor showed
 // its user a private answer; a double submission is a table group with
 // more than one CreateTask. Commands never acked (written to a replica as
-// it died) are reported apart: Slack tells those users it failed.
+// it died) are reported apart: Slack tells those users it failed. A
+// command is told-but-run when its user was told it was not taken
+// ("Nothing was submitted" or "try again", privately or in the ack, or
+// "did not start" in its thread) and its table group got a CreateTask
+// anyway, by the end of the run; an untold end is a job Commvault started
+// for the burst whose end was never posted in its thread (in the runs that
+// wait for job ends). Every run also counts requests with more than one
+// card and commands told "outcome unknown"; the slowslack and skew runs
+// fail on them.
 //
 // The runs with a replica fault wait for answers until the bot's takeover
 // of a stopped replica's work is due (36 s); meanwhile the single-replica
-// fault runs run. The PostgreSQL runs need -postgres (default
+// fault runs run. The told runs watch for late work for up to 70 s after
+// their fault. The PostgreSQL runs need -postgres (default
 // $BACKUPBOT_TEST_POSTGRES) and use a fresh schema each, dropped at the
 // end; the PostgreSQL restart runs only as root, with pg_ctlcluster, on a
 // local server no one else is connected to.
 //
-// It exits 1 when a run lost a request, submitted a table group twice,
-// missed a CreateTask without an injected failure, or did not complete; 2
-// when it could not run at all.
+// It exits 1 when a run lost a request, submitted a table group twice, ran
+// a command it told its user it had not taken, left a job's end untold,
+// missed a CreateTask without an injected failure, could not inject its
+// fault, or did not complete; 2 when it could not run at all.
 package main
 
 import (
@@ -48,8 +63,9 @@ func main() {
 	postgres := flag.String("postgres", os.Getenv("BACKUPBOT_TEST_POSTGRES"),
 		"PostgreSQL URL for the runs with replicas (default $BACKUPBOT_TEST_POSTGRES); empty: they are skipped")
 	runs := flag.String("runs", "baseline,replicas,faults",
-		"runs, comma-separated: baseline, replicas, faults (= kill, pgrestart, disconnects, cv500) or any of those four")
-	timeout := flag.Duration("timeout", 110*time.Second, "bound on the whole suite, build included")
+		"runs, comma-separated: baseline, replicas, faults (= kill, pgrestart, disconnects, cv500), "+
+			"told (= stall, stallpg, slowslack, skew, endfail) or any of those")
+	timeout := flag.Duration("timeout", 0, "bound on the whole suite, build included (0: 110s, plus 90s for each told run)")
 	asJSON := flag.Bool("json", false, "print the report as JSON")
 	bin := flag.String("bin", "", "run this backupbot binary instead of building ./cmd/backupbot")
 	logs := flag.String("logs", "", "write every bot's log to this directory (RUN-replica-K.log)")
@@ -140,12 +156,16 @@ func selected(names []string) ([]scenario, error) {
 	all := scenarios()
 	for _, name := range names {
 		keys := []string{name}
-		if name == "faults" {
+		switch name {
+		case "faults":
 			keys = faultKeys()
+		case "told":
+			keys = toldKeys()
 		}
 		for _, k := range keys {
 			if !slices.ContainsFunc(all, func(sc scenario) bool { return sc.key == k }) {
-				return nil, fmt.Errorf("-runs: unknown run %q (baseline, replicas, faults, %s)", name, strings.Join(faultKeys(), ", "))
+				return nil, fmt.Errorf("-runs: unknown run %q (baseline, replicas, faults, %s, told, %s)", name,
+					strings.Join(faultKeys(), ", "), strings.Join(toldKeys(), ", "))
 			}
 			want[k] = true
 		}
@@ -162,6 +182,18 @@ func selected(names []string) ([]scenario, error) {
 	return out, nil
 }
 
+// defaultTimeout bounds a suite of scs: 110 s, plus 90 s for each told
+// run (they watch for late work after their fault).
+func defaultTimeout(scs []scenario) time.Duration {
+	d := 110 * time.Second
+	for _, sc := range scs {
+		if slices.Contains(toldKeys(), sc.key) {
+			d += 90 * time.Second
+		}
+	}
+	return d
+}
+
 // runSuite builds the bot and runs the selected scenarios one after the
 // other, within opts.timeout. Progress goes to progress.
 func runSuite(ctx context.Context, opts options, progress io.Writer) (*report, error) {
@@ -170,12 +202,15 @@ func runSuite(ctx context.Context, opts options, progress io.Writer) (*report, e
 		return nil, fmt.Errorf("-n %d: want 1 to 5000", opts.n)
 	case opts.jobs < 0 || opts.jobs > 1000:
 		return nil, fmt.Errorf("-jobs %d: want 0 to 1000", opts.jobs)
-	case opts.timeout <= 0:
-		return nil, fmt.Errorf("-timeout %v: want a positive duration", opts.timeout)
+	case opts.timeout < 0:
+		return nil, fmt.Errorf("-timeout %v: want a positive duration, or 0 for the default", opts.timeout)
 	}
 	scs, err := selected(opts.runs)
 	if err != nil {
 		return nil, err
+	}
+	if opts.timeout == 0 {
+		opts.timeout = defaultTimeout(scs)
 	}
 	ctx, cancel := context.WithTimeout(ctx, opts.timeout)
 	defer cancel()

@@ -46,7 +46,7 @@ func (w *world) settle(ctx context.Context, cmds []*command, sendDone, faultDone
 	for {
 		ended := closed(sendDone) && closed(faultDone) // before the snapshot, which then holds every delivery
 		snap := w.snapshot(cmds)
-		t = w.read.tally(w.slack, channel, snap)
+		t = w.read.tally(w.slack, snap)
 		now := time.Now()
 		if n := t.count[answerSubmitted]; n > submitted {
 			submitted, lastTaskReply = n, now
@@ -73,7 +73,7 @@ func (w *world) settle(ctx context.Context, cmds []*command, sendDone, faultDone
 		select {
 		case <-ctx.Done():
 			<-sendDone
-			t = w.read.tally(w.slack, channel, w.snapshot(cmds))
+			t = w.read.tally(w.slack, w.snapshot(cmds))
 			return w.sumUp(cmds, t, lastTaskReply), t
 		case <-tick.C:
 		}
@@ -112,33 +112,28 @@ func closed(ch <-chan struct{}) bool {
 // sumUp counts the outcomes of a phase from its last tally.
 func (w *world) sumUp(all []*command, t tally, lastTaskReply time.Time) *phaseResult {
 	cmds := w.snapshot(all)
-	lat, acked := latencies(w.slack, cmds)
+	lat, _ := latencies(w.slack, cmds)
 	p := &phaseResult{
-		Commands: len(cmds), Acked: len(acked),
-		AckP50: duration(percentile(lat, 50)), AckP99: duration(percentile(lat, 99)), AckMax: duration(percentile(lat, 100)),
-		Submitted: t.count[answerSubmitted], Failed: t.count[answerFailed], Unknown: t.count[answerUnknown],
-		OtherReply: t.count[answerThread], Private: t.count[answerPrivate],
+		Commands: len(cmds),
+		AckP50:   duration(percentile(lat, 50)), AckP99: duration(percentile(lat, 99)), AckMax: duration(percentile(lat, 100)),
 	}
+	w.recount(p, cmds, t)
 	var first time.Time
-	for i, c := range cmds {
+	for _, c := range cmds {
 		if !c.sentAt.IsZero() && (first.IsZero() || c.sentAt.Before(first)) {
 			first = c.sentAt
-		}
-		if c.envID != "" {
-			p.Delivered++
-		}
-		switch {
-		case c.envID == "":
-			p.Undelivered++
-		case t.answers[i] != answerNone:
-		case acked[c.envID]:
-			p.Lost++
-		default:
-			p.Unacked++
 		}
 	}
 	if !lastTaskReply.IsZero() && !first.IsZero() {
 		p.LastTaskReply = duration(lastTaskReply.Sub(first))
+	}
+	for _, d := range lat {
+		if d > slackAckLimit {
+			p.AcksLate++
+		}
+	}
+	if p.AcksLate > 0 {
+		w.note("%d ack(s) came later than Slack's %s: Slack shows those users an error instead of the bot's answer", p.AcksLate, slackAckLimit)
 	}
 	if p.Unacked > 0 {
 		w.note("%d command(s) delivered and never acked: Slack shows those users an error "+
@@ -153,23 +148,83 @@ func (w *world) sumUp(all []*command, t tally, lastTaskReply time.Time) *phaseRe
 	return p
 }
 
-// waitJobEnds waits, for a bounded time, until every job of the phase's
-// task replies has its end posted, and counts ends posted more than once.
-func (w *world) waitJobEnds(ctx context.Context, cmds []*command, p *phaseResult, t tally) {
-	ctx, cancel := context.WithTimeout(ctx, jobEndsWait)
+// recount sets p's answer counts from t.
+func (w *world) recount(p *phaseResult, cmds []command, t tally) {
+	_, acked := latencies(w.slack, cmds)
+	p.Acked = len(acked)
+	p.Submitted, p.Failed, p.Unknown = t.count[answerSubmitted], t.count[answerFailed], t.count[answerUnknown]
+	p.OtherReply, p.Private = t.count[answerThread], t.count[answerPrivate]
+	p.Delivered, p.Undelivered, p.Lost, p.Unacked = 0, 0, 0, 0
+	for i, c := range cmds {
+		if c.envID != "" {
+			p.Delivered++
+		}
+		switch {
+		case c.envID == "":
+			p.Undelivered++
+		case t.answers[i] != answerNone:
+		case acked[c.envID]:
+			p.Lost++
+		default:
+			p.Unacked++
+		}
+	}
+}
+
+// waitJobEnds waits, for a bounded time (the scenario's, else
+// jobEndsWait), until every job of the phase's task replies has its end
+// posted and so has every job Commvault started for the phase's table
+// groups; it counts ends posted more than once, and the jobs that ended
+// (a poll interval ago or more) with their end never told in their thread.
+func (w *world) waitJobEnds(ctx context.Context, cmds []*command, p *phaseResult) {
+	bound := jobEndsWait
+	if w.sc.endsWait > 0 {
+		bound = w.sc.endsWait
+	}
+	ctx, cancel := context.WithTimeout(ctx, bound)
 	defer cancel()
+	var t tally
 	for {
-		t = w.read.tally(w.slack, channel, w.snapshot(cmds))
-		if posted, _ := t.endsPosted(); posted >= len(t.jobs) || !sleep(ctx, 100*time.Millisecond) {
+		t = w.read.tally(w.slack, w.snapshot(cmds))
+		posted, _ := t.endsPosted()
+		started, untold, running := w.untoldEnds(cmds, t, time.Now())
+		if (posted >= len(t.jobs) && untold == 0 && running == 0) || !sleep(ctx, 100*time.Millisecond) {
+			p.JobsStarted = started
 			break
 		}
 	}
 	if len(w.bots) > 1 && sleep(ctx, pollInterval) { // another replica's copy would come within a poll
-		t = w.read.tally(w.slack, channel, w.snapshot(cmds))
+		t = w.read.tally(w.slack, w.snapshot(cmds))
 	}
 	p.JobEndsWaited = true
 	p.JobEnds, p.JobEndsExtra = t.endsPosted()
 	p.JobEndsWanted = len(t.jobs)
+	p.JobsStarted, p.UntoldEnds, _ = w.untoldEnds(cmds, t, time.Now().Add(-pollInterval))
+}
+
+// untoldEnds counts the jobs the simulator started for cmds' table groups,
+// those of them that had ended by at and whose end t does not show in a
+// thread of their command's user, and those still running at at.
+func (w *world) untoldEnds(cmds []*command, t tally, at time.Time) (started, untold, running int) {
+	byGroup := map[int]string{} // subclient ID → user
+	for _, c := range w.snapshot(cmds) {
+		byGroup[c.group.ID] = c.user
+	}
+	for _, j := range w.sim.Jobs() {
+		user, ours := byGroup[j.SubclientID]
+		switch {
+		case !ours:
+		case !j.Ended(at):
+			started++
+			running++
+		case !t.endTold(user, j.ID):
+			started++
+			untold++
+		default:
+			started++
+		}
+	}
+	return started, untold, running
 }
 
 // follow submits cmds as jobs that outlast the measurement, then counts
@@ -205,7 +260,7 @@ func (w *world) commands(from, to int, what string) []*command {
 	out := make([]*command, 0, to-from)
 	for i := from; i < to; i++ {
 		g := w.groups[i]
-		out = append(out, &command{user: fmt.Sprintf("U0L%05d", i), group: g,
+		out = append(out, &command{user: fmt.Sprintf("U0L%05d", i), channel: channel, group: g,
 			text: fmt.Sprintf("dynamodb %s %s full load test %s %d", policyAccount, g.Name, what, i)})
 	}
 	return out
@@ -253,7 +308,7 @@ func (w *world) deliver(ctx context.Context, c *command) (string, error) {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		id, err := w.slack.SlashCommand(sctx, slacktest.SlashCommand{UserID: c.user, ChannelID: channel, Text: c.text})
+		id, err := w.slack.SlashCommand(sctx, slacktest.SlashCommand{UserID: c.user, ChannelID: c.channel, Text: c.text})
 		cancel()
 		if err == nil || !errors.Is(err, slacktest.ErrNoConnection) || time.Now().After(deadline) || ctx.Err() != nil {
 			return id, err

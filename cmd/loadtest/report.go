@@ -49,18 +49,29 @@ type report struct {
 
 // runResult is one run's figures.
 type runResult struct {
-	Key       string        `json:"key"`
-	Name      string        `json:"name"`
-	Topology  string        `json:"topology"`
-	Verdict   string        `json:"verdict"` // PASS, FAIL, SKIP
-	Skipped   string        `json:"skipped,omitempty"`
-	Error     string        `json:"error,omitempty"`
-	Fault     string        `json:"fault,omitempty"`
-	Burst     *phaseResult  `json:"burst,omitempty"`
-	Follow    *followResult `json:"follow,omitempty"`
-	Lost      int           `json:"lost"`
-	Double    int           `json:"double_submissions"`     // table groups with more than one CreateTask
-	PeakRSSKB []int64       `json:"peak_rss_kib,omitempty"` // per replica, VmHWM
+	Key      string `json:"key"`
+	Name     string `json:"name"`
+	Topology string `json:"topology"`
+	Verdict  string `json:"verdict"` // PASS, FAIL, SKIP
+	Skipped  string `json:"skipped,omitempty"`
+	Error    string `json:"error,omitempty"`
+	Fault    string `json:"fault,omitempty"`
+	// FaultFailed says the fault could not be injected as planned (Fault says why).
+	FaultFailed bool          `json:"fault_failed,omitempty"`
+	Burst       *phaseResult  `json:"burst,omitempty"`
+	Follow      *followResult `json:"follow,omitempty"`
+	Lost        int           `json:"lost"`
+	Double      int           `json:"double_submissions"` // table groups with more than one CreateTask
+	// ToldButRun is the commands whose user was told they were not taken
+	// ("Nothing was submitted", "try again", "did not start") and whose
+	// table group got a CreateTask anyway, by the end of the run.
+	ToldButRun int `json:"told_but_run"`
+	// UntoldEnds is the jobs Commvault started for the burst whose end was
+	// never posted in their thread (in the runs that wait for job ends).
+	UntoldEnds    int     `json:"untold_ends"`
+	DoubleParents int     `json:"double_parents"`         // requests with more than one card
+	UnknownTold   int     `json:"unknown_told"`           // commands told "outcome unknown" at some point
+	PeakRSSKB     []int64 `json:"peak_rss_kib,omitempty"` // per replica, VmHWM
 	// What the live bots say they did with the slash commands' envelopes
 	// (backupbot_slack_envelopes_total by result), and their internal errors.
 	Envelopes      map[string]int `json:"bot_envelopes,omitempty"`
@@ -78,6 +89,7 @@ type phaseResult struct {
 	AckP50        duration `json:"ack_p50_s"`
 	AckP99        duration `json:"ack_p99_s"`
 	AckMax        duration `json:"ack_max_s"`
+	AcksLate      int      `json:"acks_over_3s"`      // acks later than Slack waits for one
 	LastTaskReply duration `json:"last_task_reply_s"` // first command sent → last thread reply with a task ID
 	Submitted     int      `json:"submitted"`         // thread reply with the task ID
 	Failed        int      `json:"failed"`            // thread reply: Commvault did not start it
@@ -93,6 +105,13 @@ type phaseResult struct {
 	JobEnds       int      `json:"job_ends"`
 	JobEndsWanted int      `json:"job_ends_wanted"`
 	JobEndsExtra  int      `json:"job_ends_extra"` // end replies posted more than once
+	JobsStarted   int      `json:"jobs_started"`   // jobs Commvault started for the burst's table groups
+	UntoldEnds    int      `json:"untold_ends"`    // of those, ended and never told in their thread
+	ToldNotTaken  int      `json:"told_not_taken"` // commands told they were not taken
+	ToldButRun    int      `json:"told_but_run"`   // of those, with a CreateTask accepted for their table group
+	UnknownTold   int      `json:"unknown_told"`   // commands whose thread said "outcome unknown" at some point
+	DoubleParents int      `json:"double_parents"` // requests with more than one card
+	StaleCards    int      `json:"stale_cards"`    // cards still "submitting" or "running" at the end
 }
 
 // followResult is the Commvault reads counted with jobs followed.
@@ -131,9 +150,16 @@ func (r *runResult) judge(sc scenario, o options) {
 	if r.Lost > 0 {
 		r.Failures = append(r.Failures, fmt.Sprintf("%d lost request(s)", r.Lost))
 	}
-	if sc.late > 0 {
+	r.judgePromise(sc)
+	switch why := sc.lateWhy; {
+	case sc.late > 0 && why == "":
 		r.Notes = append(r.Notes, fmt.Sprintf("answers were awaited until %s after the fault struck "+
 			"(the bot serves a stopped replica's claimed work after a 10 s claim and a 5 s sweep, and recovers its half-done requests after 30 s)", duration(sc.late)))
+	case sc.late > 0:
+		r.Notes = append(r.Notes, fmt.Sprintf("answers were awaited until %s, and what the bot did counted %s, after the fault struck (%s)",
+			duration(sc.late), duration(max(sc.watch, sc.late)), why))
+	case sc.watch > 0:
+		r.Notes = append(r.Notes, fmt.Sprintf("what the bot did was counted %s after the fault struck (%s)", duration(sc.watch), why))
 	}
 	if b := r.Burst; b != nil && b.LostSubmitted > 0 {
 		r.Notes = append(r.Notes, fmt.Sprintf("%d lost request(s) had a CreateTask accepted: a submission in flight when its "+
@@ -143,12 +169,38 @@ func (r *runResult) judge(sc scenario, o options) {
 	if r.Double > 0 {
 		r.Failures = append(r.Failures, fmt.Sprintf("%d double submission(s)", r.Double))
 	}
+	if r.FaultFailed {
+		r.Failures = append(r.Failures, "the fault was not injected as planned")
+	}
 	if r.Error != "" {
 		r.Failures = append(r.Failures, "the run did not complete")
 	}
 	r.Verdict = "PASS"
 	if len(r.Failures) > 0 {
 		r.Verdict = "FAIL"
+	}
+}
+
+// judgePromise checks that what the users were told is what happened.
+func (r *runResult) judgePromise(sc scenario) {
+	b := r.Burst
+	if b == nil {
+		return
+	}
+	if r.ToldButRun > 0 {
+		r.Failures = append(r.Failures, fmt.Sprintf("%d command(s) told they were not taken, and run (told-but-run)", r.ToldButRun))
+	}
+	if b.JobEndsWaited && r.UntoldEnds > 0 {
+		r.Failures = append(r.Failures, fmt.Sprintf("%d job end(s) never told in their thread (untold-end)", r.UntoldEnds))
+	}
+	if sc.checks.oneParent && r.DoubleParents > 0 {
+		r.Failures = append(r.Failures, fmt.Sprintf("%d request(s) with more than one card (double parents)", r.DoubleParents))
+	}
+	if sc.checks.noUnknown && r.UnknownTold > 0 {
+		r.Failures = append(r.Failures, fmt.Sprintf("%d command(s) told \"outcome unknown\"", r.UnknownTold))
+	}
+	if sc.checks.oneEnd && b.JobEndsExtra > 0 {
+		r.Failures = append(r.Failures, fmt.Sprintf("%d job end(s) posted more than once", b.JobEndsExtra))
 	}
 }
 
@@ -174,63 +226,11 @@ func (rep *report) writeText(out io.Writer) {
 		rep.N, rep.Jobs, rep.PollInterval, rep.CPUs, rep.GoVersion)
 	fmt.Fprintf(out, "binary: %s (build %s)\n", rep.Binary, rep.Build)
 	for _, r := range rep.Runs {
-		fmt.Fprintf(out, "\n== %s — %s — %s (%s)\n", r.Name, r.Topology, r.Verdict, r.Wall)
-		tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
-		row := func(k, format string, args ...any) { fmt.Fprintf(tw, "   %s\t%s\n", k, fmt.Sprintf(format, args...)) }
-		if r.Skipped != "" {
-			row("skipped", "%s", r.Skipped)
-		}
-		if r.Fault != "" {
-			row("fault", "%s", r.Fault)
-		}
-		if f := r.Follow; f != nil {
-			row("followed jobs", "%d submitted of %d, CreateTasks %d, lost %d", f.Submitted, f.Jobs, f.CreateTasks, f.Lost)
-			if f.Window > 0 {
-				row("Commvault reads", "%d in %s with %d jobs followed: %.1f per minute, %.2f per poll interval (by interval: %s)",
-					f.Reads, f.Window, f.Submitted, f.PerMinute, f.PerInterval, ints(f.ByInterval))
-			}
-		}
-		if b := r.Burst; b != nil {
-			row("burst", "%d commands, %d delivered, %d acked", b.Commands, b.Delivered, b.Acked)
-			row("ack latency", "p50 %s, p99 %s, max %s", b.AckP50, b.AckP99, b.AckMax)
-			row("last task reply", "%s after the first command", b.LastTaskReply)
-			row("answers", "%d submitted, %d failed (Commvault refused), %d unknown outcome, %d other thread reply, %d private",
-				b.Submitted, b.Failed, b.Unknown, b.OtherReply, b.Private)
-			row("CreateTasks", "%d", b.CreateTasks)
-			row("lost", "%d acked and never answered (%d of them with a CreateTask accepted); %d never acked, %d not delivered",
-				b.Lost, b.LostSubmitted, b.Unacked, b.Undelivered)
-			if b.JobEndsWaited {
-				row("job ends", "%d of %d posted within %s of the last answer, %d posted more than once",
-					b.JobEnds, b.JobEndsWanted, duration(jobEndsWait), b.JobEndsExtra)
-			}
-		}
-		if r.Burst != nil || r.Follow != nil {
-			row("double submissions", "%d table group(s) with more than one CreateTask", r.Double)
-		}
-		if r.Envelopes != nil {
-			row("bot's own count", "slash-command envelopes %s; internal errors %d", counts(r.Envelopes), r.InternalErrors)
-		}
-		if len(r.PeakRSSKB) > 0 {
-			var s []string
-			for _, kb := range r.PeakRSSKB {
-				s = append(s, mib(kb))
-			}
-			row("peak RSS", "%s", strings.Join(s, ", "))
-		}
-		for _, f := range r.Failures {
-			row("FAILED", "%s", f)
-		}
-		for _, n := range r.Notes {
-			row("note", "%s", n)
-		}
-		_ = tw.Flush()
-		if r.Error != "" {
-			fmt.Fprintf(out, "   error: %s\n", strings.ReplaceAll(strings.TrimRight(r.Error, "\n"), "\n", "\n      "))
-		}
+		writeRun(out, r)
 	}
 	fmt.Fprintln(out)
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "run\ttopology\tack p99\tlast reply\tCreateTasks\tlost\tdouble\tpeak RSS\treads/interval\tverdict")
+	fmt.Fprintln(tw, "run\ttopology\tack p99\tlast reply\tCreateTasks\tlost\tdouble\ttold-but-run\tuntold-end\tpeak RSS\treads/interval\tverdict")
 	for _, r := range rep.Runs {
 		ack, last, ct, rss, reads := "-", "-", "-", "-", "-"
 		if f := r.Follow; f != nil && f.Window > 0 {
@@ -246,18 +246,85 @@ func (rep *report) writeText(out io.Writer) {
 		if peak > 0 {
 			rss = mib(peak)
 		}
-		lost, double := strconv.Itoa(r.Lost), strconv.Itoa(r.Double)
-		if r.Verdict == "SKIP" {
-			lost, double = "-", "-"
+		lost, double, told, untold := strconv.Itoa(r.Lost), strconv.Itoa(r.Double), strconv.Itoa(r.ToldButRun), strconv.Itoa(r.UntoldEnds)
+		if b := r.Burst; b == nil || !b.JobEndsWaited {
+			untold = "-"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Key, r.Topology, ack, last, ct, lost, double, rss, reads, r.Verdict)
+		if r.Verdict == "SKIP" {
+			lost, double, told, untold = "-", "-", "-", "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Key, r.Topology, ack, last, ct, lost, double,
+			told, untold, rss, reads, r.Verdict)
 	}
 	_ = tw.Flush()
 	verdict := "PASSED"
 	if !rep.Passed {
-		verdict = "FAILED: a run lost requests, submitted twice, missed a CreateTask or did not complete"
+		verdict = "FAILED: a run lost requests, submitted twice, ran what it said it would not, left a job's end untold, " +
+			"missed a CreateTask or did not complete"
 	}
 	fmt.Fprintf(out, "\nwall time %s — %s\n", rep.Wall, verdict)
+}
+
+// writeRun prints one run's block.
+func writeRun(out io.Writer, r runResult) {
+	fmt.Fprintf(out, "\n== %s — %s — %s (%s)\n", r.Name, r.Topology, r.Verdict, r.Wall)
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	row := func(k, format string, args ...any) { fmt.Fprintf(tw, "   %s\t%s\n", k, fmt.Sprintf(format, args...)) }
+	if r.Skipped != "" {
+		row("skipped", "%s", r.Skipped)
+	}
+	if r.Fault != "" {
+		row("fault", "%s", r.Fault)
+	}
+	if f := r.Follow; f != nil {
+		row("followed jobs", "%d submitted of %d, CreateTasks %d, lost %d", f.Submitted, f.Jobs, f.CreateTasks, f.Lost)
+		if f.Window > 0 {
+			row("Commvault reads", "%d in %s with %d jobs followed: %.1f per minute, %.2f per poll interval (by interval: %s)",
+				f.Reads, f.Window, f.Submitted, f.PerMinute, f.PerInterval, ints(f.ByInterval))
+		}
+	}
+	if b := r.Burst; b != nil {
+		row("burst", "%d commands, %d delivered, %d acked", b.Commands, b.Delivered, b.Acked)
+		row("ack latency", "p50 %s, p99 %s, max %s", b.AckP50, b.AckP99, b.AckMax)
+		row("last task reply", "%s after the first command", b.LastTaskReply)
+		row("answers", "%d submitted, %d failed (Commvault refused), %d unknown outcome, %d other thread reply, %d private",
+			b.Submitted, b.Failed, b.Unknown, b.OtherReply, b.Private)
+		row("CreateTasks", "%d", b.CreateTasks)
+		row("lost", "%d acked and never answered (%d of them with a CreateTask accepted); %d never acked, %d not delivered",
+			b.Lost, b.LostSubmitted, b.Unacked, b.Undelivered)
+		if b.JobEndsWaited {
+			row("job ends", "%d of %d posted, %d posted more than once; of the %d jobs Commvault started, %d ended untold",
+				b.JobEnds, b.JobEndsWanted, b.JobEndsExtra, b.JobsStarted, b.UntoldEnds)
+		}
+		row("promise", "told-but-run %d (of %d told not taken); %d request(s) with more than one card; %d told outcome unknown",
+			b.ToldButRun, b.ToldNotTaken, b.DoubleParents, b.UnknownTold)
+		if b.JobEndsWaited {
+			row("cards", "%d still say submitting or running at the end", b.StaleCards)
+		}
+	}
+	if r.Burst != nil || r.Follow != nil {
+		row("double submissions", "%d table group(s) with more than one CreateTask", r.Double)
+	}
+	if r.Envelopes != nil {
+		row("bot's own count", "slash-command envelopes %s; internal errors %d", counts(r.Envelopes), r.InternalErrors)
+	}
+	if len(r.PeakRSSKB) > 0 {
+		var s []string
+		for _, kb := range r.PeakRSSKB {
+			s = append(s, mib(kb))
+		}
+		row("peak RSS", "%s", strings.Join(s, ", "))
+	}
+	for _, f := range r.Failures {
+		row("FAILED", "%s", f)
+	}
+	for _, n := range r.Notes {
+		row("note", "%s", n)
+	}
+	_ = tw.Flush()
+	if r.Error != "" {
+		fmt.Fprintf(out, "   error: %s\n", strings.ReplaceAll(strings.TrimRight(r.Error, "\n"), "\n", "\n      "))
+	}
 }
 
 // counts renders a count by key, keys sorted: "busy 2, queued 480".

@@ -24,8 +24,10 @@ const (
 	quietFor          = 5 * time.Second  // no new answer for this long: the rest will not come
 	settleCap         = 60 * time.Second // the longest wait for a phase's answers
 	tickEvery         = 50 * time.Millisecond
+	slackAckLimit     = 3 * time.Second                                   // Slack shows the user an error when an envelope's ack takes longer
 	jobEndsWait       = burstJobDuration + 2*pollInterval + 3*time.Second // after the last answer
 	channel           = "C0LOAD"
+	busyChannel       = "C0BUSY" // a scenario's busy commands go here (Slack's faults pick it)
 	account           = "aws-load-account"
 	policyAccount     = "load"
 	cvPassword        = "loadtest-Pw-7c1e"
@@ -52,8 +54,24 @@ type scenario struct {
 	host      bool          // runs the side runs while it waits for a takeover
 	side      bool          // may run while a host waits
 	jobEnds   bool          // wait for the burst's job ends to be posted
+	endsWait  time.Duration // how long to wait for them; 0: jobEndsWait
 	fault     func(ctx context.Context, w *world) (string, error)
 	precheck  func(ctx context.Context, s *suite) string // a reason to skip, or ""
+	// prepare, if set, puts a fault in force before the burst is sent and
+	// says what it is (the fake Slack's faults).
+	prepare func(w *world) string
+	busy    int           // the first busy commands of the burst go to busyChannel
+	watch   time.Duration // after the fault struck, watch this long for late work before counting
+	lateWhy string        // why answers may come late, for the report
+	args    []string      // the command line of the last replica (the others get none)
+	checks  checks        // the musts beyond the suite's own
+}
+
+// checks are musts that only some runs judge.
+type checks struct {
+	oneParent bool // no request has more than one card
+	noUnknown bool // no command is told "outcome unknown"
+	oneEnd    bool // no job's end is posted twice
 }
 
 // world is what one run runs against: the fakes, the bots, the database.
@@ -65,6 +83,7 @@ type world struct {
 	simURL     string
 	slack      *slacktest.Server
 	dbURL      string
+	dbPath     string // the SQLite file; "" on PostgreSQL
 	pg         *pgSchema
 	groups     []simulator.TableGroup
 	bots       []*botProc
@@ -161,8 +180,10 @@ func (s *suite) newWorld(ctx context.Context, sc scenario) (*world, error) {
 	if err := os.WriteFile(policy, []byte(policyText), 0o600); err != nil {
 		return w, err
 	}
-	w.dbURL = "sqlite:" + filepath.Join(dir, "backupbot.db")
+	w.dbPath = filepath.Join(dir, "backupbot.db")
+	w.dbURL = "sqlite:" + w.dbPath
 	if sc.postgres {
+		w.dbPath = ""
 		if w.pg, err = newSchema(ctx, s.opts.postgres); err != nil {
 			return w, err
 		}
@@ -170,7 +191,11 @@ func (s *suite) newWorld(ctx context.Context, sc scenario) (*world, error) {
 	}
 	env := w.env(policy)
 	for i := range sc.replicas {
-		p, err := startBot(s.bin, fmt.Sprintf("replica %d", i+1), env)
+		var args []string
+		if i == sc.replicas-1 {
+			args = sc.args
+		}
+		p, err := startBot(s.bin, fmt.Sprintf("replica %d", i+1), env, args)
 		if err != nil {
 			return w, err
 		}
@@ -218,7 +243,14 @@ func (w *world) play(ctx context.Context, res *runResult) error {
 	}
 	w.s.progress("%s: burst of %d commands", w.sc.key, n)
 	cmds := w.commands(0, n, "burst")
+	for _, c := range cmds[:min(w.sc.busy, n)] {
+		c.channel = busyChannel
+	}
 	w.acksBefore = len(w.slack.Acks())
+	if w.sc.prepare != nil {
+		res.Fault = w.sc.prepare(w)
+		w.struck()
+	}
 	faultDone := make(chan struct{})
 	if w.sc.fault != nil {
 		go func() {
@@ -227,16 +259,18 @@ func (w *world) play(ctx context.Context, res *runResult) error {
 			res.Fault = what
 			if err != nil {
 				res.Fault += " — " + err.Error()
+				res.FaultFailed = true
 			}
 		}()
 	} else {
 		close(faultDone)
 	}
 	go w.send(ctx, cmds, w.sc.spread, w.sendDone, &w.sent)
-	b, t := w.settle(ctx, cmds, w.sendDone, faultDone)
+	b, _ := w.settle(ctx, cmds, w.sendDone, faultDone)
 	<-faultDone
+	w.watchLate(ctx)
 	if w.sc.jobEnds {
-		w.waitJobEnds(ctx, cmds, b, t)
+		w.waitJobEnds(ctx, cmds, b)
 	}
 	res.Burst = b
 	for _, p := range w.bots {
@@ -244,18 +278,30 @@ func (w *world) play(ctx context.Context, res *runResult) error {
 		res.PeakRSSKB = append(res.PeakRSSKB, p.rssKB)
 		w.scrapeInto(ctx, p, res)
 	}
+	w.count(cmds, res)
+	return ctx.Err()
+}
+
+// count counts, at the end of the run, what became of the burst cmds and
+// of the followed jobs: CreateTasks, lost and double submissions, and the
+// promise's counts.
+func (w *world) count(cmds []*command, res *runResult) {
+	n, m, b := w.s.opts.n, w.s.opts.jobs, res.Burst
 	subs := w.sim.Submissions()
 	b.CreateTasks = 0
 	for _, g := range w.groups[:n] {
 		b.CreateTasks += subs[g.ID]
 	}
 	snap := w.snapshot(cmds)
+	t := w.read.tally(w.slack, snap) // as it stands at the end of the run
 	_, acked := latencies(w.slack, snap)
 	for i, c := range snap {
 		if acked[c.envID] && t.answers[i] == answerNone && subs[c.group.ID] > 0 {
 			b.LostSubmitted++
 		}
 	}
+	w.recount(b, snap, t) // answers that came while the run watched or waited for job ends
+	w.countPromises(snap, t, subs, res)
 	if res.Follow != nil {
 		res.Follow.CreateTasks = 0
 		for _, g := range w.groups[n : n+m] {
@@ -267,7 +313,6 @@ func (w *world) play(ctx context.Context, res *runResult) error {
 			res.Double++
 		}
 	}
-	return ctx.Err()
 }
 
 // scrapeInto adds a live bot's own counts to res: what it did with the
