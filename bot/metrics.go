@@ -22,10 +22,11 @@ type Metrics struct {
 	untold        prometheus.Counter
 	kills         *prometheus.CounterVec
 
-	slackCalls  *prometheus.CounterVec
-	ackSeconds  prometheus.Histogram
-	envelopes   *prometheus.CounterVec
-	connections prometheus.Gauge
+	slackCalls     *prometheus.CounterVec
+	ackSeconds     prometheus.Histogram
+	envelopes      *prometheus.CounterVec
+	connections    prometheus.Gauge
+	appConnections prometheus.Gauge
 }
 
 // NewMetrics registers the bot's metrics with reg.
@@ -67,10 +68,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Socket-mode envelopes, by type and what became of them (queued, duplicate, busy, draining, unrecorded, ignored, given_up)."},
 			[]string{"type", "result"}),
 		connections: prometheus.NewGauge(prometheus.GaugeOpts{Name: "backupbot_slack_connections",
-			Help: "Socket-mode connections open now."}),
+			Help: "Socket-mode connections this replica has open now."}),
+		appConnections: prometheus.NewGauge(prometheus.GaugeOpts{Name: "backupbot_slack_app_connections",
+			Help: "Socket-mode connections the Slack app has open, all replicas together, as Slack's last hello said (it allows 10)."}),
 	}
 	for _, c := range []prometheus.Collector{m.commands, m.denials, m.decisions, m.expiries, m.submissions, m.submitSeconds,
-		m.cvErrors, m.internal, m.jobsFollowed, m.jobsEnded, m.cvReads, m.untold, m.kills, m.slackCalls, m.ackSeconds, m.envelopes, m.connections} {
+		m.cvErrors, m.internal, m.jobsFollowed, m.jobsEnded, m.cvReads, m.untold, m.kills, m.slackCalls, m.ackSeconds, m.envelopes, m.connections, m.appConnections} {
 		f(c)
 	}
 	return m

@@ -20,14 +20,17 @@ type handler interface {
 	Click(ctx context.Context, c Click)
 }
 
-// SlackConfig is what NewSlack needs. API (with the app-level token),
-// Handler and Inbox are required.
+// SlackConfig is what NewSlack needs. API, AppToken, Handler and Inbox
+// are required.
 type SlackConfig struct {
-	API         *slack.Client
+	API         *slack.Client // the Web API, with the bot token
+	AppToken    string        // the app-level token (xapp-…) socket mode connects with
+	APIURL      string        // the Web API's base; default slack.APIURL
 	Handler     handler
 	Log         *zap.Logger
 	Command     string        // the slash command served; default "/backup"
-	Connections int           // socket-mode connections held open; default 2
+	Connections int           // socket-mode connections held open, 1 to 10; default 2
+	Stagger     time.Duration // between the starts of successive connections; default 2s
 	Workers     int           // envelopes handled at once; default 16
 	Queue       int           // envelopes waiting for a worker; default 1024
 	AckTimeout  time.Duration // bound on one ack; default 1s
@@ -61,14 +64,27 @@ type Slack struct {
 	draining  bool         // shutting down: no new work is taken (under admitting)
 	giveUp    atomic.Bool  // past the drain timeout: queued work is left for the next start
 
-	mu sync.Mutex
-	up []bool // by connection
+	conns   []*conn      // by connection
+	closing bool         // the sockets are about to close: envelopes are answered "restarting" (under ackMu)
+	ackMu   sync.RWMutex // held for reading while an ack is started; for writing by the shutdown
 }
+
+// errorNoConnection is Ready's answer when no connection is open.
+var errorNoConnection = errors.New("no socket-mode connection to Slack is open")
 
 // NewSlack returns a transport; Run starts it.
 func NewSlack(cfg SlackConfig) (*Slack, error) {
-	if cfg.API == nil || cfg.Handler == nil || cfg.Inbox == nil {
-		return nil, errors.New("new slack transport: an API client, a handler and an inbox are required")
+	if cfg.API == nil || cfg.AppToken == "" || cfg.Handler == nil || cfg.Inbox == nil {
+		return nil, errors.New("new slack transport: an API client, an app-level token, a handler and an inbox are required")
+	}
+	if cfg.Connections > maxConnections {
+		return nil, fmt.Errorf("new slack transport: %d connections asked for; Slack allows an app %d", cfg.Connections, maxConnections)
+	}
+	if cfg.APIURL == "" {
+		cfg.APIURL = slack.APIURL
+	}
+	if cfg.Stagger == 0 {
+		cfg.Stagger = defaultStagger
 	}
 	setDefault(&cfg.Connections, 2)
 	setDefault(&cfg.Workers, 16)
@@ -92,10 +108,12 @@ func NewSlack(cfg SlackConfig) (*Slack, error) {
 	if cfg.Metrics == nil {
 		cfg.Metrics = NewMetrics(prometheus.NewRegistry())
 	}
-	s := &Slack{cfg: cfg, log: cfg.Log, work: make(chan envelope, cfg.Queue), up: make([]bool, cfg.Connections),
+	s := &Slack{cfg: cfg, log: cfg.Log, work: make(chan envelope, cfg.Queue),
 		ackers: make(chan struct{}, maxAcking), places: make(chan struct{}, cfg.Queue)}
-	for range cfg.Connections {
-		s.clients = append(s.clients, socketmode.New(cfg.API, socketmode.OptionPingInterval(cfg.PingInterval)))
+	for i := range cfg.Connections {
+		c := &conn{i: i, log: cfg.Log.With(zap.Int("connection", i))}
+		s.conns = append(s.conns, c)
+		s.clients = append(s.clients, s.newSocketClient(c))
 	}
 	return s, nil
 }
@@ -106,55 +124,33 @@ func setDefault[T int | time.Duration](v *T, def T) {
 	}
 }
 
-// Ready reports whether at least one connection to Slack is open.
-func (s *Slack) Ready() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, up := range s.up {
-		if up {
-			return nil
-		}
-	}
-	return errors.New("no socket-mode connection to Slack is open")
-}
-
-func (s *Slack) setUp(i int, up bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.up[i] = up
-	n := 0
-	for _, u := range s.up {
-		if u {
-			n++
-		}
-	}
-	s.cfg.Metrics.connections.Set(float64(n))
-}
-
-// Run holds the connections open and serves envelopes until ctx ends. Then
-// it drains: new commands are answered "restarting, try again in a minute"
-// while the work already taken finishes (within drain); then it closes the
-// connections and returns. It returns early with an error when Slack
-// refuses the app-level token.
+// Run holds the connections open and serves envelopes until ctx ends.
+// Then it shuts down so that other replicas take over: the acks under way
+// finish (envelopes arriving meanwhile are answered "restarting, try again
+// in a minute"), the sockets close (Slack sends new envelopes to the
+// replicas still connected), and the work already taken finishes within
+// drain; past drain, queued work is left for the next start and Run waits
+// only for what runs. It returns early with an error when Slack refuses
+// the app-level token.
 func (s *Slack) Run(ctx context.Context, drain time.Duration) error {
 	connCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	defer stop()
 	fatal := make(chan error, len(s.clients))
 	var conns sync.WaitGroup
 	for i, c := range s.clients {
-		conns.Add(2)
-		go func() {
-			defer conns.Done()
+		conns.Go(func() {
+			// Connections start apart, so that Slack's refreshes of them
+			// (hours after each opened) do not come together.
+			if !sleepCtx(connCtx, time.Duration(i)*s.cfg.Stagger) {
+				return
+			}
 			// RunContext returns only with an error: one that is not ours
 			// (the context ending) is fatal, such as a refused token.
 			if err := c.RunContext(connCtx); connCtx.Err() == nil {
 				fatal <- fmt.Errorf("slack socket mode: %w", err)
 			}
-		}()
-		go func() {
-			defer conns.Done()
-			s.events(connCtx, i, c)
-		}()
+		})
+		conns.Go(func() { s.events(connCtx, s.conns[i], c) })
 	}
 	var workers, sweeper sync.WaitGroup
 	base := context.WithoutCancel(ctx) // taken work finishes even while shutting down
@@ -176,13 +172,15 @@ func (s *Slack) Run(ctx context.Context, drain time.Duration) error {
 	var err error
 	select {
 	case <-ctx.Done():
-		s.log.Info("shutting down: finishing the work taken", zap.Int("queued", len(s.work)), zap.Duration("within", drain))
+		s.log.Info("shutting down: closing the connections, then finishing the work taken", zap.Int("queued", len(s.work)),
+			zap.Duration("within", drain))
 	case err = <-fatal:
 	}
 	stopSweeping()
 	sweeper.Wait()
+	s.closeSockets(stop, &conns)
 	s.admitting.Lock() // every admission under way has queued its work
-	s.draining = true  // from now on, new work is answered "restarting"
+	s.draining = true
 	close(s.work)
 	s.admitting.Unlock()
 	done := make(chan struct{})
@@ -196,50 +194,95 @@ func (s *Slack) Run(ctx context.Context, drain time.Duration) error {
 			zap.Duration("drain", drain), zap.Int("not_started", len(s.work)))
 		<-done // a worker's submission is bounded; the store must outlive it
 	}
+	return err
+}
+
+// ackFlush is how long the sockets stay open after the last ack was
+// handed to slack-go, which writes it on its own goroutine.
+const ackFlush = 200 * time.Millisecond
+
+// closeSockets lets the acks under way finish (envelopes that arrive
+// meanwhile are answered "restarting" at once), then closes the sockets.
+func (s *Slack) closeSockets(stop func(), conns *sync.WaitGroup) {
+	s.ackMu.Lock()
+	s.closing = true
+	s.ackMu.Unlock()
+	s.acks.Wait()
+	time.Sleep(ackFlush)
 	stop()
 	conns.Wait()
-	s.acks.Wait()
-	return err
+	for _, c := range s.conns {
+		c.down()
+	}
+	s.countConnections()
+}
+
+// sleepCtx waits d, or until ctx ends; it reports whether d passed.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
 }
 
 // events drains one connection's events: nothing here may block for long,
 // or the connection stalls.
-func (s *Slack) events(ctx context.Context, i int, c *socketmode.Client) {
-	log := s.log.With(zap.Int("connection", i))
+func (s *Slack) events(ctx context.Context, c *conn, sm *socketmode.Client) {
+	log := c.log
 	for {
 		var evt socketmode.Event
 		select {
 		case <-ctx.Done():
 			return
-		case evt = <-c.Events:
+		case evt = <-sm.Events:
 		}
 		received := time.Now()
 		switch evt.Type {
 		case socketmode.EventTypeConnecting:
-			s.setUp(i, false)
+			c.down()
+			s.countConnections()
 		case socketmode.EventTypeConnected:
-			s.setUp(i, true)
 			log.Info("slack connected")
 		case socketmode.EventTypeHello:
-			s.setUp(i, true)
+			s.helloFrom(c, evt)
 		case socketmode.EventTypeIncomingError:
-			s.setUp(i, false)
+			c.down()
+			s.countConnections()
 			log.Info("slack connection closed; reconnecting")
 		case socketmode.EventTypeConnectionError:
-			s.setUp(i, false)
+			c.down()
+			s.countConnections()
 			if ce, ok := evt.Data.(*slack.ConnectionErrorEvent); ok {
 				log.Warn("slack connection cannot be opened; retrying", zap.Int("attempt", ce.Attempt),
 					zap.Duration("backoff", ce.Backoff), zap.Error(ce.ErrorObj))
 			}
 		case socketmode.EventTypeInvalidAuth:
-			s.setUp(i, false)
+			c.down()
+			s.countConnections()
 			log.Error("slack refused the app-level token (invalid_auth)")
+		case socketmode.EventTypeErrorBadMessage: // one unreadable frame: the connection itself is fine
+			s.badMessage(ctx, log, sm, evt)
+		case socketmode.EventTypeErrorWriteFailed:
+			if wf, ok := evt.Data.(*socketmode.ErrorWriteFailed); ok {
+				id := ""
+				if wf.Response != nil {
+					id = wf.Response.EnvelopeID
+				}
+				log.Error("could not write to Slack: an ack may be lost", zap.String("envelope", id), zap.Error(wf.Cause))
+			}
 		case socketmode.EventTypeSlashCommand:
-			s.acking(func(rec context.Context) { s.slashCommand(ctx, rec, log, c, evt) }, ctx, received)
+			s.acking(func(rec context.Context) { s.slashCommand(ctx, rec, log, sm, evt) }, ctx, received, log, sm, evt)
 		case socketmode.EventTypeInteractive:
-			s.acking(func(rec context.Context) { s.interactive(ctx, rec, log, c, evt) }, ctx, received)
+			s.acking(func(rec context.Context) { s.interactive(ctx, rec, log, sm, evt) }, ctx, received, log, sm, evt)
 		case socketmode.EventTypeEventsAPI:
-			s.ack(ctx, log, c, evt.Request, nil)
+			s.ack(ctx, log, sm, evt.Request, nil)
 		}
 	}
 }

@@ -23,15 +23,36 @@ type envelope struct {
 
 // maxAcking bounds the envelopes being recorded and acked at once. They
 // are acked concurrently so that a burst does not queue behind each one's
-// database writes; past the bound, the connection's reader waits.
-const maxAcking = 64
+// database writes; past the bound (a store that stalls), envelopes are
+// answered "busy" at once.
+const maxAcking = 256
 
 // acking runs take-and-ack for one envelope on its own goroutine; f
 // records the envelope within rec, whose deadline is RecordBudget after
-// the envelope arrived.
-func (s *Slack) acking(f func(rec context.Context), ctx context.Context, received time.Time) {
-	s.ackers <- struct{}{}
+// the envelope arrived. Once the sockets are closing, the envelope is
+// answered "restarting" at once instead, and when maxAcking envelopes are
+// being recorded already (the store is slow), "busy": the connection's
+// reader never waits, so every envelope is acked within Slack's window.
+func (s *Slack) acking(f func(rec context.Context), ctx context.Context, received time.Time, log *zap.Logger,
+	sm *socketmode.Client, evt socketmode.Event) {
+	s.ackMu.RLock()
+	if s.closing {
+		s.ackMu.RUnlock()
+		s.cfg.Metrics.envelopes.WithLabelValues(string(evt.Type), "draining").Inc()
+		s.refuseAtOnce(ctx, log, sm, evt, restartingAnswer())
+		return
+	}
+	select {
+	case s.ackers <- struct{}{}:
+	default:
+		s.ackMu.RUnlock()
+		log.Warn("too many envelopes being recorded; envelope answered busy")
+		s.cfg.Metrics.envelopes.WithLabelValues(string(evt.Type), "busy").Inc()
+		s.refuseAtOnce(ctx, log, sm, evt, busyNowAnswer())
+		return
+	}
 	s.acks.Add(1)
+	s.ackMu.RUnlock()
 	go func() {
 		defer func() { <-s.ackers; s.acks.Done() }()
 		rec, cancel := context.WithDeadline(ctx, received.Add(s.cfg.RecordBudget))
@@ -39,6 +60,23 @@ func (s *Slack) acking(f func(rec context.Context), ctx context.Context, receive
 		f(rec)
 		s.cfg.Metrics.ackSeconds.Observe(time.Since(received).Seconds())
 	}()
+}
+
+// refuseAtOnce acks an envelope that was not taken, telling its sender m:
+// in the ack of a slash command, through the response_url of a click (whose
+// ack cannot carry a message).
+func (s *Slack) refuseAtOnce(ctx context.Context, log *zap.Logger, sm *socketmode.Client, evt socketmode.Event, m Message) {
+	if evt.Request == nil {
+		return
+	}
+	if evt.Type == socketmode.EventTypeSlashCommand {
+		s.ack(ctx, log, sm, evt.Request, ephemeralAck(m))
+		return
+	}
+	s.ack(ctx, log, sm, evt.Request, nil)
+	if cb, ok := evt.Data.(slack.InteractionCallback); ok {
+		go s.tellLater(ctx, log, cb.ResponseURL)
+	}
 }
 
 // ephemeralAck is m as a slash command's ack payload: shown to the caller only.

@@ -61,6 +61,10 @@ func startTransport(t *testing.T, h handler, cfg SlackConfig) *transportEnv {
 	api := slack.New(fake.BotToken(), slack.OptionAppLevelToken(fake.AppToken()), slack.OptionAPIURL(fake.APIURL()))
 	core, logs := observer.New(zap.DebugLevel)
 	cfg.API, cfg.Handler, cfg.Log = api, h, zap.New(core)
+	cfg.AppToken, cfg.APIURL = fake.AppToken(), fake.APIURL()
+	if cfg.Stagger == 0 {
+		cfg.Stagger = time.Millisecond
+	}
 	if cfg.Inbox == nil {
 		cfg.Inbox = openStore(t)
 	}

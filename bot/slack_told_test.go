@@ -167,7 +167,8 @@ func TestSlackShutdownWaitsForRunningWork(t *testing.T) {
 	t.Cleanup(fake.Close)
 	st, _ := openStoreAt(t)
 	h := &blockingHandler{release: make(chan struct{})}
-	tr, err := NewSlack(SlackConfig{API: slackAPI(fake), Handler: h, Inbox: st, Connections: 1, Workers: 1})
+	tr, err := NewSlack(SlackConfig{API: slackAPI(fake), AppToken: fake.AppToken(), APIURL: fake.APIURL(), Handler: h,
+		Inbox: st, Connections: 1, Workers: 1})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -346,3 +346,15 @@ type slashPayload struct {
 	ResponseURL         string `json:"response_url"`
 	TriggerID           string `json:"trigger_id"`
 }
+
+// Unreadable delivers an envelope of type typ whose payload a client cannot
+// read (a string where an object belongs), as a corrupted frame would be,
+// and returns its envelope ID: Slack waits for its ack all the same.
+func (s *Server) Unreadable(ctx context.Context, typ string) (string, error) {
+	env := &envelope{typ: typ, payload: json.RawMessage(`"unreadable"`), accepts: true}
+	id, err := s.deliver(ctx, env, "", 0)
+	if err != nil {
+		return "", fmt.Errorf("slacktest: unreadable envelope: %w", err)
+	}
+	return id, nil
+}

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
@@ -17,6 +18,9 @@ import (
 
 	"github.com/backupbot/backupbot/bot"
 )
+
+// slackTimeout bounds every Slack Web API call.
+const slackTimeout = 30 * time.Second
 
 // botOptions are the flags of `backupbot` (the Slack bot).
 type botOptions struct {
@@ -95,7 +99,9 @@ func serveBot(ctx context.Context, cfg config, simulate bool, now func() time.Ti
 		return fmt.Errorf("commvault: %w", err)
 	}
 	defer cv.stop()
-	api := slack.New(cfg.SlackBotToken, slack.OptionAppLevelToken(cfg.SlackAppToken), slack.OptionAPIURL(cfg.SlackAPIURL))
+	// slack-go's default HTTP client has no timeout: a stalled call would hang its caller.
+	api := slack.New(cfg.SlackBotToken, slack.OptionAppLevelToken(cfg.SlackAppToken), slack.OptionAPIURL(cfg.SlackAPIURL),
+		slack.OptionHTTPClient(&http.Client{Timeout: slackTimeout}))
 	who, err := authTest(ctx, api)
 	if err != nil {
 		return slackStartError(err, cfg.SlackAPIURL)
@@ -125,8 +131,9 @@ func serveBot(ctx context.Context, cfg config, simulate bool, now func() time.Ti
 	if err != nil {
 		return fmt.Errorf("bot: %w", err)
 	}
-	transport, err := bot.NewSlack(bot.SlackConfig{API: api, Handler: b, Log: log, Command: cfg.Command,
-		Inbox: st, Replica: replica, Metrics: m.bot})
+	transport, err := bot.NewSlack(bot.SlackConfig{API: api, AppToken: cfg.SlackAppToken, APIURL: cfg.SlackAPIURL,
+		Handler: b, Log: log, Command: cfg.Command, Connections: cfg.SlackConnections, Inbox: st, Replica: replica,
+		Metrics: m.bot})
 	if err != nil {
 		return fmt.Errorf("slack: %w", err)
 	}

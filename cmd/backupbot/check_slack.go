@@ -22,7 +22,8 @@ func botScopes() []string { return []string{"commands", "chat:write", "usergroup
 // slackTokens checks the bot token (auth.test) and its scopes, then the app-level
 // token (apps.connections.open, whose WebSocket URL is not dialled).
 func (r *checkReport) slackTokens(ctx context.Context, cfg config) {
-	api := slack.New(cfg.SlackBotToken, slack.OptionAppLevelToken(cfg.SlackAppToken), slack.OptionAPIURL(cfg.SlackAPIURL))
+	api := slack.New(cfg.SlackBotToken, slack.OptionAppLevelToken(cfg.SlackAppToken), slack.OptionAPIURL(cfg.SlackAPIURL),
+		slack.OptionHTTPClient(&http.Client{Timeout: slackTimeout}))
 
 	who, err := authTest(ctx, api)
 	if err != nil {

@@ -40,6 +40,7 @@ type config struct {
 	LogLevel          string        `envconfig:"BACKUPBOT_LOG_LEVEL" default:"info" desc:"debug, info, warn or error (the console shows warnings only when unset)"`
 	Retention         days          `envconfig:"BACKUPBOT_RETENTION" default:"400d" desc:"how long ended requests and their transitions are kept: days (400d) or a duration"`
 	AuditRetention    days          `envconfig:"BACKUPBOT_AUDIT_RETENTION" default:"400d" desc:"how long the audit trail is kept; at least BACKUPBOT_RETENTION"`
+	SlackConnections  int           `envconfig:"BACKUPBOT_SLACK_CONNECTIONS" default:"2" desc:"socket-mode connections per replica (Slack allows the app 10 in all)"`
 	CommvaultJobURL   string        `envconfig:"COMMVAULT_JOB_URL" desc:"a link for every job ID the bot shows, holding {jobId}, e.g. https://cs.example.com/commandcenter/#/jobs/{jobId}"`
 
 	logLevel zapcore.Level
@@ -138,6 +139,8 @@ func (c *config) check() error {
 		return errors.New("BACKUPBOT_JOB_POLL_INTERVAL: must be at least 1s")
 	case c.ShutdownTimeout < 0:
 		return errors.New("BACKUPBOT_SHUTDOWN_TIMEOUT: must not be negative")
+	case c.SlackConnections < 1 || c.SlackConnections > 10:
+		return errors.New("BACKUPBOT_SLACK_CONNECTIONS: must be 1 to 10 (Slack allows an app 10 socket-mode connections in all)")
 	case c.Retention.Duration < 24*time.Hour:
 		return errors.New("BACKUPBOT_RETENTION: must be at least 1d")
 	case c.AuditRetention.Duration < c.Retention.Duration:
