@@ -59,7 +59,13 @@ func TestSubclients(t *testing.T) {
 	if fmt.Sprint(byID) != fmt.Sprint(subs) {
 		t.Errorf("SubclientsByClientID(%d) = %+v, want %+v", prodClientID, byID, subs)
 	}
-	if q := e.sim.Requests()[1].Query.Get("clientId"); q != "4131" {
+	var second simulator.Request
+	for _, r := range e.sim.Requests() {
+		if r.Op == simulator.OpSubclient {
+			second = r
+		}
+	}
+	if q := second.Query.Get("clientId"); q != "4131" {
 		t.Errorf("SubclientsByClientID sent clientId=%q, want 4131", q)
 	}
 }

@@ -27,6 +27,7 @@ type job struct {
 	endStatus string // terminal status; "Completed" unless a FaultJobEnds said otherwise
 	userName  string
 	duration  time.Duration // Waiting→Running→end over this long
+	hidden    bool          // an internal job: isVisible false
 }
 
 type jobUser struct {
@@ -102,7 +103,7 @@ func (j *job) summary(now time.Time) jobSummary {
 		AppTypeName:            sc.appName,
 		JobType:                "Backup",
 		LocalizedOperationName: "Backup",
-		IsVisible:              true,
+		IsVisible:              !j.hidden,
 		DestClientName:         sc.clientName,
 		SubclientName:          sc.name,
 		BackupSetName:          sc.backupsetName,
