@@ -147,35 +147,35 @@ func (c *Client) TableGroup(ctx context.Context, clientName, name string) (Subcl
 	return Subclient{}, &NotFoundError{Client: clientName, Name: name, Listed: TableGroupNames(subs)}
 }
 
-// pick finds name among subs: the one of that exact name, else the one
-// that differs in case only. Several of one name in different instances
-// are an *AmbiguousError.
+// pick finds name among subs, ignoring case: in one instance the one of
+// that exact name, else the one that differs in case only. A name in
+// several instances is an *AmbiguousError.
 func pick(subs []Subclient, clientName, name string) ([]Subclient, error) {
-	var exact, folded []Subclient
+	var folded, exact []Subclient
+	var instances []string
 	for _, sc := range subs {
-		switch {
-		case sc.Name == name:
-			exact = append(exact, sc)
-		case strings.EqualFold(sc.Name, name):
-			folded = append(folded, sc)
+		if !strings.EqualFold(sc.Name, name) {
+			continue
 		}
-	}
-	found := exact
-	if len(found) == 0 {
-		found = folded
-	}
-	if len(found) <= 1 {
-		return found, nil
-	}
-	var instances, names []string
-	for _, sc := range found {
+		folded = append(folded, sc)
+		if sc.Name == name {
+			exact = append(exact, sc)
+		}
 		if !slices.Contains(instances, sc.InstanceName) {
 			instances = append(instances, sc.InstanceName)
 		}
-		names = append(names, sc.Name)
 	}
-	if len(instances) > 1 {
-		return nil, &AmbiguousError{Client: clientName, Name: found[0].Name, Instances: instances}
+	switch {
+	case len(instances) > 1:
+		return nil, &AmbiguousError{Client: clientName, Name: name, Instances: instances}
+	case len(exact) == 1:
+		return exact, nil
+	case len(folded) <= 1:
+		return folded, nil
+	}
+	names := make([]string, len(folded))
+	for i, sc := range folded {
+		names[i] = sc.Name
 	}
 	return nil, fmt.Errorf("table group %q is ambiguous in %s: %s differ only in case", name, clientName, strings.Join(names, ", "))
 }
