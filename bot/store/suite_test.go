@@ -50,6 +50,9 @@ func testStore(t *testing.T, newURL func(t *testing.T) string) {
 		{"concurrent claim stale", testConcurrentClaimStale},
 		{"inbox purge", testInboxPurge},
 		{"reopen, leases and inbox", testReplicasReopen},
+		{"token chain", testTokenChain},
+		{"token chain lock expiry", testTokenLockExpiry},
+		{"concurrent token renewal", testConcurrentTokenRenewal},
 		{"ping and close", testPingClose},
 	}
 	for _, tt := range tests {
