@@ -149,9 +149,10 @@ func (a *accessChain) renewShared(ctx context.Context, c *Client, stale string) 
 }
 
 // expiring reports whether an access token that expires at exp (zero: not
-// known) is to be renewed before it is used.
+// known), got now, is to be renewed before it is used.
 func (c *Client) expiring(exp time.Time) bool {
-	return !exp.IsZero() && !c.now().Before(exp.Add(-renewAhead))
+	now := c.now()
+	return !exp.IsZero() && !now.Before(exp.Add(-renewMargin(now, exp)))
 }
 
 func (a *accessChain) current() tokenPair {

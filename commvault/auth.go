@@ -118,6 +118,7 @@ type session struct {
 	mu       sync.Mutex
 	token    string
 	expires  time.Time // zero: not known
+	renewAt  time.Time // when to renew it ahead of its expiry; zero: on a 401 only
 	gen      uint64
 	inflight *tokenCall
 
@@ -137,9 +138,19 @@ type tokenCall struct {
 // (expiry after 30 minutes of inactivity).
 const loginTimeoutMinutes = 30
 
+// accessBound is the least time an access token's renewal gets, waiting
+// for another process's included.
+const accessBound = 30 * time.Second
+
 // renewAhead is how long before the expiry Commvault gave an access token
-// is renewed, so that no call is sent with one about to lapse.
+// is renewed, so that no call is sent with one about to lapse; for a token
+// with less than twenty minutes to live, a tenth of that.
 const renewAhead = 2 * time.Minute
+
+// renewMargin is how long before exp a token obtained at got is renewed.
+func renewMargin(got, exp time.Time) time.Duration {
+	return min(renewAhead, exp.Sub(got)/10)
+}
 
 // currentToken returns the token to send and its generation, logging in or
 // reading the access token first if there is none yet, and renewing an
@@ -149,9 +160,9 @@ func (c *Client) currentToken(ctx context.Context) (string, uint64, error) {
 		return c.token, 0, nil
 	}
 	c.sess.mu.Lock()
-	tok, gen, exp := c.sess.token, c.sess.gen, c.sess.expires
+	tok, gen, at := c.sess.token, c.sess.gen, c.sess.renewAt
 	c.sess.mu.Unlock()
-	if tok != "" && (exp.IsZero() || c.now().Before(exp.Add(-renewAhead))) {
+	if tok != "" && (at.IsZero() || c.now().Before(at)) {
 		return tok, gen, nil
 	}
 	return c.renew(ctx, gen)
@@ -200,14 +211,21 @@ func (c *Client) obtain(ctx context.Context, call *tokenCall, stale string) {
 	var exp time.Time
 	var err error
 	if c.mode == AuthAccessToken {
-		tok, exp, err = c.access.next(ctx, c, stale)
+		// Reading the store, waiting for another process's renewal, and
+		// renewing: bounded, as the store's lock lasts for the time left.
+		actx, cancel := context.WithTimeout(ctx, max(3*c.timeout, accessBound))
+		tok, exp, err = c.access.next(actx, c, stale)
+		cancel()
 	} else {
 		tok, err = c.login(ctx)
 	}
 	c.sess.mu.Lock()
 	if err == nil {
 		c.sess.gen++
-		c.sess.token, c.sess.expires = tok, exp
+		c.sess.token, c.sess.expires, c.sess.renewAt = tok, exp, time.Time{}
+		if now := c.now(); !exp.IsZero() {
+			c.sess.renewAt = exp.Add(-renewMargin(now, exp))
+		}
 		call.token, call.gen = tok, c.sess.gen
 	}
 	call.err = err
