@@ -95,6 +95,7 @@ type Bot struct {
 
 	mu      sync.Mutex
 	missing map[string]int // polls in a row a followed job had no record, by job ID
+	limited int            // polls in a row Commvault answered 429 (backoff)
 }
 
 // New checks cfg and returns a Bot.

@@ -19,6 +19,7 @@ type Metrics struct {
 	jobsFollowed  prometheus.Gauge
 	jobsEnded     *prometheus.CounterVec
 	cvReads       prometheus.Counter
+	readsPaused   prometheus.Gauge
 
 	slackCalls  *prometheus.CounterVec
 	ackSeconds  prometheus.Histogram
@@ -43,7 +44,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		submitSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "backupbot_commvault_submit_seconds",
 			Help: "How long Commvault took to answer CreateTask.", Buckets: prometheus.ExponentialBuckets(0.05, 2, 12)}),
 		cvErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "backupbot_commvault_errors_total",
-			Help: "Commvault errors the bot met, by kind (timeout, rate_limited, http, error_code, unknown_outcome, other)."},
+			Help: "Commvault errors the bot met, by kind (timeout, rate_limited, http, error_code, unknown_outcome, session_expired, other)."},
 			[]string{"kind"}),
 		internal: prometheus.NewCounter(prometheus.CounterOpts{Name: "backupbot_internal_errors_total",
 			Help: "Unexpected errors shown to users as a reference."}),
@@ -53,6 +54,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Followed jobs that ended, by final status."}, []string{"status"}),
 		cvReads: prometheus.NewCounter(prometheus.CounterOpts{Name: "backupbot_commvault_job_reads_total",
 			Help: "Commvault reads made to follow jobs (listings and single jobs)."}),
+		readsPaused: prometheus.NewGauge(prometheus.GaugeOpts{Name: "backupbot_commvault_reads_paused_seconds",
+			Help: "How long job polling is paused after Commvault's last HTTP 429, in seconds; 0 while it is not."}),
 		slackCalls: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "backupbot_slack_api_errors_total",
 			Help: "Slack Web API calls that failed, by method and kind (rate_limited, error)."}, []string{"method", "kind"}),
 		ackSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "backupbot_slack_ack_seconds",
@@ -64,7 +67,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Socket-mode connections open now."}),
 	}
 	for _, c := range []prometheus.Collector{m.commands, m.denials, m.decisions, m.expiries, m.submissions, m.submitSeconds,
-		m.cvErrors, m.internal, m.jobsFollowed, m.jobsEnded, m.cvReads, m.slackCalls, m.ackSeconds, m.envelopes, m.connections} {
+		m.cvErrors, m.internal, m.jobsFollowed, m.jobsEnded, m.cvReads, m.readsPaused, m.slackCalls, m.ackSeconds, m.envelopes, m.connections} {
 		f(c)
 	}
 	return m

@@ -27,6 +27,11 @@ func (b *Bot) status(ctx context.Context, t *turn, cmd command) {
 		b.outcome(t, kindStatus, "commvault-timeout", zap.Error(err))
 		b.reply(ctx, t, commvaultTimeoutAnswer())
 		return
+	case errors.Is(err, commvault.ErrSessionExpired):
+		b.commvaultError(err)
+		b.outcome(t, kindStatus, "commvault-unavailable")
+		b.reply(ctx, t, commvaultUnavailableAnswer())
+		return
 	case errors.As(err, &apiErr):
 		b.outcome(t, kindStatus, "commvault-error", zap.Error(err))
 		b.reply(ctx, t, commvaultErrorAnswer(commvaultProblem(apiErr)))
