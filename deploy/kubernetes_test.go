@@ -498,7 +498,8 @@ func TestKubernetesEnvIsRead(t *testing.T) {
 }
 
 // secretVars must come from a Secret, never a plain value in a manifest.
-var secretVars = []string{"SLACK_APP_TOKEN", "SLACK_BOT_TOKEN", "COMMVAULT_AUTHTOKEN", "COMMVAULT_USERNAME", "COMMVAULT_PASSWORD"}
+var secretVars = []string{"SLACK_APP_TOKEN", "SLACK_BOT_TOKEN", "COMMVAULT_ACCESS_TOKEN", "COMMVAULT_REFRESH_TOKEN",
+	"COMMVAULT_AUTHTOKEN", "COMMVAULT_USERNAME", "COMMVAULT_PASSWORD"}
 
 // TestKubernetesRequiredEnv checks that the bot and its check get what the
 // Slack bot needs (config.go: check and checkCommvault).
@@ -512,13 +513,24 @@ func TestKubernetesRequiredEnv(t *testing.T) {
 				t.Errorf("container %s: env %s missing: the Slack bot needs it", c.Name, name)
 			}
 		}
+		// Exactly one way to authenticate, whole (config.go: commvaultAuth).
+		access := slices.Contains(names, "COMMVAULT_ACCESS_TOKEN") && slices.Contains(names, "COMMVAULT_REFRESH_TOKEN")
+		halfAccess := slices.Contains(names, "COMMVAULT_ACCESS_TOKEN") != slices.Contains(names, "COMMVAULT_REFRESH_TOKEN")
 		token := slices.Contains(names, "COMMVAULT_AUTHTOKEN")
 		user, pass := slices.Contains(names, "COMMVAULT_USERNAME"), slices.Contains(names, "COMMVAULT_PASSWORD")
+		ways := 0
+		for _, set := range []bool{access, token, user || pass} {
+			if set {
+				ways++
+			}
+		}
 		switch {
-		case token && (user || pass):
-			t.Errorf("container %s: COMMVAULT_AUTHTOKEN and COMMVAULT_USERNAME/PASSWORD both set: the program refuses both; keep one", c.Name)
-		case !token && !(user && pass):
-			t.Errorf("container %s: set COMMVAULT_AUTHTOKEN, or both COMMVAULT_USERNAME and COMMVAULT_PASSWORD", c.Name)
+		case halfAccess || user != pass:
+			t.Errorf("container %s: COMMVAULT_ACCESS_TOKEN goes with COMMVAULT_REFRESH_TOKEN, COMMVAULT_USERNAME with COMMVAULT_PASSWORD", c.Name)
+		case ways > 1:
+			t.Errorf("container %s: several ways to authenticate to Commvault set: the program refuses that; keep one", c.Name)
+		case ways == 0:
+			t.Errorf("container %s: set COMMVAULT_ACCESS_TOKEN and COMMVAULT_REFRESH_TOKEN, or COMMVAULT_USERNAME and COMMVAULT_PASSWORD, or COMMVAULT_AUTHTOKEN", c.Name)
 		}
 		for _, e := range c.Env {
 			if slices.Contains(secretVars, e.Name) && (e.ValueFrom == nil || e.ValueFrom.SecretKeyRef == nil) {

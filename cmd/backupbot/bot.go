@@ -22,6 +22,7 @@ import (
 	"github.com/backupbot/backupbot/auth"
 	"github.com/backupbot/backupbot/bot"
 	"github.com/backupbot/backupbot/bot/store"
+	"github.com/backupbot/backupbot/commvault"
 )
 
 // runBot runs the Slack bot until ctx ends (SIGTERM or SIGINT), then
@@ -59,6 +60,7 @@ func runBot(ctx context.Context, args []string, stderr io.Writer) int {
 	// /healthz answers from here on; /readyz once Slack and the database are up.
 	var slackUp atomic.Pointer[bot.Slack]
 	var dbUp atomic.Pointer[store.DB]
+	var cvUp atomic.Pointer[commvault.Client]
 	stopOps, err := serveOps(ctx, cfg.HTTPAddr, opsHandler(reg, []readiness{
 		{"slack socket connected", func(context.Context) error {
 			if t := slackUp.Load(); t != nil {
@@ -73,6 +75,7 @@ func runBot(ctx context.Context, args []string, stderr io.Writer) int {
 			return errors.New("starting")
 		}},
 		{"policy loaded", func(context.Context) error { return policy.ready() }},
+		commvaultReady(&cvUp),
 	}), log)
 	if err != nil {
 		log.Error("http", zap.Error(err))
@@ -85,6 +88,7 @@ func runBot(ctx context.Context, args []string, stderr io.Writer) int {
 		return exitUsage
 	}
 	defer cv.stop()
+	cvUp.Store(cv.client)
 
 	api := slack.New(cfg.SlackBotToken, slack.OptionAppLevelToken(cfg.SlackAppToken), slack.OptionAPIURL(cfg.SlackAPIURL))
 	who, err := authTest(ctx, api)
@@ -99,6 +103,7 @@ func runBot(ctx context.Context, args []string, stderr io.Writer) int {
 	}
 	defer closeStore()
 	dbUp.Store(st)
+	cv.shareTokens(st)
 	ver, rev := buildInfo()
 	host, _ := os.Hostname()
 	replica := host + "-" + randomHex(3)

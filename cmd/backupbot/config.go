@@ -32,6 +32,11 @@ type config struct {
 	ShutdownTimeout   time.Duration `envconfig:"BACKUPBOT_SHUTDOWN_TIMEOUT" default:"20s"`
 	LogLevel          string        `envconfig:"BACKUPBOT_LOG_LEVEL" default:"info"`
 
+	// A Command Center access token and its refresh token: the recommended
+	// way to authenticate (commvaultAuth checks one way is set, whole).
+	CommvaultAccessToken  string `envconfig:"COMMVAULT_ACCESS_TOKEN"`
+	CommvaultRefreshToken string `envconfig:"COMMVAULT_REFRESH_TOKEN"`
+
 	logLevel zapcore.Level
 }
 
@@ -76,12 +81,9 @@ func (c *config) check() error {
 		return errors.New("SLACK_APP_TOKEN: an app-level token starts with xapp-")
 	case c.SlackBotToken != "" && !strings.HasPrefix(c.SlackBotToken, "xoxb-"):
 		return errors.New("SLACK_BOT_TOKEN: a bot token starts with xoxb-")
-	case c.CommvaultUsername != "" && c.CommvaultPassword == "":
-		return errors.New("COMMVAULT_PASSWORD: required with COMMVAULT_USERNAME")
-	case c.CommvaultPassword != "" && c.CommvaultUsername == "":
-		return errors.New("COMMVAULT_USERNAME: required with COMMVAULT_PASSWORD")
-	case c.CommvaultToken != "" && c.CommvaultUsername != "":
-		return errors.New("COMMVAULT_AUTHTOKEN: set either it or COMMVAULT_USERNAME and COMMVAULT_PASSWORD, not both")
+	}
+	if err := c.commvaultAuth(); err != nil {
+		return err
 	}
 	if err := checkURL("SLACK_API_URL", c.SlackAPIURL); err != nil {
 		return err
@@ -109,8 +111,8 @@ func (c *config) checkCommvault() error {
 	switch {
 	case c.CommvaultURL == "":
 		return errors.New("COMMVAULT_API_URL: required (or run with --simulate)")
-	case c.CommvaultToken == "" && c.CommvaultUsername == "":
-		return errors.New("COMMVAULT_AUTHTOKEN: required, or COMMVAULT_USERNAME and COMMVAULT_PASSWORD")
+	case c.CommvaultAccessToken == "" && c.CommvaultToken == "" && c.CommvaultUsername == "":
+		return errors.New("COMMVAULT_ACCESS_TOKEN: required with COMMVAULT_REFRESH_TOKEN (or COMMVAULT_USERNAME and COMMVAULT_PASSWORD, or COMMVAULT_AUTHTOKEN)")
 	}
 	return nil
 }

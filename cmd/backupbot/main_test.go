@@ -37,7 +37,8 @@ func clearEnv(t *testing.T) {
 	for _, name := range []string{"SLACK_APP_TOKEN", "SLACK_BOT_TOKEN", "SLACK_API_URL", "BACKUPBOT_COMMAND",
 		"COMMVAULT_API_URL", "COMMVAULT_AUTHTOKEN", "COMMVAULT_USERNAME", "COMMVAULT_PASSWORD", "COMMVAULT_CA_FILE",
 		"COMMVAULT_TIMEOUT", "BACKUPBOT_POLICY", "BACKUPBOT_DATABASE_URL", "BACKUPBOT_HTTP_ADDR",
-		"BACKUPBOT_JOB_POLL_INTERVAL", "BACKUPBOT_SHUTDOWN_TIMEOUT", "BACKUPBOT_LOG_LEVEL"} {
+		"BACKUPBOT_JOB_POLL_INTERVAL", "BACKUPBOT_SHUTDOWN_TIMEOUT", "BACKUPBOT_LOG_LEVEL",
+		"COMMVAULT_ACCESS_TOKEN", "COMMVAULT_REFRESH_TOKEN"} {
 		if v, ok := os.LookupEnv(name); ok {
 			t.Cleanup(func() { os.Setenv(name, v) })
 		}
@@ -212,6 +213,16 @@ func TestConfigErrors(t *testing.T) {
 		{"username without password", map[string]string{"COMMVAULT_USERNAME": "admin"}, []string{"console"}, "COMMVAULT_PASSWORD"},
 		{"password without username", map[string]string{"COMMVAULT_PASSWORD": secret}, []string{"console"}, "COMMVAULT_USERNAME"},
 		{"token and username", map[string]string{"COMMVAULT_AUTHTOKEN": secret, "COMMVAULT_USERNAME": "a", "COMMVAULT_PASSWORD": secret}, []string{"console"}, "COMMVAULT_AUTHTOKEN"},
+		{"access token without refresh token", map[string]string{"COMMVAULT_ACCESS_TOKEN": secret}, []string{"console"},
+			"COMMVAULT_REFRESH_TOKEN: required with COMMVAULT_ACCESS_TOKEN"},
+		{"refresh token without access token", map[string]string{"COMMVAULT_REFRESH_TOKEN": secret}, []string{"console"},
+			"COMMVAULT_ACCESS_TOKEN: required with COMMVAULT_REFRESH_TOKEN"},
+		{"access token and login", map[string]string{"COMMVAULT_ACCESS_TOKEN": secret, "COMMVAULT_REFRESH_TOKEN": secret,
+			"COMMVAULT_USERNAME": "a", "COMMVAULT_PASSWORD": secret}, []string{"console"}, "COMMVAULT_ACCESS_TOKEN: set either it"},
+		{"access token and session token", map[string]string{"COMMVAULT_ACCESS_TOKEN": secret, "COMMVAULT_REFRESH_TOKEN": secret,
+			"COMMVAULT_AUTHTOKEN": secret}, []string{"console"}, "COMMVAULT_AUTHTOKEN: set either it or COMMVAULT_ACCESS_TOKEN"},
+		{"access token in the console without a database", map[string]string{"COMMVAULT_API_URL": "https://cs.example.com/commandcenter/api",
+			"COMMVAULT_ACCESS_TOKEN": secret, "COMMVAULT_REFRESH_TOKEN": secret}, []string{"console"}, "BACKUPBOT_DATABASE_URL: required with COMMVAULT_ACCESS_TOKEN"},
 		{"commvault URL", map[string]string{"COMMVAULT_API_URL": "ftp://cs/" + secret}, []string{"console"}, "COMMVAULT_API_URL"},
 		{"commvault URL with credentials", map[string]string{"COMMVAULT_API_URL": "https://u:" + secret + "@cs/commandcenter/api"}, []string{"console"}, "COMMVAULT_API_URL"},
 		{"database URL", map[string]string{"BACKUPBOT_DATABASE_URL": "mysql://x"}, []string{"console"}, "BACKUPBOT_DATABASE_URL"},
