@@ -104,6 +104,24 @@ func unknownTableGroupAnswer(command, account, client, name string, suggestions 
 	return Message{Text: text}
 }
 
+// ambiguousTableGroupAnswer: the table group name is in several DynamoDB
+// instances of the client; the caller picks one as INSTANCE/NAME.
+func ambiguousTableGroupAnswer(command, account, client, name string, instances []string) Message {
+	choices := make([]string, len(instances))
+	for i, in := range instances {
+		choices[i] = "`" + esc(in+"/"+name) + "`"
+	}
+	return Message{Text: fmt.Sprintf("*%s* is a table group of %d DynamoDB instances of *%s* (Commvault client %s), "+
+		"so I cannot tell which one you mean. Name it with its instance: %s. Nothing was submitted; `%s list %s` shows them all.",
+		esc(name), len(instances), esc(account), esc(client), strings.Join(choices, " or "), esc(command), esc(account))}
+}
+
+// commvaultUnavailableAnswer: Commvault refused the bot's session token.
+func commvaultUnavailableAnswer() Message {
+	return Message{Text: "Commvault is unavailable: it refused backupbot's session token, which cannot be renewed. " +
+		"Nothing was submitted; try again once backupbot's operators have given it new Commvault credentials."}
+}
+
 // statusAnswer is a job's state as Commvault reports it.
 func statusAnswer(j commvault.Job, links jobLinks) Message {
 	var b strings.Builder

@@ -254,8 +254,15 @@ const maxSuggestions = 3
 func (b *Bot) resolveFailed(ctx context.Context, t *turn, kind cmdKind, acct *auth.Account, err error) {
 	b.commvaultError(err)
 	var nf *commvault.NotFoundError
+	var amb *commvault.AmbiguousError
 	var apiErr *commvault.APIError
 	switch {
+	case errors.As(err, &amb):
+		b.outcome(t, kind, "ambiguous-tablegroup", zap.Strings("instances", amb.Instances))
+		b.reply(ctx, t, ambiguousTableGroupAnswer(b.command, acct.Name, acct.Client, amb.Name, amb.Instances))
+	case errors.Is(err, commvault.ErrSessionExpired):
+		b.outcome(t, kind, "commvault-unavailable")
+		b.reply(ctx, t, commvaultUnavailableAnswer())
 	case errors.As(err, &nf):
 		b.outcome(t, kind, "unknown-tablegroup")
 		var allowed []string

@@ -126,6 +126,7 @@ type Bot struct {
 	mu      sync.Mutex
 	missing map[string]int // polls in a row a followed job had no record, by job ID
 	purged  time.Time      // when retention last ran
+	limited int            // polls in a row Commvault answered 429 (backoff)
 
 	histories historyCache // recent job listings, by table group
 }

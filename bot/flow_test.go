@@ -204,9 +204,11 @@ func TestSubmissionFaults(t *testing.T) {
 		{"errorCode in a 200", simulator.Fault{Op: simulator.OpCreateTask, Kind: simulator.FaultErrorCode, Code: 91, Message: "Storage policy not assigned"},
 			store.Failed, []string{"did not start", "Storage policy not assigned", "91"}},
 		{"no jobIds", simulator.Fault{Op: simulator.OpCreateTask, Kind: simulator.FaultNoJobIDs}, store.Failed, []string{"did not start", "no job"}},
+		// A 500 can come after Commvault created the job: unknown, never "did not start".
 		{"500 JSON", simulator.Fault{Op: simulator.OpCreateTask, Kind: simulator.FaultHTTP500JSON, Code: 1, Message: "Internal error occurred"},
-			store.Failed, []string{"did not start", "Internal error occurred"}},
-		{"500 HTML", simulator.Fault{Op: simulator.OpCreateTask, Kind: simulator.FaultHTTP500HTML}, store.Failed, []string{"did not start", "500"}},
+			store.Unknown, []string{"Outcome unknown — checking Commvault", "HTTP 500", "will not resubmit"}},
+		{"500 HTML", simulator.Fault{Op: simulator.OpCreateTask, Kind: simulator.FaultHTTP500HTML}, store.Unknown,
+			[]string{"Outcome unknown — checking Commvault", "HTTP 500"}},
 		{"429", simulator.Fault{Op: simulator.OpCreateTask, Kind: simulator.FaultRateLimited, RetryAfter: 30 * time.Second},
 			store.Failed, []string{"did not start", "rate-limiting"}},
 		{"401 after the re-login too", simulator.Fault{Op: simulator.OpCreateTask, Kind: simulator.FaultUnauthorized, Times: 2},

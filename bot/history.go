@@ -77,6 +77,9 @@ func (b *Bot) commvaultReadFailed(ctx context.Context, t *turn, kind cmdKind, er
 	case errors.Is(err, commvault.ErrTimeout):
 		b.outcome(t, kind, "commvault-timeout", zap.Error(err))
 		b.reply(ctx, t, commvaultTimeoutAnswer())
+	case errors.Is(err, commvault.ErrSessionExpired):
+		b.outcome(t, kind, "commvault-unavailable")
+		b.reply(ctx, t, commvaultUnavailableAnswer())
 	case errors.As(err, &apiErr):
 		b.outcome(t, kind, "commvault-error", zap.Error(err))
 		b.reply(ctx, t, commvaultErrorAnswer(commvaultProblem(apiErr)))

@@ -133,9 +133,13 @@ func (b *Bot) round(ctx context.Context, next *time.Time, leading func() bool) {
 	}
 	if !b.now().Before(next.Add(-min(b.interval, housekeeping) / 2)) { // a tick's jitter does not skip a poll
 		*next = b.now().Add(b.interval)
-		if wait := b.pollWhile(ctx, leading); wait > 0 {
-			b.log.Warn("commvault rate limit: polling paused", zap.Duration("for", wait))
+		wait := b.pollWhile(ctx, leading)
+		b.metrics.readsPaused.Set(wait.Seconds())
+		if wait > 0 {
+			b.log.Warn("commvault rate limit: polling paused", zap.Duration("for", wait), zap.Int("in_a_row", b.throttled(0)))
 			*next = b.now().Add(wait)
+		} else {
+			b.throttled(-1)
 		}
 	}
 	if leading() && b.now().Sub(b.purged) >= retentionEvery {
@@ -193,7 +197,7 @@ func (b *Bot) pollWhile(ctx context.Context, leading func() bool) (backoff time.
 		jobs, err := b.cv.Jobs(ctx, clientID, max(window, reconcileFor))
 		b.metrics.cvReads.Inc()
 		b.commvaultError(err)
-		if wait := retryAfter(err); wait > 0 {
+		if wait := b.retryAfter(err); wait > 0 {
 			return wait
 		}
 		if err != nil {
@@ -235,7 +239,7 @@ func (b *Bot) update(ctx context.Context, r request, listed map[string]commvault
 			j, err = b.cv.Job(ctx, id)
 			b.metrics.cvReads.Inc()
 			b.commvaultError(err)
-			if wait := retryAfter(err); wait > 0 {
+			if wait := b.retryAfter(err); wait > 0 {
 				return wait
 			}
 			switch {
@@ -328,14 +332,38 @@ func (b *Bot) found(jobID string) {
 	delete(b.missing, jobID)
 }
 
-// retryAfter is how long Commvault asked to wait, if err is a 429.
-func retryAfter(err error) time.Duration {
+// Backoff after a 429 that says neither Retry-After nor
+// X-RateLimit-Period: a minute, doubled for each such 429 in a row, at
+// most an hour (Commvault SaaS's budget window).
+const (
+	backoffFirst = time.Minute
+	backoffMost  = time.Hour
+)
+
+// retryAfter is how long to pause polling, if err is a 429: what Commvault
+// asked (Retry-After, or X-RateLimit-Period), else an exponential backoff.
+func (b *Bot) retryAfter(err error) time.Duration {
 	var apiErr *commvault.APIError
 	if !errors.As(err, &apiErr) || apiErr.StatusCode != 429 {
 		return 0
 	}
+	n := b.throttled(1)
 	if apiErr.RetryAfter > 0 {
 		return apiErr.RetryAfter
 	}
-	return time.Minute
+	return min(backoffFirst<<min(n-1, 6), backoffMost)
+}
+
+// throttled adds delta to the count of polls in a row paused by a 429
+// (delta -1 resets it) and returns the count.
+func (b *Bot) throttled(delta int) int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	switch {
+	case delta < 0:
+		b.limited = 0
+	default:
+		b.limited += delta
+	}
+	return b.limited
 }

@@ -2,12 +2,14 @@ package bot
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
 	"go.uber.org/zap"
 
 	"github.com/backupbot/backupbot/auth"
+	"github.com/backupbot/backupbot/commvault"
 )
 
 // help is the usage, with the caller's own accounts as examples.
@@ -53,13 +55,15 @@ func (b *Bot) list(ctx context.Context, t *turn, cmd command) {
 		e := listEntry{Account: a.Name, Client: a.Client, NeedsApproval: a.NeedsApproval(), TableGroups: a.TableGroups}
 		if len(a.TableGroups) == 0 {
 			scs, err := b.cv.Subclients(ctx, a.Client)
-			if err != nil {
+			switch {
+			case errors.Is(err, commvault.ErrSessionExpired):
+				b.commvaultError(err)
+				e.Problem = "Commvault is unavailable just now"
+			case err != nil:
 				t.log.Warn("list table groups", zap.String("account", a.Name), zap.Error(err))
 				e.Problem = "Commvault did not list its table groups just now"
 			}
-			for _, sc := range scs {
-				e.TableGroups = append(e.TableGroups, sc.Name)
-			}
+			e.TableGroups = commvault.TableGroupNames(scs) // DynamoDB ones only
 		}
 		entries = append(entries, e)
 	}

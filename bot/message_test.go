@@ -88,6 +88,8 @@ func TestMessagesGolden(t *testing.T) {
 	linked := jobLinks{template: "https://cs.example.com/commandcenter/#/jobs/{jobId}?a=1&b=<2>|x"}
 	killedJob := sampleJob("Killed")
 	killedJob.PendingReason = "The job was killed by user [admin]."
+	incremental := sampleRequest(store.Submitted)
+	incremental.Level = commvault.Incremental
 	tests := []struct {
 		name string
 		msg  Message
@@ -113,8 +115,13 @@ func TestMessagesGolden(t *testing.T) {
 		{"reply-job-degraded", jobEndReply(sampleJob("Completed w/ one or more errors"), jobLinks{})},
 		{"reply-job-failed", jobEndReply(failedJob, jobLinks{})},
 		{"reply-submit-failed", submitFailedReply("Storage policy not assigned (error code 91)")},
-		{"reply-outcome-unknown", outcomeUnknownReply(sampleRequest(store.Unknown), false, "9f8e7d")},
-		{"reply-outcome-unknown-interrupted", outcomeUnknownReply(sampleRequest(store.Unknown), true, "9f8e7d")},
+		{"reply-outcome-unknown", outcomeUnknownReply(sampleRequest(store.Unknown), unknownCause{}, "9f8e7d")},
+		{"reply-outcome-unknown-interrupted", outcomeUnknownReply(sampleRequest(store.Unknown), unknownCause{interrupted: true}, "9f8e7d")},
+		{"reply-outcome-unknown-5xx", outcomeUnknownReply(sampleRequest(store.Unknown), unknownCause{status: 500}, "9f8e7d")},
+		{"reply-commvault-unavailable", commvaultUnavailableReply()},
+		{"commvault-unavailable", commvaultUnavailableAnswer()},
+		{"ambiguous-tablegroup", ambiguousTableGroupAnswer("/backup", "prod", "aws-prod-account", "default", []string{"DynamoDB", "DynamoDB-eu"})},
+		{"reply-reconciled-full", reconciledReply(incremental, sampleJob("Running"), jobLinks{})},
 		{"reply-breakglass", breakglassReply(emergency, []string{"S0LEADS", "U0LEAD"})},
 		{"reply-job-lost", jobLostReply("149801", 10, jobLinks{})},
 		{"internal-error", internalErrorAnswer("9f8e7d")},
@@ -213,7 +220,9 @@ func TestMessagesEscapeUserText(t *testing.T) {
 	r.Reason = "<!channel> & <https://evil.example|click> <@U0BOSS>"
 	r.TableGroup.Name = "<!here>"
 	r.Account = "a&b"
-	for _, m := range []Message{parentMessage(r, jobLinks{}), outcomeUnknownReply(r, false, "x"), breakglassReply(r, nil)} {
+	for _, m := range []Message{parentMessage(r, jobLinks{}), outcomeUnknownReply(r, unknownCause{}, "x"),
+		outcomeUnknownReply(r, unknownCause{status: 500}, "x"), breakglassReply(r, nil),
+		ambiguousTableGroupAnswer("/backup", "a&b", "c", "<!here>", []string{"<!channel>"})} {
 		raw, err := json.Marshal(m)
 		if err != nil {
 			t.Fatal(err)

@@ -21,6 +21,7 @@ type Metrics struct {
 	cvReads       prometheus.Counter
 	untold        prometheus.Counter
 	kills         *prometheus.CounterVec
+	readsPaused   prometheus.Gauge
 
 	slackCalls     *prometheus.CounterVec
 	ackSeconds     prometheus.Histogram
@@ -46,7 +47,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		submitSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "backupbot_commvault_submit_seconds",
 			Help: "How long Commvault took to answer CreateTask.", Buckets: prometheus.ExponentialBuckets(0.05, 2, 12)}),
 		cvErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "backupbot_commvault_errors_total",
-			Help: "Commvault errors the bot met, by kind (timeout, rate_limited, http, error_code, unknown_outcome, other)."},
+			Help: "Commvault errors the bot met, by kind (timeout, rate_limited, http, error_code, unknown_outcome, session_expired, other)."},
 			[]string{"kind"}),
 		internal: prometheus.NewCounter(prometheus.CounterOpts{Name: "backupbot_internal_errors_total",
 			Help: "Unexpected errors shown to users as a reference."}),
@@ -60,6 +61,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Outcome and job-end thread replies Slack did not take; each is posted again until it does."}),
 		kills: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "backupbot_job_kills_total",
 			Help: "Commvault job kills asked by a cancel, by outcome (killed, refused, unknown, error)."}, []string{"outcome"}),
+		readsPaused: prometheus.NewGauge(prometheus.GaugeOpts{Name: "backupbot_commvault_reads_paused_seconds",
+			Help: "How long job polling is paused after Commvault's last HTTP 429, in seconds; 0 while it is not."}),
 		slackCalls: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "backupbot_slack_api_errors_total",
 			Help: "Slack Web API calls that failed, by method and kind (rate_limited, error)."}, []string{"method", "kind"}),
 		ackSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "backupbot_slack_ack_seconds",
@@ -73,7 +76,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Socket-mode connections the Slack app has open, all replicas together, as Slack's last hello said (it allows 10)."}),
 	}
 	for _, c := range []prometheus.Collector{m.commands, m.denials, m.decisions, m.expiries, m.submissions, m.submitSeconds,
-		m.cvErrors, m.internal, m.jobsFollowed, m.jobsEnded, m.cvReads, m.untold, m.kills, m.slackCalls, m.ackSeconds, m.envelopes, m.connections, m.appConnections} {
+		m.cvErrors, m.internal, m.jobsFollowed, m.jobsEnded, m.cvReads, m.untold, m.kills, m.readsPaused, m.slackCalls, m.ackSeconds, m.envelopes, m.connections, m.appConnections} {
 		f(c)
 	}
 	return m

@@ -209,17 +209,31 @@ func submitFailedReply(problem string) Message {
 }
 
 // outcomeUnknownReply says in the thread that the submission may or may not
-// have reached Commvault, and that the bot will not resubmit it.
-// interrupted says whether the bot stopped mid-submission (else Commvault
-// did not answer in time).
-func outcomeUnknownReply(r request, interrupted bool, ref string) Message {
+// have reached Commvault, and that the bot will not resubmit it but looks
+// for its job: the bot stopped mid-submission, Commvault answered with a
+// 5xx (which a CommServe can do after it created the job), or it did not
+// answer in time.
+func outcomeUnknownReply(r request, cause unknownCause, ref string) Message {
+	if cause.status != 0 {
+		return Message{Text: fmt.Sprintf("⚠️ Outcome unknown — checking Commvault: it answered the backup request for *%s* / *%s* "+
+			"with HTTP %d, which does not say whether a job started. I will not resubmit it; I am looking for the job "+
+			"in the job list of client %s and will post here what I find. (ref %s)",
+			esc(r.Account), esc(r.TableGroup.Name), cause.status, esc(r.TableGroup.ClientName), ref)}
+	}
 	why := "Commvault did not answer the backup request for *%s* / *%s* in time"
-	if interrupted {
+	if cause.interrupted {
 		why = "I stopped between sending the backup request for *%s* / *%s* to Commvault and recording its answer"
 	}
 	return Message{Text: fmt.Sprintf("⚠️ Outcome unknown: "+why+", so a job may or may not have started. "+
 		"Check Commvault's Job Controller for client %s before asking again — I will not resubmit it, "+
 		"and I am looking for the job. (ref %s)", esc(r.Account), esc(r.TableGroup.Name), esc(r.TableGroup.ClientName), ref)}
+}
+
+// commvaultUnavailableReply says in the thread that Commvault refused the
+// bot's session token, so nothing was submitted.
+func commvaultUnavailableReply() Message {
+	return Message{Text: "❌ Commvault is unavailable: it refused backupbot's session token, which cannot be renewed, " +
+		"so nothing was submitted and nothing is running. Ask again once backupbot's operators have given it new Commvault credentials."}
 }
 
 // jobEndReply is the thread reply when a job reaches its final state.
@@ -252,12 +266,18 @@ func jobLostReply(id string, polls int, links jobLinks) Message {
 }
 
 // reconciledReply says in the thread that the job of a request whose outcome
-// was unknown has been found in Commvault.
+// was unknown has been found in Commvault, and that it runs as a full
+// backup when an incremental was asked for (Commvault's first backup of a
+// table group is always a full).
 func reconciledReply(r request, j commvault.Job, links jobLinks) Message {
 	return dated(links, func(l look) string {
-		return fmt.Sprintf("🔎 Found it: Commvault shows job %s for %s / %s, started at %s, "+
+		text := fmt.Sprintf("🔎 Found it: Commvault shows job %s for %s / %s, started at %s, "+
 			"which matches this request. I'm following it and will post here when it ends.",
 			l.links.id(j.ID), esc(r.Account), esc(r.TableGroup.Name), l.time(j.Start))
+		if r.Level == commvault.Incremental && strings.EqualFold(j.BackupLevel, levelName(commvault.Full)) {
+			text += " Commvault runs it as a full backup: a table group's first backup always is."
+		}
+		return text
 	})
 }
 

@@ -108,7 +108,7 @@ func (b *Bot) resume(ctx context.Context, log *zap.Logger, r request) {
 	case store.Submitting:
 		ref := b.newID()
 		log.Warn("recover: interrupted submission; outcome unknown", zap.String("ref", ref))
-		b.unknown(ctx, log, r, true, "the bot stopped between sending the backup to Commvault and recording the answer", ref)
+		b.unknown(ctx, log, r, unknownCause{interrupted: true}, "the bot stopped between sending the backup to Commvault and recording the answer", ref)
 	case store.Approved:
 		log.Info("recover: submitting an approved request")
 		b.submit(ctx, log, r)
@@ -166,8 +166,11 @@ func (b *Bot) recordParent(ctx context.Context, log *zap.Logger, r *request, ts 
 
 // reconcile looks in a listing of the client's jobs for the job of a
 // request whose submission outcome is unknown: a backup of the same table
-// group at the same level, started when the request was being sent. Found,
-// the request is followed like any other.
+// group (subclient ID, where the listing gives it: an RDS subclient can
+// have the same name) at the same level, started when the request was
+// being sent. Commvault runs the first incremental of a table group as a
+// full: a full matches an incremental. (Jobs Commvault marks internal are
+// not in the listing.) Found, the request is followed like any other.
 func (b *Bot) reconcile(ctx context.Context, r request, jobs []commvault.Job) {
 	log := b.log.With(zap.String("request", r.ID))
 	// The job, if any, started while CreateTask was being sent: look only
@@ -181,9 +184,9 @@ func (b *Bot) reconcile(ctx context.Context, r request, jobs []commvault.Job) {
 		}
 	}
 	for _, j := range jobs {
-		if !strings.EqualFold(j.SubclientName, r.TableGroup.Name) || j.Start.IsZero() ||
-			j.Start.Before(sent.Add(-reconcileSkew)) || j.Start.After(sent.Add(b.submitBound()+reconcileSkew)) ||
-			(j.BackupLevel != "" && !strings.EqualFold(j.BackupLevel, levelName(r.Level))) {
+		if (j.SubclientID != 0 && j.SubclientID != r.TableGroup.ID) || !strings.EqualFold(j.SubclientName, r.TableGroup.Name) ||
+			j.Start.IsZero() || j.Start.Before(sent.Add(-reconcileSkew)) || j.Start.After(sent.Add(b.submitBound()+reconcileSkew)) ||
+			!levelMatches(j.BackupLevel, r.Level) {
 			continue
 		}
 		next, err := b.transition(ctx, r, []store.State{store.Unknown}, store.Change{To: store.Submitted, Actor: actorBot,
@@ -198,4 +201,12 @@ func (b *Bot) reconcile(ctx context.Context, r request, jobs []commvault.Job) {
 		b.updateParent(ctx, log, next)
 		return
 	}
+}
+
+// levelMatches reports whether a job listed at level listed (as
+// backupLevelName spells it; "" when not said) can be the backup asked
+// for at asked: the same level, or a full for an incremental.
+func levelMatches(listed string, asked commvault.Level) bool {
+	return listed == "" || strings.EqualFold(listed, levelName(asked)) ||
+		(asked == commvault.Incremental && strings.EqualFold(listed, levelName(commvault.Full)))
 }

@@ -45,7 +45,14 @@ func (b *Bot) submit(ctx context.Context, log *zap.Logger, r request) {
 	case errors.Is(err, commvault.ErrOutcomeUnknown):
 		ref := b.newID()
 		log.Error("submission outcome unknown", zap.String("ref", ref), zap.String("outcome", "unknown"), zap.Error(err))
-		b.unknown(ctx, log, r, false, "Commvault did not answer in time", ref)
+		if errors.As(err, &apiErr) && apiErr.StatusCode >= 500 { // it may have created the job anyway
+			b.unknown(ctx, log, r, unknownCause{status: apiErr.StatusCode}, fmt.Sprintf("Commvault answered HTTP %d", apiErr.StatusCode), ref)
+			return
+		}
+		b.unknown(ctx, log, r, unknownCause{}, "Commvault did not answer in time", ref)
+	case errors.Is(err, commvault.ErrSessionExpired):
+		log.Warn("submission refused", zap.String("outcome", "failed"), zap.Error(err))
+		b.failedWith(ctx, log, r, "Commvault is unavailable: backupbot's Commvault session expired", commvaultUnavailableReply())
 	case errors.As(err, &apiErr):
 		log.Warn("submission refused", zap.String("outcome", "failed"), zap.Error(err))
 		b.failed(ctx, log, r, commvaultProblem(apiErr))
@@ -86,8 +93,13 @@ func (b *Bot) submitted(ctx context.Context, log *zap.Logger, r request, task co
 
 // failed records and reports that Commvault did not start the backup.
 func (b *Bot) failed(ctx context.Context, log *zap.Logger, r request, problem string) {
+	b.failedWith(ctx, log, r, problem, submitFailedReply(problem))
+}
+
+// failedWith is failed, telling the thread m.
+func (b *Bot) failedWith(ctx context.Context, log *zap.Logger, r request, problem string, m Message) {
 	r, err := b.transition(ctx, r, []store.State{store.Submitting}, store.Change{To: store.Failed, Actor: actorBot, Problem: problem,
-		Tell: noticeOf(submitFailedReply(problem))})
+		Tell: noticeOf(m)})
 	if err != nil {
 		log.Error("record the failed submission", zap.Error(err))
 		return
@@ -98,10 +110,18 @@ func (b *Bot) failed(ctx context.Context, log *zap.Logger, r request, problem st
 	b.updateParent(ctx, log, r)
 }
 
+// unknownCause is why a submission's outcome is not known: the bot
+// stopped while it was sent, Commvault answered it with a 5xx (status),
+// or else did not answer in time.
+type unknownCause struct {
+	interrupted bool
+	status      int
+}
+
 // unknown records and reports a submission whose outcome is not known.
-func (b *Bot) unknown(ctx context.Context, log *zap.Logger, r request, interrupted bool, problem, ref string) {
+func (b *Bot) unknown(ctx context.Context, log *zap.Logger, r request, cause unknownCause, problem, ref string) {
 	r, err := b.transition(ctx, r, []store.State{store.Submitting}, store.Change{To: store.Unknown, Actor: actorBot, Problem: problem,
-		Tell: noticeOf(outcomeUnknownReply(r, interrupted, ref))})
+		Tell: noticeOf(outcomeUnknownReply(r, cause, ref))})
 	if err != nil {
 		log.Error("record the unknown outcome", zap.Error(err))
 		return
@@ -112,17 +132,23 @@ func (b *Bot) unknown(ctx context.Context, log *zap.Logger, r request, interrupt
 	b.updateParent(ctx, log, r)
 }
 
-// commvaultError counts a Commvault error by kind.
+// commvaultError counts a Commvault error by kind. A refused session
+// token is also logged, in words an operator can act on.
 func (b *Bot) commvaultError(err error) {
 	if err == nil {
 		return
 	}
 	var apiErr *commvault.APIError
 	var nf *commvault.NotFoundError
+	var amb *commvault.AmbiguousError
+	var se *commvault.SessionError
 	kind := "other"
 	switch {
-	case errors.As(err, &nf), errors.Is(err, commvault.ErrJobNotFound):
+	case errors.As(err, &nf), errors.As(err, &amb), errors.Is(err, commvault.ErrJobNotFound):
 		return // an answer, not an error
+	case errors.As(err, &se):
+		b.log.Error(se.Error())
+		kind = "session_expired"
 	case errors.Is(err, commvault.ErrOutcomeUnknown):
 		kind = "unknown_outcome"
 	case errors.Is(err, commvault.ErrTimeout):

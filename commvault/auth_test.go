@@ -20,8 +20,13 @@ func TestStaticToken(t *testing.T) {
 		t.Fatalf("Subclients error: %v", err)
 	}
 	reqs := e.sim.Requests()
-	if len(reqs) != 1 || reqs[0].Authtoken != testToken {
-		t.Fatalf("requests = %+v, want one with Authtoken %q", reqs, testToken)
+	if len(reqs) != 2 || reqs[0].Op != simulator.OpSubclient || reqs[1].Op != simulator.OpInstance {
+		t.Fatalf("requests = %+v, want the listing and its instance's type", reqs)
+	}
+	for _, r := range reqs {
+		if r.Authtoken != testToken || r.Bearer != "" {
+			t.Errorf("request %s sent Authtoken %q, Bearer %q; want Authtoken %q", r.Path, r.Authtoken, r.Bearer, testToken)
+		}
 	}
 
 	// A static token cannot be renewed: a 401 is the answer.
@@ -46,8 +51,8 @@ func TestLogin(t *testing.T) {
 		t.Fatalf("Subclients error: %v", err)
 	}
 	reqs := e.sim.Requests()
-	if len(reqs) != 2 || reqs[0].Op != simulator.OpLogin || reqs[1].Op != simulator.OpSubclient {
-		t.Fatalf("requests = %+v, want Login then Subclient", reqs)
+	if len(reqs) != 3 || reqs[0].Op != simulator.OpLogin || reqs[1].Op != simulator.OpSubclient || reqs[2].Op != simulator.OpInstance {
+		t.Fatalf("requests = %+v, want Login then Subclient and Instance", reqs)
 	}
 	body, _ := reqs[0].Body.(map[string]any)
 	if body["username"] != testUser || body["password"] != encodePassword(testPassword) ||

@@ -37,24 +37,37 @@ const (
 	maxErrorBody   = 64 << 10 // non-2xx bodies, reduced to one line anyway
 )
 
-// Config configures a Client. Set Token, or Username and Password.
+// Config configures a Client. Set exactly one of: AccessToken and
+// RefreshToken (recommended: renewed as they expire), Username and Password
+// (a service account: logged in again on a 401), or Token (a session token
+// that lapses and cannot be renewed).
 type Config struct {
-	BaseURL            string        // ".../commandcenter/api" or ".../webconsole/api", trailing slash optional
-	Token              string        // static token, sent as is in the Authtoken header
-	Username, Password string        // POST /Login instead of Token (password sent base64)
-	HTTPClient         *http.Client  // nil: New builds one with Timeout (and sane dial/TLS/header timeouts); copied, redirects never followed
-	Timeout            time.Duration // per request; 0 = 30s
-	NotifyOnCompletion bool          // commonOpts.notifyUserOnJobCompletion, default false
-	CacheTTL           time.Duration // subclient listing cache; 0 = 5m; negative = no cache
+	BaseURL string // ".../commandcenter/api" or ".../webconsole/api", trailing slash optional
+	// AccessToken and RefreshToken are a Command Center access token and its
+	// refresh token, sent as "Authorization: Bearer …" and renewed with POST
+	// /V4/AccessToken/Renew on a 401 or shortly before the expiry Commvault
+	// gave. Renewing with any but the newest pair invalidates the whole
+	// chain: Tokens, when set, is where every process using the chain finds
+	// the newest pair and renews it once between them.
+	AccessToken, RefreshToken string
+	Tokens                    TokenChain
+	Username, Password        string        // POST /Login instead (password sent base64)
+	Token                     string        // session token, sent as given in the Authtoken header
+	HTTPClient                *http.Client  // nil: New builds one with Timeout (and sane dial/TLS/header timeouts); copied, redirects never followed
+	Timeout                   time.Duration // per request; 0 = 30s
+	NotifyOnCompletion        bool          // commonOpts.notifyUserOnJobCompletion, default false
+	CacheTTL                  time.Duration // subclient listing cache; 0 = 5m; negative = no cache
 }
 
 // String describes the configuration without its secrets, so that printing
-// a Config (even with %+v) never shows the token or the password.
+// a Config (even with %+v) never shows a token or the password.
 func (c Config) String() string {
 	auth := "no credentials"
 	switch {
+	case c.AccessToken != "":
+		auth = "access token"
 	case c.Token != "":
-		auth = "static token"
+		auth = "session token"
 	case c.Username != "":
 		auth = "login as " + c.Username
 	}
@@ -69,7 +82,8 @@ type Client struct {
 	base     string // scheme://host/path, no trailing slash
 	http     *http.Client
 	timeout  time.Duration
-	token    string // static token, "" when logging in
+	mode     AuthMode
+	token    string // session token (AuthSessionToken)
 	username string
 	password string
 	deviceID string
@@ -77,8 +91,10 @@ type Client struct {
 	cacheTTL time.Duration
 	now      func() time.Time
 
-	sess  session
-	cache subclientCache
+	sess      session
+	access    accessChain
+	cache     subclientCache
+	instances instanceCache
 }
 
 // New checks cfg and returns a Client. It does no I/O: a login, if any,
@@ -88,13 +104,9 @@ func New(cfg Config) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	switch {
-	case cfg.Token != "" && (cfg.Username != "" || cfg.Password != ""):
-		return nil, errors.New("commvault config: set either a token or a username and password, not both")
-	case cfg.Token == "" && (cfg.Username == "" || cfg.Password == ""):
-		return nil, errors.New("commvault config: a token, or a username and a password, is required")
-	case strings.ContainsAny(cfg.Token, "\r\n\x00"):
-		return nil, errors.New("commvault config: the token contains control characters")
+	mode, err := authMode(cfg)
+	if err != nil {
+		return nil, err
 	}
 	if cfg.Timeout < 0 {
 		return nil, fmt.Errorf("commvault config: negative timeout %s", cfg.Timeout)
@@ -102,6 +114,7 @@ func New(cfg Config) (*Client, error) {
 	c := &Client{
 		base:     base,
 		timeout:  cfg.Timeout,
+		mode:     mode,
 		token:    cfg.Token,
 		username: cfg.Username,
 		password: cfg.Password,
@@ -113,6 +126,7 @@ func New(cfg Config) (*Client, error) {
 	if c.timeout == 0 {
 		c.timeout = defaultTimeout
 	}
+	c.access = newAccessChain(cfg)
 	if c.cacheTTL == 0 {
 		c.cacheTTL = defaultCacheTTL
 	}
@@ -207,25 +221,9 @@ type request struct {
 	// mutates marks a call that must never be repeated once it may have
 	// reached the server (CreateTask): such failures become ErrOutcomeUnknown.
 	mutates bool
-}
-
-// do runs r with the session token and decodes a success into out. On a 401
-// with username/password it logs in again (once, shared with concurrent
-// callers) and repeats the call once; the server refused the first attempt,
-// so even CreateTask may be repeated then.
-func (c *Client) do(ctx context.Context, r request, out any) error {
-	tok, gen, err := c.currentToken(ctx)
-	if err != nil {
-		return err
-	}
-	err = c.send(ctx, r, tok, out)
-	if c.token != "" || !isUnauthorized(err) {
-		return err
-	}
-	if tok, _, err = c.renew(ctx, gen); err != nil {
-		return fmt.Errorf("renew session after 401: %w", err)
-	}
-	return c.send(ctx, r, tok, out)
+	// started marks CreateTask: an answer that carries jobIds started jobs,
+	// whatever errorCode says beside them (cvpysdk reads jobIds first).
+	started bool
 }
 
 // send makes one HTTP request. It returns *APIError for a non-2xx status or
@@ -271,8 +269,8 @@ func traceWrite(ctx context.Context, wrote *atomic.Bool) context.Context {
 }
 
 // newRequest builds the HTTP request for r: the URL with its query, the
-// JSON body, and the Accept, User-Agent, Content-Type, extra and Authtoken
-// headers.
+// JSON body, and the Accept, User-Agent, Content-Type and extra headers, and
+// the token: "Authorization: Bearer" for an access token, Authtoken else.
 func (c *Client) newRequest(ctx context.Context, r request, token string) (*http.Request, error) {
 	var payload io.Reader
 	if r.body != nil {
@@ -298,20 +296,25 @@ func (c *Client) newRequest(ctx context.Context, r request, token string) (*http
 	for k, vs := range r.header {
 		req.Header[k] = vs
 	}
-	if token != "" {
+	switch {
+	case token == "":
+	case c.mode == AuthAccessToken:
+		req.Header.Set("Authorization", "Bearer "+token)
+	default:
 		req.Header.Set("Authtoken", token)
 	}
 	return req, nil
 }
 
 // refusal is the *APIError for a non-2xx answer, read from at most
-// maxErrorBody of its body. A gateway's answer to a call that mutates is
-// ErrOutcomeUnknown: Commvault may or may not have acted.
+// maxErrorBody of its body. A 5xx answer to a call that mutates is
+// ErrOutcomeUnknown: Commvault (or a gateway before it) may or may not have
+// acted; a CreateTask answered HTTP 500 can have created the job.
 func (c *Client) refusal(resp *http.Response, r request, token string) error {
 	// A truncated or unreadable error body still says what the status says.
 	data, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody+1))
 	ae := apiError(resp, data, c.now(), c.secrets(token))
-	if r.mutates && isGatewayStatus(resp.StatusCode) {
+	if r.mutates && resp.StatusCode >= 500 {
 		return outcomeUnknown(ae)
 	}
 	return ae
@@ -337,7 +340,7 @@ func (c *Client) answer(resp *http.Response, r request, token string, out any) e
 	if int64(len(data)) > limit {
 		return fail(fmt.Errorf("read response of %s %s: larger than %d bytes", r.method, r.path, limit))
 	}
-	if code, msg, isJSON := errorFromJSON(data); isJSON && code != 0 {
+	if code, msg, isJSON := errorFromJSON(data); isJSON && code != 0 && !(r.started && hasJobIDs(data)) {
 		return &APIError{StatusCode: resp.StatusCode, Code: code, Message: message(msg, c.secrets(token))}
 	}
 	if out == nil {
@@ -350,9 +353,20 @@ func (c *Client) answer(resp *http.Response, r request, token string, out any) e
 	return nil
 }
 
-// isGatewayStatus: a proxy answered, Commvault may or may not have acted.
-func isGatewayStatus(code int) bool {
-	return code == http.StatusBadGateway || code == http.StatusServiceUnavailable || code == http.StatusGatewayTimeout
+// hasJobIDs reports whether a JSON answer lists at least one job ID.
+func hasJobIDs(data []byte) bool {
+	var v struct {
+		JobIDs []flexString `json:"jobIds"`
+	}
+	if json.Unmarshal(data, &v) != nil {
+		return false
+	}
+	for _, id := range v.JobIDs {
+		if id != "" {
+			return true
+		}
+	}
+	return false
 }
 
 // jsonErrorKind describes a decode error without quoting the input.
@@ -369,10 +383,11 @@ func jsonErrorKind(err error) string {
 	}
 }
 
-// secrets lists what must never reach an error message: the static token,
-// the password (plain and base64) and the session token in use.
-func (c *Client) secrets(sessionToken string) []string {
-	s := []string{c.token, sessionToken}
+// secrets lists what must never reach an error message: the session
+// token, the password (plain and base64), the access and refresh tokens
+// (configured and renewed) and the token in use.
+func (c *Client) secrets(inUse string) []string {
+	s := append([]string{c.token, inUse}, c.access.secrets()...)
 	if c.password != "" {
 		s = append(s, c.password, encodePassword(c.password))
 	}

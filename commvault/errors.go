@@ -41,10 +41,14 @@ const maxMessage = 200
 // APIError is an answer from Commvault that is not a success: a non-2xx
 // status, or a 200 carrying a nonzero errorCode (or no job for CreateTask).
 type APIError struct {
-	StatusCode int           // HTTP status (200 when Commvault said errorCode in a 200)
-	Code       int           // Commvault errorCode, 0 if none
-	Message    string        // one short line; HTML/plain bodies reduced; never a secret
-	RetryAfter time.Duration // from Retry-After (429, 503), 0 if absent
+	StatusCode int    // HTTP status (200 when Commvault said errorCode in a 200)
+	Code       int    // Commvault errorCode, 0 if none
+	Message    string // one short line; HTML/plain bodies reduced; never a secret
+	// RetryAfter is how long Commvault asks the client to wait (429, 503):
+	// Retry-After, or else X-RateLimit-Period (Commvault SaaS sends its
+	// budget, X-RateLimit-Limit calls per X-RateLimit-Period seconds, and
+	// asks a client over it to wait the period); 0 when it says neither.
+	RetryAfter time.Duration
 }
 
 // Error reads like "status 500, error 7: Internal error" or, for a 200 with
@@ -101,6 +105,22 @@ func (e *NotFoundError) Error() string {
 	}
 }
 
+// AmbiguousError says a table group name is in several DynamoDB instances
+// of a client (cloud account): Instances names them, in listing order, and
+// "INSTANCE/NAME" picks one.
+type AmbiguousError struct {
+	Client    string
+	Name      string
+	Instances []string
+}
+
+// Error reads like `table group "default" is in 2 DynamoDB instances of
+// aws-prod-account: DynamoDB, DynamoDB-eu (name one as INSTANCE/default)`.
+func (e *AmbiguousError) Error() string {
+	return fmt.Sprintf("table group %q is in %d DynamoDB instances of %s: %s (name one as INSTANCE/%s)",
+		e.Name, len(e.Instances), e.Client, strings.Join(e.Instances, ", "), e.Name)
+}
+
 // isUnauthorized reports whether err is an HTTP 401 from Commvault.
 func isUnauthorized(err error) bool {
 	var ae *APIError
@@ -145,6 +165,11 @@ func apiError(resp *http.Response, body []byte, now time.Time, secrets []string)
 	e.Message = message(msg, secrets)
 	if ra := resp.Header.Get("Retry-After"); ra != "" {
 		e.RetryAfter = parseRetryAfter(ra, now)
+	}
+	if e.RetryAfter == 0 && resp.StatusCode == http.StatusTooManyRequests {
+		if n, err := strconv.Atoi(strings.TrimSpace(resp.Header.Get("X-RateLimit-Period"))); err == nil && n > 0 {
+			e.RetryAfter = time.Duration(n) * time.Second
+		}
 	}
 	return e
 }

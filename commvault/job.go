@@ -23,6 +23,7 @@ type Job struct {
 	BackupLevel   string    // backupLevelName
 	ClientName    string
 	SubclientName string
+	SubclientID   int // subclient.subclientId, 0 when Commvault did not say
 }
 
 // status is the lower-cased, trimmed status.
@@ -70,11 +71,17 @@ type jobSummary struct {
 	BackupLevelName   string     `json:"backupLevelName"`
 	SubclientName     string     `json:"subclientName"`
 	DestClientName    string     `json:"destClientName"`
+	IsVisible         *bool      `json:"isVisible"` // false: an internal job; nil: not said
 	Subclient         struct {
-		ClientName    string `json:"clientName"`
-		SubclientName string `json:"subclientName"`
+		ClientName    string  `json:"clientName"`
+		SubclientName string  `json:"subclientName"`
+		SubclientID   flexInt `json:"subclientId"`
 	} `json:"subclient"`
 }
+
+// hidden reports whether Commvault marks the job internal (isVisible false),
+// as cvpysdk skips such jobs in listings.
+func (s jobSummary) hidden() bool { return s.IsVisible != nil && !*s.IsVisible }
 
 func (s jobSummary) job() Job {
 	pending := s.PendingReason
@@ -95,6 +102,7 @@ func (s jobSummary) job() Job {
 		BackupLevel:   s.BackupLevelName,
 		ClientName:    firstNonEmpty(s.Subclient.ClientName, s.DestClientName),
 		SubclientName: firstNonEmpty(s.Subclient.SubclientName, s.SubclientName),
+		SubclientID:   int(s.Subclient.SubclientID),
 	}
 }
 
@@ -144,6 +152,8 @@ const maxJobPages = 20
 // SaaS's budget of about 1,000 reads an hour. A job missing from the listing
 // (finished before the lookup window, or not visible yet) is read with Job.
 //
+// Jobs Commvault marks internal (isVisible false) are left out.
+//
 // Commvault pages listings (100 jobs by default). When it says there are
 // more jobs than it sent, Jobs asks for the next pages (offset and limit, as
 // headers and as query parameters, since the API versions differ), up to a
@@ -162,7 +172,7 @@ func (c *Client) Jobs(ctx context.Context, clientID int, finishedWithin time.Dur
 	for page := 0; page < maxJobPages; page++ {
 		r := request{method: http.MethodGet, path: "/Job", query: q, limit: maxListingBody}
 		if page > 0 {
-			offset := strconv.Itoa(len(jobs))
+			offset := strconv.Itoa(len(seen))
 			r.query = url.Values{}
 			for k, v := range q {
 				r.query[k] = v
@@ -182,10 +192,12 @@ func (c *Client) Jobs(ctx context.Context, clientID int, finishedWithin time.Dur
 				continue
 			}
 			seen[id] = true
-			jobs = append(jobs, j.Summary.job())
 			added++
+			if !j.Summary.hidden() {
+				jobs = append(jobs, j.Summary.job())
+			}
 		}
-		if added == 0 || out.Total == nil || len(jobs) >= int(*out.Total) {
+		if added == 0 || out.Total == nil || len(seen) >= int(*out.Total) {
 			break
 		}
 	}

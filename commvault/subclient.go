@@ -14,7 +14,8 @@ import (
 )
 
 // CloudAppsID is Commvault's applicationId for Cloud Apps, the agent that
-// holds DynamoDB table groups.
+// holds DynamoDB table groups, and RDS, S3, Redshift… (DynamoDBInstanceType
+// tells them apart).
 const CloudAppsID = 134
 
 // Subclient is one table group, as GET /Subclient listed it.
@@ -46,8 +47,10 @@ type subclientEntity struct {
 	ApplicationID flexInt `json:"applicationId"`
 }
 
-// Subclients lists the DynamoDB (Cloud Apps, applicationId 134) table groups
-// of a client (cloud account), by name. Listings are cached for CacheTTL.
+// Subclients lists the DynamoDB table groups of a client (cloud account),
+// by name: the Cloud Apps (applicationId 134) subclients of its DynamoDB
+// instances (instanceType 22), in the order Commvault lists them. Listings
+// are cached for CacheTTL, instance types for an hour.
 func (c *Client) Subclients(ctx context.Context, clientName string) ([]Subclient, error) {
 	if strings.TrimSpace(clientName) == "" {
 		return nil, fmt.Errorf("list subclients: client name is empty")
@@ -106,45 +109,105 @@ func (c *Client) subclients(ctx context.Context, key, param, value string) ([]Su
 			Entity:        slices.Clone(p.Entity),
 		})
 	}
+	subs, err := c.dynamoDB(ctx, subs)
+	if err != nil {
+		return nil, fmt.Errorf("list subclients of %s: %w", value, err)
+	}
 	if c.cacheTTL > 0 {
 		c.cache.put(key, subs, c.now().Add(c.cacheTTL))
 	}
 	return slices.Clone(subs), nil
 }
 
-// TableGroup finds a client's table group by name, ignoring case. When there
-// is none it returns a *NotFoundError with the names the listing had.
+// TableGroup finds a client's DynamoDB table group by name, ignoring case;
+// "INSTANCE/NAME" names the one of a DynamoDB instance. When there is none
+// it returns a *NotFoundError with the names the listing had; when the name
+// is in several DynamoDB instances, an *AmbiguousError naming them.
 func (c *Client) TableGroup(ctx context.Context, clientName, name string) (Subclient, error) {
 	subs, err := c.Subclients(ctx, clientName)
 	if err != nil {
 		return Subclient{}, err
 	}
 	want := strings.TrimSpace(name)
-	var folded []Subclient
+	found, err := pick(subs, clientName, want)
+	if err != nil || len(found) > 0 {
+		return first(found), err
+	}
+	if inst, rest, ok := strings.Cut(want, "/"); ok {
+		var in []Subclient
+		for _, sc := range subs {
+			if strings.EqualFold(sc.InstanceName, strings.TrimSpace(inst)) {
+				in = append(in, sc)
+			}
+		}
+		if found, err := pick(in, clientName, strings.TrimSpace(rest)); err != nil || len(found) > 0 {
+			return first(found), err
+		}
+	}
+	return Subclient{}, &NotFoundError{Client: clientName, Name: name, Listed: TableGroupNames(subs)}
+}
+
+// pick finds name among subs, ignoring case: in one instance the one of
+// that exact name, else the one that differs in case only. A name in
+// several instances is an *AmbiguousError.
+func pick(subs []Subclient, clientName, name string) ([]Subclient, error) {
+	var folded, exact []Subclient
+	var instances []string
 	for _, sc := range subs {
-		if sc.Name == want {
-			return sc, nil
+		if !strings.EqualFold(sc.Name, name) {
+			continue
 		}
-		if strings.EqualFold(sc.Name, want) {
-			folded = append(folded, sc)
+		folded = append(folded, sc)
+		if sc.Name == name {
+			exact = append(exact, sc)
+		}
+		if !slices.Contains(instances, sc.InstanceName) {
+			instances = append(instances, sc.InstanceName)
 		}
 	}
-	switch len(folded) {
-	case 1:
-		return folded[0], nil
-	case 0:
-		names := make([]string, len(subs))
-		for i, sc := range subs {
-			names[i] = sc.Name
-		}
-		return Subclient{}, &NotFoundError{Client: clientName, Name: name, Listed: names}
-	default:
-		names := make([]string, len(folded))
-		for i, sc := range folded {
-			names[i] = sc.Name
-		}
-		return Subclient{}, fmt.Errorf("table group %q is ambiguous in %s: %s differ only in case", name, clientName, strings.Join(names, ", "))
+	switch {
+	case len(instances) > 1:
+		return nil, &AmbiguousError{Client: clientName, Name: name, Instances: instances}
+	case len(exact) == 1:
+		return exact, nil
+	case len(folded) <= 1:
+		return folded, nil
 	}
+	names := make([]string, len(folded))
+	for i, sc := range folded {
+		names[i] = sc.Name
+	}
+	return nil, fmt.Errorf("table group %q is ambiguous in %s: %s differ only in case", name, clientName, strings.Join(names, ", "))
+}
+
+func first(subs []Subclient) Subclient {
+	if len(subs) == 0 {
+		return Subclient{}
+	}
+	return subs[0]
+}
+
+// TableGroupNames are the names of subs for a person: each name once, and
+// "INSTANCE/NAME" for a name that is in several DynamoDB instances.
+func TableGroupNames(subs []Subclient) []string {
+	instances := map[string][]string{}
+	for _, sc := range subs {
+		key := strings.ToLower(sc.Name)
+		if !slices.Contains(instances[key], sc.InstanceName) {
+			instances[key] = append(instances[key], sc.InstanceName)
+		}
+	}
+	var out []string
+	for _, sc := range subs {
+		name := sc.Name
+		if len(instances[strings.ToLower(sc.Name)]) > 1 {
+			name = sc.InstanceName + "/" + sc.Name
+		}
+		if !slices.Contains(out, name) {
+			out = append(out, name)
+		}
+	}
+	return out
 }
 
 // subclientCache keeps subclient listings per client until they expire.

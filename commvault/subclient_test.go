@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -59,7 +60,13 @@ func TestSubclients(t *testing.T) {
 	if fmt.Sprint(byID) != fmt.Sprint(subs) {
 		t.Errorf("SubclientsByClientID(%d) = %+v, want %+v", prodClientID, byID, subs)
 	}
-	if q := e.sim.Requests()[1].Query.Get("clientId"); q != "4131" {
+	var second simulator.Request
+	for _, r := range e.sim.Requests() {
+		if r.Op == simulator.OpSubclient {
+			second = r
+		}
+	}
+	if q := second.Query.Get("clientId"); q != "4131" {
 		t.Errorf("SubclientsByClientID sent clientId=%q, want 4131", q)
 	}
 }
@@ -188,5 +195,93 @@ func TestTableGroup(t *testing.T) {
 	}
 	if n := e.count(simulator.OpSubclient); n != 1 {
 		t.Errorf("subclient requests for %d lookups = %d, want 1", len(tests), n)
+	}
+}
+
+// Cloud Apps is every cloud agent: only the subclients of DynamoDB
+// instances are table groups, whatever their names.
+func TestSubclientsDynamoDBOnly(t *testing.T) {
+	e := newEnv(t, simulator.Config{})
+	c := e.client(t, nil)
+	ctx := context.Background()
+	subs, err := c.Subclients(ctx, "aws-demo-account")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, sc := range subs {
+		got = append(got, fmt.Sprintf("%s/%s", sc.InstanceName, sc.Name))
+	}
+	if want := []string{"DynamoDB/orders", "DynamoDB/payments", "DynamoDB/customer profiles", "DynamoDB/default"}; !slices.Equal(got, want) {
+		t.Errorf("Subclients(aws-demo-account) = %q, want %q: not its RDS and Redshift subclients", got, want)
+	}
+	for name, id := range map[string]int{"default": 18230, "orders": 18231} {
+		sc, err := c.TableGroup(ctx, "aws-demo-account", name)
+		if err != nil || sc.ID != id {
+			t.Errorf("TableGroup(%q) = %d, %v; want the DynamoDB subclient %d, not the RDS one listed first", name, sc.ID, err, id)
+		}
+	}
+	if n := e.count(simulator.OpInstance); n != 3 {
+		t.Errorf("instance lookups = %d, want 3 (RDS, Redshift, DynamoDB), each once", n)
+	}
+	// Instance types are cached longer than listings.
+	c2 := e.client(t, func(c *Config) { c.CacheTTL = time.Minute })
+	c2.now = e.clock.Now
+	listings := e.count(simulator.OpSubclient)
+	for range 3 {
+		if _, err := c2.Subclients(ctx, "aws-demo-account"); err != nil {
+			t.Fatal(err)
+		}
+		e.clock.Advance(2 * time.Minute)
+	}
+	if n, l := e.count(simulator.OpInstance), e.count(simulator.OpSubclient)-listings; n != 6 || l != 3 {
+		t.Errorf("instance lookups = %d, listings = %d; want 6 (three more, once) and 3 (the listing expires after a minute)", n, l)
+	}
+}
+
+func TestSubclientsInstanceUnreadable(t *testing.T) {
+	e := newEnv(t, simulator.Config{})
+	c := e.client(t, nil)
+	e.sim.Inject(simulator.Fault{Op: simulator.OpInstance, Kind: simulator.FaultHTTP500HTML})
+	_, err := c.Subclients(context.Background(), "aws-demo-account")
+	if err == nil || !strings.Contains(err.Error(), "read instance") {
+		t.Errorf("Subclients when an instance cannot be read = %v, want an error (never guess the agent)", err)
+	}
+}
+
+func TestTableGroupInTwoDynamoDBInstances(t *testing.T) {
+	e := newEnv(t, simulator.Config{Accounts: []simulator.Account{{
+		Name: "aws-multi", Instance: "DynamoDB-us", TableGroups: []simulator.TableGroup{{Name: "default"}, {Name: "orders"}},
+		Others: []simulator.Instance{
+			{Name: "RDS", Type: simulator.TypeRDS, Subclients: []simulator.TableGroup{{Name: "ledger"}}},
+			{Name: "DynamoDB-eu", Type: simulator.TypeDynamoDB, Subclients: []simulator.TableGroup{{Name: "Default"}, {Name: "ledger"}}},
+		},
+	}}})
+	c := e.client(t, nil)
+	ctx := context.Background()
+	_, err := c.TableGroup(ctx, "aws-multi", "default")
+	var ae *AmbiguousError
+	if !errors.As(err, &ae) || ae.Client != "aws-multi" || !slices.Equal(ae.Instances, []string{"DynamoDB-eu", "DynamoDB-us"}) {
+		t.Fatalf("TableGroup(default) = %v, want *AmbiguousError naming DynamoDB-eu and DynamoDB-us", err)
+	}
+	if !strings.Contains(err.Error(), "INSTANCE/") {
+		t.Errorf("error %q does not say how to pick one", err)
+	}
+	for _, tt := range []struct{ name, instance, table string }{
+		{"DynamoDB-us/default", "DynamoDB-us", "default"},
+		{"dynamodb-eu/DEFAULT", "DynamoDB-eu", "Default"},
+		{"ledger", "DynamoDB-eu", "ledger"}, // the RDS ledger is no table group
+		{"orders", "DynamoDB-us", "orders"},
+	} {
+		sc, err := c.TableGroup(ctx, "aws-multi", tt.name)
+		if err != nil || sc.InstanceName != tt.instance || sc.Name != tt.table {
+			t.Errorf("TableGroup(%q) = %s/%s, %v; want %s/%s", tt.name, sc.InstanceName, sc.Name, err, tt.instance, tt.table)
+		}
+	}
+	var nf *NotFoundError
+	if _, err := c.TableGroup(ctx, "aws-multi", "RDS/ledger"); !errors.As(err, &nf) {
+		t.Errorf("TableGroup(RDS/ledger) = %v, want *NotFoundError", err)
+	} else if want := []string{"DynamoDB-eu/Default", "ledger", "DynamoDB-us/default", "orders"}; !slices.Equal(nf.Listed, want) {
+		t.Errorf("NotFoundError.Listed = %q, want %q", nf.Listed, want)
 	}
 }

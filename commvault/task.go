@@ -33,11 +33,12 @@ type Task struct {
 //
 // It is never retried blindly. The only repeat is after a 401, which the
 // server gives before doing anything. When the request may have reached the
-// server (a timeout or a cut connection after it was written, or a
-// 502/503/504 from a gateway) the error is ErrOutcomeUnknown (and
-// ErrTimeout for a timeout): the backup may be running, so the caller must
-// look for the job rather than submit again. Any other error means no task
-// was created; an answer without jobs is an *APIError.
+// server (a timeout or a cut connection after it was written, or any 5xx:
+// a CommServe can answer HTTP 500 after it created the job) the error is
+// ErrOutcomeUnknown (and ErrTimeout for a timeout): the backup may be
+// running, so the caller must look for the job rather than submit again.
+// Any other error means no task was created; an answer without jobs is an
+// *APIError, and one with jobs started them whatever its errorCode says.
 func (c *Client) CreateBackup(ctx context.Context, sc Subclient, level Level) (Task, error) {
 	op := fmt.Sprintf("create %s backup of %s/%s", level, sc.ClientName, sc.Name)
 	body, err := backupTask(sc, level, c.notify)
@@ -49,7 +50,7 @@ func (c *Client) CreateBackup(ctx context.Context, sc Subclient, level Level) (T
 		JobIDs       []flexString `json:"jobIds"`
 		ErrorMessage string       `json:"errorMessage"`
 	}
-	r := request{method: http.MethodPost, path: "/CreateTask", body: body, mutates: true}
+	r := request{method: http.MethodPost, path: "/CreateTask", body: body, mutates: true, started: true}
 	if err := c.do(ctx, r, &out); err != nil {
 		return Task{}, fmt.Errorf("%s: %w", op, err)
 	}

@@ -28,12 +28,6 @@ func TestCreateBackupErrors(t *testing.T) {
 		{"no jobIds",
 			simulator.Fault{Kind: simulator.FaultNoJobIDs},
 			APIError{StatusCode: 200, Message: "no job in response"}, 0},
-		{"500 JSON",
-			simulator.Fault{Kind: simulator.FaultHTTP500JSON, Code: 7, Message: "Internal error."},
-			APIError{StatusCode: 500, Code: 7, Message: "Internal error."}, 0},
-		{"500 HTML",
-			simulator.Fault{Kind: simulator.FaultHTTP500HTML},
-			APIError{StatusCode: 500, Message: "500 Internal Server Error"}, 0},
 		{"429",
 			simulator.Fault{Kind: simulator.FaultRateLimited, RetryAfter: 2 * time.Second},
 			APIError{StatusCode: 429, Code: 429, Message: "Too many requests. API rate limit exceeded, retry after 2 seconds.", RetryAfter: 2 * time.Second}, 0},
@@ -91,6 +85,8 @@ func TestCreateBackupTransport(t *testing.T) {
 		wantStatus  int // *APIError status, 0 = not an *APIError
 		wantJobs    string
 	}{
+		{name: "500", handler: status(500, "application/json", `{"errorCode":7,"errorMessage":"Internal error."}`), wantUnknown: true, wantStatus: 500},
+		{name: "500 HTML", handler: status(500, "text/html", "<html><title>500 Internal Server Error</title></html>"), wantUnknown: true, wantStatus: 500},
 		{name: "502", handler: status(502, "text/html", "<html><title>502 Bad Gateway</title></html>"), wantUnknown: true, wantStatus: 502},
 		{name: "503", handler: status(503, "text/plain", "Service Unavailable"), wantUnknown: true, wantStatus: 503},
 		{name: "504", handler: status(504, "", ""), wantUnknown: true, wantStatus: 504},

@@ -185,3 +185,19 @@ func rebindDollar(q string) string {
 	}
 	return b.String()
 }
+
+// The statements of the Commvault token chains (migrations 0004).
+const (
+	qLatestTokens = `SELECT access_token, refresh_token, expires FROM token_chains WHERE name = ?`
+	// qLockTokens takes the chain's lock (creating its row) unless another
+	// holder's is unexpired (until, and including, locked_until; now is the
+	// last argument).
+	qLockTokens = `INSERT INTO token_chains (name, access_token, refresh_token, locked_by, locked_until) VALUES (?, '', '', ?, ?)
+	ON CONFLICT (name) DO UPDATE SET locked_by = excluded.locked_by, locked_until = excluded.locked_until
+	WHERE token_chains.locked_by IS NULL OR token_chains.locked_until < ?`
+	qUnlockTokens = `UPDATE token_chains SET locked_by = NULL, locked_until = NULL WHERE name = ? AND locked_by = ?`
+	// qStoreTokens stores the renewed pair and lets the lock go, if the
+	// caller still holds it.
+	qStoreTokens = `UPDATE token_chains SET access_token = ?, refresh_token = ?, expires = ?, renewed = ?,
+	locked_by = NULL, locked_until = NULL WHERE name = ? AND locked_by = ?`
+)

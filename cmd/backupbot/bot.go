@@ -99,6 +99,7 @@ func serveBot(ctx context.Context, cfg config, simulate bool, now func() time.Ti
 		return fmt.Errorf("commvault: %w", err)
 	}
 	defer cv.stop()
+	ready.commvault.set(func(context.Context) error { return cv.client.Ready() })
 	// slack-go's default HTTP client has no timeout: a stalled call would hang its caller.
 	api := slack.New(cfg.SlackBotToken, slack.OptionAppLevelToken(cfg.SlackAppToken), slack.OptionAPIURL(cfg.SlackAPIURL),
 		slack.OptionHTTPClient(&http.Client{Timeout: slackTimeout}))
@@ -115,6 +116,7 @@ func serveBot(ctx context.Context, cfg config, simulate bool, now func() time.Ti
 		return err
 	}
 	ready.database.set(st.Ping)
+	cv.shareTokens(st) // an access token's chain lives in the database, shared by the replicas
 
 	replica := replicaName()
 	ver, rev := buildInfo()
@@ -143,7 +145,7 @@ func serveBot(ctx context.Context, cfg config, simulate bool, now func() time.Ti
 
 // botReadiness is what /readyz checks besides the policy: set as each comes up.
 type botReadiness struct {
-	slack, database lateCheck
+	slack, database, commvault lateCheck
 }
 
 // startOps serves /healthz, /readyz and /metrics on BACKUPBOT_HTTP_ADDR.
@@ -154,6 +156,7 @@ func startOps(ctx context.Context, cfg config, reg *prometheus.Registry, policy 
 		{"slack socket connected", ready.slack.check},
 		{"database reachable", ready.database.check},
 		{"policy loaded", func(context.Context) error { return policy.ready() }},
+		{"commvault credentials", ready.commvault.check},
 	}), log)
 	return ready, stop, err
 }

@@ -101,7 +101,8 @@ func (r *checkReport) clean(line string) string {
 // them anyway.
 func configSecrets(cfg config) []string {
 	var out []string
-	for _, s := range []string{cfg.SlackBotToken, cfg.SlackAppToken, cfg.CommvaultToken, cfg.CommvaultPassword, dbPassword(cfg.DatabaseURL)} {
+	for _, s := range []string{cfg.SlackBotToken, cfg.SlackAppToken, cfg.CommvaultToken, cfg.CommvaultPassword,
+		cfg.CommvaultAccessToken, cfg.CommvaultRefreshToken, dbPassword(cfg.DatabaseURL)} {
 		if len(s) >= 6 {
 			out = append(out, s)
 		}
@@ -141,11 +142,15 @@ func (r *checkReport) commvaultSettings(cfg config, simulate bool) bool {
 	}
 	if err := cfg.checkCommvault(); err != nil {
 		r.fail("commvault settings", err.Error()+"; Commvault and the policy's accounts were not checked",
-			"set COMMVAULT_API_URL and either COMMVAULT_AUTHTOKEN or COMMVAULT_USERNAME and COMMVAULT_PASSWORD (or run with --simulate)")
+			"set COMMVAULT_API_URL and COMMVAULT_ACCESS_TOKEN with COMMVAULT_REFRESH_TOKEN (recommended), "+
+				"or COMMVAULT_USERNAME and COMMVAULT_PASSWORD, or COMMVAULT_AUTHTOKEN (or run with --simulate)")
 		return false
 	}
-	how := "static token (COMMVAULT_AUTHTOKEN)"
-	if cfg.CommvaultUsername != "" {
+	how := "session token (COMMVAULT_AUTHTOKEN: expires, cannot be renewed)"
+	switch {
+	case cfg.CommvaultAccessToken != "":
+		how = "access token with refresh token (COMMVAULT_ACCESS_TOKEN, renewed; the newest pair kept in " + displayDatabase(cfg.DatabaseURL) + ")"
+	case cfg.CommvaultUsername != "":
 		how = "login as " + cfg.CommvaultUsername
 	}
 	if cfg.CommvaultCAFile != "" {

@@ -8,8 +8,10 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/backupbot/backupbot/auth"
+	"github.com/backupbot/backupbot/bot/store"
 	"github.com/backupbot/backupbot/commvault"
 	"github.com/backupbot/backupbot/internal/fuzzy"
 )
@@ -28,12 +30,18 @@ func (r *checkReport) commvaultLogin(ctx context.Context, cfg config, simulate b
 		return
 	}
 	defer cv.stop()
-	detail := "token accepted"
-	switch {
-	case cv.simulated:
-		what, detail = "commvault (built-in simulator at "+cv.url+")", "answers"
-	case cfg.CommvaultUsername != "":
-		detail = "logged in as " + cfg.CommvaultUsername
+	if !cv.simulated && cfg.CommvaultAccessToken != "" {
+		// The newest pair is the one the replicas keep, not the configured one.
+		ctx, cancel := context.WithTimeout(ctx, checkTimeout)
+		st, err := store.Open(ctx, cfg.DatabaseURL, nil)
+		cancel()
+		if err != nil {
+			r.fail(what, "the database that keeps the access token does not open: "+err.Error()+"; the accounts were not checked",
+				"set BACKUPBOT_DATABASE_URL to the bot's database")
+			return
+		}
+		defer func() { _ = st.Close() }()
+		cv.shareTokens(st)
 	}
 
 	accounts := pol.Accounts()
@@ -45,6 +53,10 @@ func (r *checkReport) commvaultLogin(ctx context.Context, cfg config, simulate b
 	if problem, fix := commvaultProblem(err, cfg); problem != "" {
 		r.fail(what, problem+"; the accounts were not checked", fix)
 		return
+	}
+	detail := authDetail(cv.client, cfg.CommvaultUsername, time.Now())
+	if cv.simulated {
+		what, detail = "commvault (built-in simulator at "+cv.url+")", "answers"
 	}
 	r.pass(what, detail)
 	for _, a := range accounts {
@@ -60,9 +72,12 @@ func commvaultProblem(err error, cfg config) (problem, fix string) {
 	const checkURL = "check COMMVAULT_API_URL: the REST API's base, like https://cs.example.com/commandcenter/api"
 	var (
 		ae  *commvault.APIError
+		se  *commvault.SessionError
 		cve *tls.CertificateVerificationError
 		ue  *url.Error
 	)
+	const better = "set COMMVAULT_ACCESS_TOKEN and COMMVAULT_REFRESH_TOKEN (an access token from Command Center, renewed), " +
+		"or COMMVAULT_USERNAME and COMMVAULT_PASSWORD, instead of COMMVAULT_AUTHTOKEN"
 	// The commvault package has no typed login error; its login errors
 	// read "log in as USER: …".
 	login := err != nil && strings.Contains(err.Error(), "log in as ")
@@ -72,11 +87,19 @@ func commvaultProblem(err error, cfg config) (problem, fix string) {
 	case errors.Is(err, commvault.ErrTimeout):
 		return fmt.Sprintf("no answer within %s: %v", cfg.CommvaultTimeout, err),
 			"check that COMMVAULT_API_URL is reachable from here (DNS, proxy, firewall), or raise COMMVAULT_TIMEOUT"
+	case errors.As(err, &se) && se.Bare:
+		return se.Error(), `give COMMVAULT_AUTHTOKEN with its "QSDK " prefix, or better: ` + better
+	case errors.As(err, &se):
+		return "the session token was refused: " + se.Error(), better
+	case errors.As(err, &ae) && strings.Contains(err.Error(), "renew access token"):
+		return "the access token was not renewed: " + ae.Error(),
+			"create a new access token in Command Center (its user → Access tokens) and set COMMVAULT_ACCESS_TOKEN and COMMVAULT_REFRESH_TOKEN to it"
 	case errors.As(err, &ae) && login:
 		return "login refused: " + ae.Error(), "check COMMVAULT_USERNAME and COMMVAULT_PASSWORD (and that the user is not locked)"
 	case errors.As(err, &ae) && (ae.StatusCode == http.StatusUnauthorized || ae.StatusCode == http.StatusForbidden):
-		if cfg.CommvaultToken != "" {
-			return "the token was refused: " + ae.Error(), "set COMMVAULT_AUTHTOKEN to a valid API token (tokens expire)"
+		if cfg.CommvaultAccessToken != "" {
+			return "the access token was refused: " + ae.Error(),
+				"create a new access token in Command Center and set COMMVAULT_ACCESS_TOKEN and COMMVAULT_REFRESH_TOKEN to it"
 		}
 		return "the session was refused: " + ae.Error(), "check that the user of COMMVAULT_USERNAME may use the REST API"
 	case errors.As(err, &ae) && ae.StatusCode == http.StatusOK:
@@ -117,12 +140,15 @@ func (r *checkReport) account(ctx context.Context, cv *commvault.Client, a *auth
 	for _, name := range a.TableGroups {
 		_, err := cv.TableGroup(ctx, a.Client, name)
 		var nf *commvault.NotFoundError
+		var amb *commvault.AmbiguousError
 		switch {
 		case errors.As(err, &nf):
 			problems = append(problems, problem{
 				fmt.Sprintf("table group %q not found in %s (%s)", name, a.Client, didYouMean(name, nf.Listed)),
 				"correct tablegroups in the policy",
 			})
+		case errors.As(err, &amb):
+			problems = append(problems, problem{err.Error(), fmt.Sprintf("name it in tablegroups with its instance, like %s/%s", amb.Instances[0], amb.Name)})
 		case err != nil:
 			problems = append(problems, problem{err.Error(), "name the table group in tablegroups exactly as Commvault does"})
 		}

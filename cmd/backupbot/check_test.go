@@ -226,7 +226,12 @@ func TestCheckFailures(t *testing.T) {
 		{
 			name: "refused commvault token",
 			env:  map[string]string{"COMMVAULT_USERNAME": "", "COMMVAULT_PASSWORD": "", "COMMVAULT_AUTHTOKEN": "QSDK wrong-secret-token"},
-			want: []string{`^✗ commvault http://\S+: the token was refused: status 401.* — fix: set COMMVAULT_AUTHTOKEN to a valid API token`},
+			want: []string{`^✗ commvault http://\S+: the session token was refused: the Commvault session token expired; .* — fix: set COMMVAULT_ACCESS_TOKEN and COMMVAULT_REFRESH_TOKEN`},
+		},
+		{
+			name: "bare commvault token",
+			env:  map[string]string{"COMMVAULT_USERNAME": "", "COMMVAULT_PASSWORD": "", "COMMVAULT_AUTHTOKEN": "wrong-secret-token"},
+			want: []string{`^✗ commvault http://\S+: commvault refused the session token: session tokens start with "QSDK " .* — fix: give COMMVAULT_AUTHTOKEN with its "QSDK " prefix`},
 		},
 		{
 			name: "unknown account client",

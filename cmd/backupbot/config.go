@@ -43,6 +43,11 @@ type config struct {
 	SlackConnections  int           `envconfig:"BACKUPBOT_SLACK_CONNECTIONS" default:"2" desc:"socket-mode connections per replica (Slack allows the app 10 in all)"`
 	CommvaultJobURL   string        `envconfig:"COMMVAULT_JOB_URL" desc:"a link for every job ID the bot shows, holding {jobId}, e.g. https://cs.example.com/commandcenter/#/jobs/{jobId}"`
 
+	// A Command Center access token and its refresh token: the recommended
+	// way to authenticate (commvaultAuth checks one way is set, whole).
+	CommvaultAccessToken  string `envconfig:"COMMVAULT_ACCESS_TOKEN"`
+	CommvaultRefreshToken string `envconfig:"COMMVAULT_REFRESH_TOKEN"`
+
 	logLevel zapcore.Level
 	set      map[string]bool // the variables the environment set, by name
 }
@@ -149,12 +154,9 @@ func (c *config) check() error {
 		return errors.New("SLACK_APP_TOKEN: an app-level token starts with xapp-")
 	case c.SlackBotToken != "" && !strings.HasPrefix(c.SlackBotToken, "xoxb-"):
 		return errors.New("SLACK_BOT_TOKEN: a bot token starts with xoxb-")
-	case c.CommvaultUsername != "" && c.CommvaultPassword == "":
-		return errors.New("COMMVAULT_PASSWORD: required with COMMVAULT_USERNAME")
-	case c.CommvaultPassword != "" && c.CommvaultUsername == "":
-		return errors.New("COMMVAULT_USERNAME: required with COMMVAULT_PASSWORD")
-	case c.CommvaultToken != "" && c.CommvaultUsername != "":
-		return errors.New("COMMVAULT_AUTHTOKEN: set either it or COMMVAULT_USERNAME and COMMVAULT_PASSWORD, not both")
+	}
+	if err := c.commvaultAuth(); err != nil {
+		return err
 	}
 	if err := checkURL("SLACK_API_URL", c.SlackAPIURL); err != nil {
 		return err
@@ -185,8 +187,8 @@ func (c *config) checkCommvault() error {
 	switch {
 	case c.CommvaultURL == "":
 		return errors.New("COMMVAULT_API_URL: required (or run with --simulate)")
-	case c.CommvaultToken == "" && c.CommvaultUsername == "":
-		return errors.New("COMMVAULT_AUTHTOKEN: required, or COMMVAULT_USERNAME and COMMVAULT_PASSWORD")
+	case c.CommvaultAccessToken == "" && c.CommvaultToken == "" && c.CommvaultUsername == "":
+		return errors.New("COMMVAULT_ACCESS_TOKEN: required with COMMVAULT_REFRESH_TOKEN (or COMMVAULT_USERNAME and COMMVAULT_PASSWORD, or COMMVAULT_AUTHTOKEN)")
 	}
 	return nil
 }

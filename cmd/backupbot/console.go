@@ -45,7 +45,12 @@ func runConsole(ctx context.Context, args []string, stdin io.Reader, stdout, std
 		fmt.Fprintf(stderr, "backupbot: %v\n", err)
 		return exitCode(err)
 	}
-	cv, err := connectCommvault(ctx, cfg, *simulate || cfg.CommvaultURL == "", *jobDuration)
+	simulated := *simulate || cfg.CommvaultURL == ""
+	if err := consoleKeepsTokens(cfg, simulated); err != nil {
+		fmt.Fprintf(stderr, "backupbot: %v\n", err)
+		return exitUsage
+	}
+	cv, err := connectCommvault(ctx, cfg, simulated, *jobDuration)
 	if err != nil {
 		fmt.Fprintf(stderr, "backupbot: %v\n", err)
 		return exitCode(err)
@@ -57,6 +62,7 @@ func runConsole(ctx context.Context, args []string, stdin io.Reader, stdout, std
 		return exitCode(err)
 	}
 	defer closeStore()
+	cv.shareTokens(st)
 	interval := cfg.PollInterval
 	if !cfg.isSet("BACKUPBOT_JOB_POLL_INTERVAL") && cv.simulated {
 		interval = time.Second // the simulator's jobs take seconds, not hours

@@ -54,7 +54,16 @@ type commvaultConn struct {
 	client    *commvault.Client
 	simulated bool
 	url       string
-	stop      func() // stops the in-process simulator, if any
+	stop      func()      // stops the in-process simulator, if any
+	tokens    *tokenChain // where an access token's chain is kept, once shareTokens is called
+}
+
+// shareTokens keeps the access token chain in db, where every replica
+// reads the newest pair and renews it once between them.
+func (c commvaultConn) shareTokens(db *store.DB) {
+	if c.tokens != nil {
+		c.tokens.use(db)
+	}
 }
 
 // connectCommvault builds the client for COMMVAULT_API_URL, or starts the
@@ -81,14 +90,16 @@ func connectCommvaultWith(ctx context.Context, cfg config, simulate bool, jobDur
 		if err := cfg.checkCommvault(); err != nil {
 			return commvaultConn{}, configErr(err)
 		}
+		tokens := &tokenChain{}
 		c, err := commvault.New(commvault.Config{
-			BaseURL: cfg.CommvaultURL, Token: cfg.CommvaultToken, Username: cfg.CommvaultUsername,
-			Password: cfg.CommvaultPassword, HTTPClient: hc, Timeout: cfg.CommvaultTimeout,
+			BaseURL: cfg.CommvaultURL, AccessToken: cfg.CommvaultAccessToken, RefreshToken: cfg.CommvaultRefreshToken, Tokens: tokens,
+			Token: cfg.CommvaultToken, Username: cfg.CommvaultUsername, Password: cfg.CommvaultPassword,
+			HTTPClient: hc, Timeout: cfg.CommvaultTimeout,
 		})
 		if err != nil {
 			return commvaultConn{}, configErr(fmt.Errorf("COMMVAULT_API_URL: %w", err))
 		}
-		return commvaultConn{client: c, url: cfg.CommvaultURL, stop: func() {}}, nil
+		return commvaultConn{client: c, url: cfg.CommvaultURL, stop: func() {}, tokens: tokens}, nil
 	}
 
 	token := "QSDK " + randomHex(16)

@@ -29,6 +29,12 @@ type TableGroup struct {
 // DynamoDB instance, backup set and table groups. Zero IDs are assigned by
 // New; empty Instance and Backupset default to "DynamoDB" and
 // "defaultBackupSet".
+//
+// Others are the account's other Cloud Apps instances (RDS, Redshift, a
+// second DynamoDB instance…), listed before the DynamoDB table groups, as
+// Commvault lists every agent's subclients of a client together: their
+// subclients are Cloud Apps (applicationId 134) too, and may have the same
+// names ("default"). Only GET /Instance/{id} tells them apart.
 type Account struct {
 	Name        string // clientName
 	ID          int    // clientId
@@ -37,12 +43,37 @@ type Account struct {
 	Backupset   string
 	BackupsetID int
 	TableGroups []TableGroup
+	Others      []Instance
 }
+
+// Instance is one more Cloud Apps instance of an account, of Type
+// (cloudAppsInstance.instanceType), with its backup set and subclients.
+// Zero IDs are assigned by New; an empty Backupset is "defaultBackupSet".
+type Instance struct {
+	Name        string
+	ID          int
+	Type        int
+	Backupset   string
+	BackupsetID int
+	Subclients  []TableGroup
+}
+
+// Cloud Apps instance types (cloudAppsInstance.instanceType), as cvpysdk
+// maps them.
+const (
+	TypeRDS        = 4
+	TypeS3         = 5
+	TypeDynamoDB   = 22
+	TypeRedshift   = 26
+	TypeDocumentDB = 27
+)
 
 // Catalogue returns the built-in accounts. The names are fixed (the console's
 // sample policy uses them):
 //
 //	aws-demo-account:    orders, payments, "customer profiles", default
+//	                     (listed after its RDS instance's default and orders
+//	                     and its Redshift instance's default)
 //	aws-prod-account:    orders, payments, inventory, default
 //	aws-staging-account: orders, sessions, default
 func Catalogue() []Account {
@@ -54,6 +85,12 @@ func Catalogue() []Account {
 			TableGroups: []TableGroup{
 				{Name: "orders", ID: 18231}, {Name: "payments", ID: 18232},
 				{Name: "customer profiles", ID: 18233}, {Name: "default", ID: 18230},
+			},
+			Others: []Instance{
+				{Name: "RDS", ID: 858, Type: TypeRDS, BackupsetID: 2207,
+					Subclients: []TableGroup{{Name: "default", ID: 18224}, {Name: "orders", ID: 18225}}},
+				{Name: "Redshift", ID: 859, Type: TypeRedshift, BackupsetID: 2208,
+					Subclients: []TableGroup{{Name: "default", ID: 18227}}},
 			},
 		},
 		{
@@ -89,6 +126,7 @@ type subclient struct {
 	id            int
 	appName       string
 	appID         int
+	instType      int // cloudAppsInstance.instanceType; 0 for File System
 }
 
 // idPool hands out unused IDs from a realistic starting number.
@@ -115,9 +153,10 @@ func (p *idPool) take() int {
 }
 
 // buildCatalogue fills in defaults and IDs and lists every subclient: per
-// account, its File System subclient first, then its table groups.
+// account, its File System subclient first, then its other Cloud Apps
+// instances' subclients, then its DynamoDB table groups.
 func buildCatalogue(in []Account) ([]Account, []*subclient) {
-	clients, instances, backupsets, subs := newIDPool(4201), newIDPool(901), newIDPool(2301), newIDPool(18301)
+	p := pools{newIDPool(4201), newIDPool(901), newIDPool(2301), newIDPool(18301)}
 	names := map[string]bool{}
 	accounts := make([]Account, len(in))
 	for i, a := range in {
@@ -129,59 +168,92 @@ func buildCatalogue(in []Account) ([]Account, []*subclient) {
 		}
 		names[strings.ToLower(a.Name)] = true
 		a.TableGroups = append([]TableGroup(nil), a.TableGroups...)
+		a.Others = append([]Instance(nil), a.Others...)
+		for j := range a.Others {
+			a.Others[j].Subclients = append([]TableGroup(nil), a.Others[j].Subclients...)
+		}
 		accounts[i] = a
-		claimNonZero(clients, a.ID, "client")
-		claimNonZero(instances, a.InstanceID, "instance")
-		claimNonZero(backupsets, a.BackupsetID, "backupset")
-		groups := map[string]bool{}
-		for _, tg := range a.TableGroups {
-			if strings.TrimSpace(tg.Name) == "" || groups[strings.ToLower(tg.Name)] {
-				panic(fmt.Sprintf("simulator: empty or duplicate table group %q in account %q", tg.Name, a.Name))
+		claimNonZero(p.clients, a.ID, "client")
+		p.claimInstance(a.Name, Instance{Name: a.Instance, ID: a.InstanceID, BackupsetID: a.BackupsetID, Subclients: a.TableGroups})
+		for _, o := range a.Others {
+			if strings.TrimSpace(o.Name) == "" {
+				panic(fmt.Sprintf("simulator: an instance of account %q has no name", a.Name))
 			}
-			groups[strings.ToLower(tg.Name)] = true
-			claimNonZero(subs, tg.ID, "subclient")
+			p.claimInstance(a.Name, o)
 		}
 	}
 	var out []*subclient
 	for i := range accounts {
 		a := &accounts[i]
 		if a.ID == 0 {
-			a.ID = clients.take()
-		}
-		if a.Instance == "" {
-			a.Instance = "DynamoDB"
-		}
-		if a.InstanceID == 0 {
-			a.InstanceID = instances.take()
-		}
-		if a.Backupset == "" {
-			a.Backupset = "defaultBackupSet"
-		}
-		if a.BackupsetID == 0 {
-			a.BackupsetID = backupsets.take()
+			a.ID = p.clients.take()
 		}
 		out = append(out, &subclient{
 			clientName: a.Name, clientID: a.ID,
-			instanceName: "DefaultInstanceName", instanceID: instances.take(),
-			backupsetName: "defaultBackupSet", backupsetID: backupsets.take(),
-			name: "default", id: subs.take(),
+			instanceName: "DefaultInstanceName", instanceID: p.instances.take(),
+			backupsetName: "defaultBackupSet", backupsetID: p.backupsets.take(),
+			name: "default", id: p.subs.take(),
 			appName: "File System", appID: appFileSystem,
 		})
-		for j := range a.TableGroups {
-			tg := &a.TableGroups[j]
-			if tg.ID == 0 {
-				tg.ID = subs.take()
-			}
-			out = append(out, &subclient{
-				clientName: a.Name, clientID: a.ID,
-				instanceName: a.Instance, instanceID: a.InstanceID,
-				backupsetName: a.Backupset, backupsetID: a.BackupsetID,
-				name: tg.Name, id: tg.ID,
-				appName: "Cloud Apps", appID: appCloudApps,
-			})
+		for j := range a.Others {
+			out = append(out, p.fill(a, &a.Others[j])...)
 		}
+		main := Instance{Name: a.Instance, ID: a.InstanceID, Type: TypeDynamoDB, Backupset: a.Backupset, BackupsetID: a.BackupsetID,
+			Subclients: a.TableGroups}
+		if main.Name == "" {
+			main.Name = "DynamoDB"
+		}
+		out = append(out, p.fill(a, &main)...)
+		a.Instance, a.InstanceID, a.Backupset, a.BackupsetID = main.Name, main.ID, main.Backupset, main.BackupsetID
 	}
 	return accounts, out
+}
+
+// pools are the ID pools of a catalogue.
+type pools struct{ clients, instances, backupsets, subs *idPool }
+
+// claimInstance claims an instance's given IDs and checks its subclient
+// names.
+func (p pools) claimInstance(account string, in Instance) {
+	claimNonZero(p.instances, in.ID, "instance")
+	claimNonZero(p.backupsets, in.BackupsetID, "backupset")
+	groups := map[string]bool{}
+	for _, tg := range in.Subclients {
+		if strings.TrimSpace(tg.Name) == "" || groups[strings.ToLower(tg.Name)] {
+			panic(fmt.Sprintf("simulator: empty or duplicate table group %q in account %q", tg.Name, account))
+		}
+		groups[strings.ToLower(tg.Name)] = true
+		claimNonZero(p.subs, tg.ID, "subclient")
+	}
+}
+
+// fill assigns the missing IDs and defaults of an instance of a, and lists
+// its subclients.
+func (p pools) fill(a *Account, in *Instance) []*subclient {
+	if in.ID == 0 {
+		in.ID = p.instances.take()
+	}
+	if in.Backupset == "" {
+		in.Backupset = "defaultBackupSet"
+	}
+	if in.BackupsetID == 0 {
+		in.BackupsetID = p.backupsets.take()
+	}
+	var out []*subclient
+	for k := range in.Subclients {
+		tg := &in.Subclients[k]
+		if tg.ID == 0 {
+			tg.ID = p.subs.take()
+		}
+		out = append(out, &subclient{
+			clientName: a.Name, clientID: a.ID,
+			instanceName: in.Name, instanceID: in.ID,
+			backupsetName: in.Backupset, backupsetID: in.BackupsetID,
+			name: tg.Name, id: tg.ID,
+			appName: "Cloud Apps", appID: appCloudApps, instType: in.Type,
+		})
+	}
+	return out
 }
 
 func claimNonZero(p *idPool, id int, what string) {

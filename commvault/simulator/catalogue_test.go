@@ -17,25 +17,34 @@ func listSubclients(t *testing.T, h *harness, query string) subclientListing {
 	return out
 }
 
-// tableGroups returns the Cloud Apps subclient names of a listing, in order.
-func tableGroups(l subclientListing) []string {
+// tableGroups returns the names of a listing's subclients of DynamoDB
+// instances, in order.
+func tableGroups(h *harness, l subclientListing) []string {
 	var names []string
 	for _, p := range l.SubClientProperties {
-		if p.SubClientEntity.ApplicationID == appCloudApps {
+		if isDynamoDB(h, p.SubClientEntity) {
 			names = append(names, p.SubClientEntity.SubclientName)
 		}
 	}
 	return names
 }
 
+// isDynamoDB reports whether e is a subclient of a DynamoDB instance.
+func isDynamoDB(h *harness, e subclientEntity) bool {
+	sc := h.sim.subByID[e.SubclientID]
+	return e.ApplicationID == appCloudApps && sc != nil && sc.instType == TypeDynamoDB
+}
+
 func TestSubclientListing(t *testing.T) {
 	tests := []struct {
-		name  string
-		query string
-		want  []string
+		name   string
+		query  string
+		want   []string
+		others []string // other Cloud Apps instances' subclients, listed first, as INSTANCE/NAME
 	}{
 		{name: "by name", query: "clientName=aws-prod-account", want: []string{"orders", "payments", "inventory", "default"}},
-		{name: "by name, other case", query: "clientName=AWS-Demo-Account", want: []string{"orders", "payments", "customer profiles", "default"}},
+		{name: "by name, other case", query: "clientName=AWS-Demo-Account", want: []string{"orders", "payments", "customer profiles", "default"},
+			others: []string{"RDS/default", "RDS/orders", "Redshift/default"}},
 		{name: "by ID", query: "clientId=4138", want: []string{"orders", "sessions", "default"}},
 		{name: "by name and ID", query: "clientName=aws-staging-account&clientId=4138", want: []string{"orders", "sessions", "default"}},
 		{name: "parameter names case-insensitive", query: "CLIENTNAME=aws-prod-account", want: []string{"orders", "payments", "inventory", "default"}},
@@ -44,13 +53,14 @@ func TestSubclientListing(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			h := newHarness(t, Config{})
 			got := listSubclients(t, h, tt.query)
-			if names := tableGroups(got); !slices.Equal(names, tt.want) {
+			if names := tableGroups(h, got); !slices.Equal(names, tt.want) {
 				t.Errorf("table groups = %q, want %q", names, tt.want)
 			}
-			if got.FilterQueryCount != len(tt.want)+1 {
-				t.Errorf("filterQueryCount = %d, want %d (table groups + File System)", got.FilterQueryCount, len(tt.want)+1)
+			if n := len(tt.want) + len(tt.others) + 1; got.FilterQueryCount != n {
+				t.Errorf("filterQueryCount = %d, want %d (table groups, other Cloud Apps subclients, File System)", got.FilterQueryCount, n)
 			}
-			fs := 0
+			var others []string
+			fs, dynamo := 0, 0
 			for _, p := range got.SubClientProperties {
 				e := p.SubClientEntity
 				if e.Type != 7 || e.SubclientID == 0 || e.ClientID == 0 || e.InstanceID == 0 || e.BackupsetID == 0 ||
@@ -64,10 +74,21 @@ func TestSubclientListing(t *testing.T) {
 				case appFileSystem:
 					fs++
 				case appCloudApps:
-					if e.AppName != "Cloud Apps" || e.InstanceName != "DynamoDB" || e.BackupsetName != "defaultBackupSet" {
+					if !isDynamoDB(h, e) {
+						if dynamo > 0 {
+							t.Errorf("%s/%s listed after a DynamoDB table group", e.InstanceName, e.SubclientName)
+						}
+						others = append(others, e.InstanceName+"/"+e.SubclientName)
+						continue
+					}
+					dynamo++
+					if e.AppName != "Cloud Apps" || e.BackupsetName != "defaultBackupSet" {
 						t.Errorf("table group entity %+v, want Cloud Apps/DynamoDB/defaultBackupSet", e)
 					}
 				}
+			}
+			if !slices.Equal(others, tt.others) {
+				t.Errorf("other Cloud Apps subclients = %q, want %q, listed before the DynamoDB ones", others, tt.others)
 			}
 			if fs != 1 {
 				t.Errorf("%d File System subclients listed, want 1", fs)
@@ -137,7 +158,7 @@ func TestCustomAccounts(t *testing.T) {
 		}
 	}
 	got := listSubclients(t, h, "clientId=5000")
-	if names := tableGroups(got); !slices.Equal(names, []string{"ledger"}) || got.SubClientProperties[1].SubClientEntity.SubclientID != 77 {
+	if names := tableGroups(h, got); !slices.Equal(names, []string{"ledger"}) || got.SubClientProperties[1].SubClientEntity.SubclientID != 77 {
 		t.Errorf("acme-aws-dr listing = %+v, want ledger with ID 77", got)
 	}
 	if r := h.do(http.MethodGet, api+"/Subclient?clientName=aws-prod-account", staticToken, nil); errorAnswer(t, r).ErrorCode != 2 {

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Commvault-style error codes CreateTask answers (HTTP 200) for an invalid
@@ -70,6 +71,9 @@ func (s *Server) handleCreateTask(w http.ResponseWriter, r *http.Request, body [
 	}
 	now := s.now()
 	s.mu.Lock()
+	if level == "INCREMENTAL" && !s.hasFull(sc, now) { // Commvault runs the first backup of a subclient as a full
+		level = "FULL"
+	}
 	j := &job{
 		id: s.nextJobID, taskID: s.nextTaskID, sc: sc, level: level,
 		submitted: now, endStatus: endStatus, userName: s.cfg.Username, duration: s.jobDuration,
@@ -81,12 +85,38 @@ func (s *Server) handleCreateTask(w http.ResponseWriter, r *http.Request, body [
 	s.createTasks++
 	s.submissions[sc.id]++
 	s.mu.Unlock()
+	if _, ok := s.takeFault(OpCreateTask, stageCreated, FaultHiddenJob); ok {
+		s.mu.Lock()
+		h := *j
+		h.id, h.hidden, h.endStatus = s.nextJobID, true, "Completed"
+		s.nextJobID++
+		s.jobs = append(s.jobs, &h)
+		s.jobByID[h.id] = &h
+		s.mu.Unlock()
+	}
+	if f, ok := s.takeFault(OpCreateTask, stageCreated, FaultCreated500); ok {
+		writeJSON(w, http.StatusInternalServerError, errorBody{ErrorCode: faultCode(f), ErrorMessage: faultMessage(f, "Internal server error.")})
+		return // the job exists; the answer says nothing of it
+	}
 	if f, ok := s.takeFault(OpCreateTask, stageCreated, FaultHang); ok {
 		if !hang(r.Context(), f.Hang) {
 			return // the client gave up: the job exists, the answer never came
 		}
 	}
 	writeJSON(w, http.StatusOK, createAnswer{TaskID: j.taskID, JobIDs: []string{strconv.Itoa(j.id)}})
+}
+
+// hasFull reports whether sc has a full backup job that completed or is
+// still running at now; s.mu is held. Without one, Commvault converts an
+// incremental to a full.
+func (s *Server) hasFull(sc *subclient, now time.Time) bool {
+	for _, j := range s.jobs {
+		if j.sc == sc && !j.hidden && (j.level == "FULL" || j.level == "SYNTHETIC_FULL") &&
+			(!j.terminal(now) || completedStatus(j.endStatus)) {
+			return true
+		}
+	}
+	return false
 }
 
 // validateTask checks a decoded CreateTask body and returns the subclient to

@@ -18,7 +18,9 @@ const (
 	OpSubclient  Op = "subclient"
 	OpCreateTask Op = "createtask"
 	OpJob        Op = "job"
-	OpKill       Op = "kill" // POST /Job/{id}/action/kill
+	OpKill       Op = "kill"     // POST /Job/{id}/action/kill
+	OpInstance   Op = "instance" // GET /Instance/{id}
+	OpRenew      Op = "renew"    // POST /V4/AccessToken/Renew
 )
 
 // FaultKind is what an injected fault does.
@@ -34,15 +36,26 @@ const (
 	FaultUnauthorized FaultKind = "401"       // HTTP 401 Access denied, as for an expired token
 	FaultRateLimited  FaultKind = "429"       // HTTP 429 with Retry-After (RetryAfter, default 1s)
 	FaultJobEnds      FaultKind = "jobends"   // OpCreateTask: the job(s) this call creates end with Status
+	// FaultCreated500: CreateTask creates the job, then answers HTTP 500
+	// with a JSON errorCode body, as a CommServe whose answer failed after
+	// it acted: the outcome is unknown to the client.
+	FaultCreated500 FaultKind = "500created"
+	// FaultHiddenJob: CreateTask also starts an internal job of the same
+	// table group and level (isVisible false), newer than the real one.
+	FaultHiddenJob FaultKind = "hiddenjob"
+	// FaultRateLimitPeriod: HTTP 429 with only X-RateLimit-Limit and
+	// X-RateLimit-Period (RetryAfter, default 1s), no Retry-After, as
+	// Commvault SaaS answers.
+	FaultRateLimitPeriod FaultKind = "429period"
 )
 
 // Fault is one injected misbehaviour. Faults queue in order of Inject; each
 // call takes the first queued fault whose Op matches (OpAny matches every
 // call) and whose Kind applies to that call.
 //
-// FaultNoJobIDs and FaultJobEnds apply only to CreateTask calls that pass
-// authentication and validation, and so does FaultHang on CreateTask (the job
-// exists before the hang starts). Every other kind is applied before the
+// FaultNoJobIDs, FaultJobEnds, FaultCreated500 and FaultHiddenJob apply
+// only to CreateTask calls that pass authentication and validation, and so
+// does FaultHang on CreateTask (the job exists before the hang starts). Every other kind is applied before the
 // token check, to any call of its Op; a FaultHang whose Hang elapses lets the
 // call then proceed normally.
 type Fault struct {
@@ -76,7 +89,7 @@ const (
 
 func appliesAt(k FaultKind, op Op, st stage) bool {
 	switch k {
-	case FaultNoJobIDs, FaultJobEnds:
+	case FaultNoJobIDs, FaultJobEnds, FaultCreated500, FaultHiddenJob:
 		return op == OpCreateTask && st == stageCreated
 	case FaultHang:
 		return (op == OpCreateTask) == (st == stageCreated)
@@ -132,7 +145,9 @@ func (s *Server) applyFault(w http.ResponseWriter, r *http.Request, f Fault) (an
 	case FaultUnauthorized:
 		writeAccessDenied(w)
 	case FaultRateLimited:
-		writeRateLimited(w, f.RetryAfter)
+		writeRateLimited(w, f.RetryAfter, true)
+	case FaultRateLimitPeriod:
+		writeRateLimited(w, f.RetryAfter, false)
 	case FaultHang:
 		return !hang(r.Context(), f.Hang)
 	default:
@@ -172,14 +187,22 @@ func hang(ctx context.Context, d time.Duration) (elapsed bool) {
 	}
 }
 
-func writeRateLimited(w http.ResponseWriter, after time.Duration) {
+// writeRateLimited answers HTTP 429 for a wait of after (0: 1s): with
+// Retry-After and a budget of 1,000 calls an hour, or (withRetryAfter
+// false) with only X-RateLimit-Limit and X-RateLimit-Period, the period
+// being the wait.
+func writeRateLimited(w http.ResponseWriter, after time.Duration, withRetryAfter bool) {
 	if after <= 0 {
 		after = time.Second
 	}
 	secs := int(math.Ceil(after.Seconds()))
-	w.Header().Set("Retry-After", strconv.Itoa(secs))
 	w.Header().Set("X-RateLimit-Limit", "1000")
-	w.Header().Set("X-RateLimit-Period", "3600")
+	if withRetryAfter {
+		w.Header().Set("Retry-After", strconv.Itoa(secs))
+		w.Header().Set("X-RateLimit-Period", "3600")
+	} else {
+		w.Header().Set("X-RateLimit-Period", strconv.Itoa(secs))
+	}
 	writeJSON(w, http.StatusTooManyRequests, errorBody{
 		ErrorCode:    429,
 		ErrorMessage: "Too many requests. API rate limit exceeded, retry after " + strconv.Itoa(secs) + " seconds.",

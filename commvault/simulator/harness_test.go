@@ -76,8 +76,9 @@ func (r response) decode(t *testing.T, out any) {
 	}
 }
 
-// call sends one request to base+path; body is sent raw when it is a string,
-// as JSON otherwise, and not at all when nil.
+// call sends one request to base+path with token in Authtoken, or in
+// Authorization when it starts with "Bearer "; body is sent raw when it is
+// a string, as JSON otherwise, and not at all when nil.
 func (h *harness) call(ctx context.Context, method, path, token string, body any) (response, error) {
 	var rd io.Reader
 	switch b := body.(type) {
@@ -99,7 +100,10 @@ func (h *harness) call(ctx context.Context, method, path, token string, body any
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	if token != "" {
+	switch {
+	case strings.HasPrefix(token, "Bearer "):
+		req.Header.Set("Authorization", token)
+	case token != "":
 		req.Header.Set("Authtoken", token)
 	}
 	resp, err := h.srv.Client().Do(req)
@@ -144,6 +148,7 @@ func (h *harness) createJob(subclientID int, level string) int {
 	sc := h.sim.subByID[subclientID]
 	a["subclientId"], a["subclientName"], a["clientName"], a["clientId"] = subclientID, sc.name, sc.clientName, sc.clientID
 	a["instanceId"], a["backupsetId"] = sc.instanceID, sc.backupsetID
+	a["instanceName"], a["backupsetName"] = sc.instanceName, sc.backupsetName
 	r := h.createTask(doc)
 	var out struct {
 		TaskID int      `json:"taskId"`

@@ -127,10 +127,12 @@ func (s *Server) addHistory(past []PastJob) {
 	}
 }
 
-// findTableGroup is the Cloud Apps subclient called name in client.
+// findTableGroup is the DynamoDB table group called name in client (an
+// account's other Cloud Apps instances may have subclients of that name).
 func (s *Server) findTableGroup(client, name string) *subclient {
 	for _, sc := range s.subs {
-		if sc.appID == appCloudApps && strings.EqualFold(sc.clientName, client) && strings.EqualFold(sc.name, name) {
+		if sc.appID == appCloudApps && sc.instType == TypeDynamoDB && strings.EqualFold(sc.clientName, client) &&
+			strings.EqualFold(sc.name, name) {
 			return sc
 		}
 	}

@@ -29,6 +29,7 @@ type job struct {
 	duration  time.Duration // Waiting→Running→end over this long
 	killedAt  time.Time     // when POST /Job/{id}/action/kill was accepted; zero if never
 	killedBy  string
+	hidden    bool // an internal job: isVisible false
 }
 
 type jobUser struct {
@@ -113,7 +114,7 @@ func (j *job) summary(now time.Time) jobSummary {
 		AppTypeName:            sc.appName,
 		JobType:                "Backup",
 		LocalizedOperationName: "Backup",
-		IsVisible:              true,
+		IsVisible:              !j.hidden,
 		DestClientName:         sc.clientName,
 		SubclientName:          sc.name,
 		BackupSetName:          sc.backupsetName,

@@ -80,15 +80,18 @@ func (s *Server) overBudget(w http.ResponseWriter, method string) bool {
 	if ok {
 		return false
 	}
-	writeBudgetSpent(w, wait, limit, window)
+	writeBudgetSpent(w, wait, limit, window, !s.cfg.NoRetryAfter)
 	return true
 }
 
 // writeBudgetSpent is Commvault SaaS's answer to a call past its budget:
-// HTTP 429, Retry-After in whole seconds (at least 1), and the budget.
-func writeBudgetSpent(w http.ResponseWriter, wait time.Duration, limit int, window time.Duration) {
+// HTTP 429, Retry-After in whole seconds (at least 1) unless withRetryAfter
+// is false, and the budget.
+func writeBudgetSpent(w http.ResponseWriter, wait time.Duration, limit int, window time.Duration, withRetryAfter bool) {
 	secs := max(int(math.Ceil(wait.Seconds())), 1)
-	w.Header().Set("Retry-After", strconv.Itoa(secs))
+	if withRetryAfter {
+		w.Header().Set("Retry-After", strconv.Itoa(secs))
+	}
 	w.Header().Set("X-RateLimit-Limit", strconv.Itoa(limit))
 	w.Header().Set("X-RateLimit-Period", strconv.Itoa(int(math.Ceil(window.Seconds()))))
 	w.Header().Set("X-RateLimit-Remaining", "0")

@@ -65,20 +65,30 @@ func (s *Server) handleLogin(w http.ResponseWriter, body []byte) {
 	})
 }
 
-// authorized reports whether token is a static token or a login token that
-// has not been idle for TokenTTL; a valid login token's idle time restarts.
+// authorizedRequest reports whether r carries a valid access token
+// ("Authorization: Bearer …") or Authtoken.
+func (s *Server) authorizedRequest(r *http.Request) bool {
+	if tok := bearer(r); tok != "" {
+		return s.accessValid(tok)
+	}
+	return s.authorized(r.Header.Get("Authtoken"))
+}
+
+// authorized reports whether token is a static token (until
+// ExpireStaticTokens) or a login token that has not been idle for TokenTTL;
+// a valid login token's idle time restarts.
 func (s *Server) authorized(token string) bool {
 	if token == "" {
 		return false
 	}
-	for _, t := range s.cfg.Tokens {
-		if subtle.ConstantTimeCompare([]byte(t), []byte(token)) == 1 {
-			return true
-		}
-	}
 	now := s.now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	for _, t := range s.cfg.Tokens {
+		if subtle.ConstantTimeCompare([]byte(t), []byte(token)) == 1 {
+			return !s.staticExpired
+		}
+	}
 	last, ok := s.tokens[token]
 	if !ok {
 		return false
@@ -97,6 +107,15 @@ func (s *Server) ExpireTokens() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	clear(s.tokens)
+}
+
+// ExpireStaticTokens makes every static token (Config.Tokens) lapse, as a
+// session token does after 30 minutes without use: calls with one are
+// answered 401 from now on.
+func (s *Server) ExpireStaticTokens() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.staticExpired = true
 }
 
 func randomHex(n int) string {

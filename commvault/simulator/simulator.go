@@ -35,13 +35,16 @@ const (
 
 // Config describes the simulated CommServe. The zero value is usable.
 type Config struct {
-	Accounts    []Account        // nil: Catalogue()
-	Username    string           // default "admin"
-	Password    string           // default "simulator"
-	Tokens      []string         // static tokens always accepted
-	TokenTTL    time.Duration    // login token expires after this much idle time; 0 = 30m
-	JobDuration time.Duration    // Waiting→Running→Completed over this long; 0 = 8s (SetJobDuration changes it)
-	Now         func() time.Time // nil: time.Now (tests pass a fake clock)
+	Accounts []Account     // nil: Catalogue()
+	Username string        // default "admin"
+	Password string        // default "simulator"
+	Tokens   []string      // static tokens accepted (until ExpireStaticTokens)
+	TokenTTL time.Duration // login token expires after this much idle time; 0 = 30m
+	// AccessTokenTTL is how long an access token (IssueAccessToken, or
+	// renewed) is accepted after it was issued; 0 = 30m.
+	AccessTokenTTL time.Duration
+	JobDuration    time.Duration    // Waiting→Running→Completed over this long; 0 = 8s (SetJobDuration changes it)
+	Now            func() time.Time // nil: time.Now (tests pass a fake clock)
 
 	// ReadBudget, when positive, is how many GET requests are answered per
 	// BudgetWindow, as Commvault SaaS allows a tenant 1,000 reads an hour.
@@ -54,6 +57,9 @@ type Config struct {
 	ReadBudget   int
 	WriteBudget  int
 	BudgetWindow time.Duration // 0 = 1h
+	// NoRetryAfter leaves Retry-After out of those 429s: X-RateLimit-Limit
+	// and X-RateLimit-Period (the window) only, as Commvault SaaS may answer.
+	NoRetryAfter bool
 
 	// FailRatio (0..1) is the share of calls of FailOps (nil: every
 	// operation) answered HTTP 500 with a JSON errorCode body, before the
@@ -79,6 +85,7 @@ type Request struct {
 	Path      string
 	Query     url.Values
 	Authtoken string // the header as received (tests assert on it; never logged)
+	Bearer    string // the token of an "Authorization: Bearer" header as received
 	Body      any    // decoded JSON body (map[string]any), nil if none
 	Status    int    // status code answered; 0 while pending or when no answer was written (hang)
 	Op        Op     // which endpoint the path named; OpAny for an unknown path
@@ -92,20 +99,25 @@ type Server struct {
 	subs     []*subclient // every subclient listed, DynamoDB or not, in listing order
 	subByID  map[int]*subclient
 
-	mu          sync.Mutex
-	tokens      map[string]time.Time // login token → last use
-	faults      []Fault
-	requests    []Request
-	jobs        []*job
-	jobByID     map[int]*job
-	nextTaskID  int
-	nextJobID   int
-	createTasks int
-	reads       int           // GET requests received
-	jobDuration time.Duration // for jobs created from now on
-	submissions map[int]int   // subclient ID → CreateTasks that created a job
-	kills       int           // kill requests accepted
-	limits      limits
+	mu            sync.Mutex
+	tokens        map[string]time.Time // login token → last use
+	staticExpired bool                 // ExpireStaticTokens was called
+	grants        map[string]*grant    // access token → its pair
+	refreshes     map[string]*grant    // refresh token → its pair
+	renewals      int
+	invalidated   int
+	faults        []Fault
+	requests      []Request
+	jobs          []*job
+	jobByID       map[int]*job
+	nextTaskID    int
+	nextJobID     int
+	createTasks   int
+	reads         int           // GET requests received
+	jobDuration   time.Duration // for jobs created from now on
+	submissions   map[int]int   // subclient ID → CreateTasks that created a job
+	kills         int           // kill requests accepted
+	limits        limits
 }
 
 // New builds a simulator from cfg, filling in defaults. It panics when
@@ -124,6 +136,9 @@ func New(cfg Config) *Server {
 	if cfg.TokenTTL <= 0 {
 		cfg.TokenTTL = defaultTokenTTL
 	}
+	if cfg.AccessTokenTTL <= 0 {
+		cfg.AccessTokenTTL = defaultAccessTokenTTL
+	}
 	if cfg.JobDuration <= 0 {
 		cfg.JobDuration = defaultJobDuration
 	}
@@ -138,6 +153,8 @@ func New(cfg Config) *Server {
 		subs:       subs,
 		subByID:    make(map[int]*subclient, len(subs)),
 		tokens:     make(map[string]time.Time),
+		grants:     make(map[string]*grant),
+		refreshes:  make(map[string]*grant),
 		jobByID:    make(map[int]*job),
 		nextTaskID: firstTaskID,
 		nextJobID:  firstJobID,
@@ -158,6 +175,10 @@ func (s *Server) Accounts() []Account {
 	out := make([]Account, len(s.accounts))
 	for i, a := range s.accounts {
 		a.TableGroups = append([]TableGroup(nil), a.TableGroups...)
+		a.Others = append([]Instance(nil), a.Others...)
+		for j := range a.Others {
+			a.Others[j].Subclients = append([]TableGroup(nil), a.Others[j].Subclients...)
+		}
 		out[i] = a
 	}
 	return out
@@ -216,7 +237,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, op Op, id string,
 	if s.randomFailure(w, op) {
 		return
 	}
-	if op != OpLogin && !s.authorized(r.Header.Get("Authtoken")) {
+	if op != OpLogin && op != OpRenew && !s.authorizedRequest(r) {
 		writeAccessDenied(w)
 		return
 	}
@@ -224,6 +245,10 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, op Op, id string,
 	switch op {
 	case OpLogin:
 		s.handleLogin(w, body)
+	case OpRenew:
+		s.handleRenew(w, body)
+	case OpInstance:
+		s.handleInstance(w, id)
 	case OpSubclient:
 		s.handleSubclient(w, id, q)
 	case OpCreateTask:
@@ -258,6 +283,10 @@ func parseRoute(path string) (op Op, id string, known bool) {
 		strings.EqualFold(parts[3], "kill") {
 		return OpKill, parts[1], true
 	}
+	if len(parts) == 3 && strings.EqualFold(parts[0], "v4") && strings.EqualFold(parts[1], "accesstoken") &&
+		strings.EqualFold(parts[2], "renew") {
+		return OpRenew, "", true
+	}
 	if len(parts) > 2 {
 		return OpAny, "", false
 	}
@@ -273,12 +302,14 @@ func parseRoute(path string) (op Op, id string, known bool) {
 		return OpSubclient, id, true
 	case "job":
 		return OpJob, id, true
+	case "instance":
+		return OpInstance, id, len(parts) == 2
 	}
 	return OpAny, "", false
 }
 
 func methodFor(op Op) string {
-	if op == OpLogin || op == OpCreateTask || op == OpKill {
+	if op == OpLogin || op == OpCreateTask || op == OpKill || op == OpRenew {
 		return http.MethodPost
 	}
 	return http.MethodGet
@@ -297,6 +328,7 @@ func (s *Server) record(r *http.Request, op Op, body []byte) int {
 		Path:      r.URL.Path,
 		Query:     r.URL.Query(),
 		Authtoken: r.Header.Get("Authtoken"),
+		Bearer:    bearer(r),
 		Body:      decoded,
 		Op:        op,
 	}

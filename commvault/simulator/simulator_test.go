@@ -158,8 +158,8 @@ func TestListenAndServe(t *testing.T) {
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	var out subclientListing
-	if err := json.Unmarshal(body, &out); err != nil || resp.StatusCode != 200 || out.FilterQueryCount != 5 {
-		t.Errorf("GET /Subclient = %d %s, want 5 subclients", resp.StatusCode, body)
+	if err := json.Unmarshal(body, &out); err != nil || resp.StatusCode != 200 || out.FilterQueryCount != 8 {
+		t.Errorf("GET /Subclient = %d %s, want 8 subclients (File System, RDS 2, Redshift 1, DynamoDB 4)", resp.StatusCode, body)
 	}
 	cancel()
 	if err := <-done; err != nil {

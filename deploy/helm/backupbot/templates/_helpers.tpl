@@ -43,8 +43,11 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{- if eq .Values.commvault.auth "login" }}
 - COMMVAULT_USERNAME
 - COMMVAULT_PASSWORD
-{{- else }}
+{{- else if eq .Values.commvault.auth "token" }}
 - COMMVAULT_AUTHTOKEN
+{{- else }}
+- COMMVAULT_ACCESS_TOKEN
+- COMMVAULT_REFRESH_TOKEN
 {{- end }}
 {{- end }}
 {{- if eq .Values.database.type "postgres" }}
