@@ -77,22 +77,54 @@ func listAnswer(command, only string, entries []listEntry) Message {
 	}
 	var b strings.Builder
 	b.WriteString("Accounts you may back up from here:")
-	for _, e := range entries {
-		fmt.Fprintf(&b, "\n• *%s* (Commvault client %s)", esc(e.Account), esc(e.Client))
+	for i, e := range entries {
+		line := fmt.Sprintf("\n• *%s* (Commvault client %s)", esc(e.Account), esc(e.Client))
 		if e.NeedsApproval {
-			b.WriteString(", needs approval")
+			line += ", needs approval"
 		}
 		switch {
 		case e.Problem != "":
-			b.WriteString(": " + esc(e.Problem))
+			line += ": " + esc(e.Problem)
 		case len(e.TableGroups) == 0:
-			b.WriteString(": no table groups")
+			line += ": no table groups"
 		default:
-			b.WriteString(": " + esc(strings.Join(e.TableGroups, ", ")))
+			line += ": " + fitNames(e.TableGroups, maxListRunes/2, fmt.Sprintf("`%s list %s` shows them all", command, e.Account))
 		}
+		if runes(b.String())+runes(line) > maxListRunes {
+			fmt.Fprintf(&b, "\n…and %d more %s: `%s list <account>` shows one.", len(entries)-i,
+				plural(len(entries)-i, "account", "accounts"), esc(command))
+			break
+		}
+		b.WriteString(line)
 	}
 	return Message{Text: b.String()}
 }
+
+// maxListRunes keeps a list answer well within Slack's message limits
+// (4,000 characters for a message's text, counted as Slack counts them).
+const maxListRunes = 3500
+
+// fitNames joins names, escaped, within limit characters: past it, "…and
+// N more (hint)".
+func fitNames(names []string, limit int, hint string) string {
+	var b strings.Builder
+	for i, n := range names {
+		part := esc(n)
+		if i > 0 {
+			part = ", " + part
+		}
+		if runes(b.String())+runes(part) > limit {
+			fmt.Fprintf(&b, " …and %d more (%s)", len(names)-i, esc(hint))
+			break
+		}
+		b.WriteString(part)
+	}
+	return b.String()
+}
+
+// runes counts s as Slack counts a message's length: in characters, with
+// its three escapes (&amp; &lt; &gt;) as one.
+func runes(s string) int { return utf8.RuneCountInString(unescapeSlack(s)) }
 
 // unknownTableGroupAnswer names the closest table groups the caller may use.
 func unknownTableGroupAnswer(command, account, client, name string, suggestions []string) Message {
@@ -446,4 +478,39 @@ func historyLine(j commvault.Job, now time.Time, links jobLinks) string {
 		size = formatSize(j.SizeBytes)
 	}
 	return fmt.Sprintf("• %s · %s · %s %s · %s · %s · %s", links.id(j.ID), level, icon, state, start, took, size)
+}
+
+// cannotPostAnswer tells the caller that Slack refused the request's card
+// in the conversation the command came from (code), and how to fix it:
+// invite the bot, or use one of channels (the account's), if it has some.
+func cannotPostAnswer(code, channel string, channels []string) Message {
+	var why, fix string
+	switch {
+	case code == "not_in_channel":
+		why, fix = "I'm not a member of this channel", "invite me with `/invite @backupbot` and ask again"
+	case code == "channel_not_found" && strings.HasPrefix(channel, "D"):
+		why, fix = "I can't post in direct messages", "ask in a channel I'm a member of"
+	case code == "channel_not_found":
+		why, fix = "I'm not a member of this conversation", "invite me with `/invite @backupbot` and ask again"
+	case code == "is_archived":
+		why, fix = "this channel is archived", "ask in another channel"
+	default:
+		why, fix = "Slack does not let me post here ("+esc(code)+")", "ask in another channel"
+	}
+	text := "🔌 " + strings.ToUpper(why[:1]) + why[1:] + ", so I could not post your request here. Nothing was submitted: " + fix
+	if len(channels) > 0 {
+		links := make([]string, 0, len(channels))
+		for _, c := range channels {
+			links = append(links, "<#"+c+">")
+		}
+		text += ", or use " + strings.Join(links, " or ")
+	}
+	return Message{Text: text + "."}
+}
+
+// receiptAnswer is what a backup request's sender sees at once, in the ack,
+// before the policy and Commvault are asked: the answer follows.
+func receiptAnswer(cmd command) Message {
+	return Message{Text: fmt.Sprintf("⏳ Checking your request for *%s* / *%s*: the answer follows in a moment.",
+		esc(cmd.Account), esc(cmd.TableGroup))}
 }

@@ -14,12 +14,22 @@ import (
 // decide applies an approver's Approve or Deny to a pending request. The
 // click is checked against the policy as it is now; only one decision wins,
 // however many clicks arrive, on however many replicas.
-func (b *Bot) decide(ctx context.Context, t *turn, id string, approve bool, reason string) {
+//
+// card is the message the click came from ("" from the console): when the
+// requester's flow has not recorded its card yet (an approver can be
+// quicker than that), the click's card is recorded, conditionally, so that
+// the decision's thread replies have their thread.
+func (b *Bot) decide(ctx context.Context, t *turn, id, card string, approve bool, reason string) {
 	verb := map[bool]string{true: "approve", false: "deny"}[approve]
 	r, err := b.waiting(ctx, id)
 	if err != nil {
 		b.notWaiting(ctx, t, id, r, err)
 		return
+	}
+	if r.ParentTS == "" && card != "" && t.in.Channel == r.Channel {
+		if _, recorded, err := b.store.SetParentTS(ctx, r.ID, card); err == nil {
+			r.ParentTS = recorded
+		}
 	}
 	t.log = t.log.With(zap.String("account", r.Account), zap.String("tablegroup", r.TableGroup.Name))
 	d := b.policy().CheckApprove(ctx, b.groups, t.in.User, r.User, r.Account)

@@ -191,7 +191,7 @@ func TestDeny(t *testing.T) {
 	e := newEnv(t)
 	card := e.request(t, "orders")
 	id := cardButtons(card.Msg)[ActionDeny]
-	e.bot.decide(t.Context(), e.bot.newTurn(Input{User: "U0LEAD", Channel: "C0OPS"}), id, false, "not during the freeze")
+	e.bot.decide(t.Context(), e.bot.newTurn(Input{User: "U0LEAD", Channel: "C0OPS"}), id, "", false, "not during the freeze")
 	if n := e.createTasks(); n != 0 {
 		t.Fatalf("CreateTasks = %d after a denial", n)
 	}

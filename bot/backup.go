@@ -73,6 +73,10 @@ func (b *Bot) backup(ctx context.Context, t *turn, cmd command) {
 	release := b.holding(ctx, t.log, r.ID) // however long Slack or Commvault take, no replica takes it over
 	defer release()
 	ts, err := b.chat.Post(ctx, t.in.Channel, parentMessage(r, b.links))
+	if code, ok := cannotPost(err); ok { // a conversation the bot may not post in: tell how to fix it
+		b.notPosted(ctx, t, cmd.Kind, acct, r, code)
+		return
+	}
 	if err != nil { // nobody would see the outcome: do not submit
 		ctx, cancel := detached(ctx)
 		defer cancel()

@@ -253,15 +253,28 @@ func (b *Bot) Handle(ctx context.Context, in Input) {
 	}
 }
 
+// Receipt is what the sender of a slash command sees at once, before the
+// command is served: a backup request shows within a second that it is
+// under way, however long Commvault takes to list the table groups. It
+// parses the text, and nothing else: it must be quick.
+func (b *Bot) Receipt(in Input) *Message {
+	cmd, err := parse(in.Text)
+	if err != nil || (cmd.Kind != kindBackup && cmd.Kind != kindEmergency) {
+		return nil
+	}
+	m := receiptAnswer(cmd)
+	return &m
+}
+
 // Click serves one button press: Approve or Deny on an approval card.
 func (b *Bot) Click(ctx context.Context, c Click) {
 	t := b.newTurn(Input{User: c.User, Channel: c.Channel, ResponseURL: c.ResponseURL})
 	t.log = t.log.With(zap.String("action", c.ActionID), zap.String("request", c.Value))
 	switch c.ActionID {
 	case ActionApprove:
-		b.decide(ctx, t, c.Value, true, "")
+		b.decide(ctx, t, c.Value, c.MessageTS, true, "")
 	case ActionDeny:
-		b.decide(ctx, t, c.Value, false, "")
+		b.decide(ctx, t, c.Value, c.MessageTS, false, "")
 	default:
 		t.log.Info("click", zap.String("outcome", "no-such-button"))
 		b.reply(ctx, t, noSuchButtonAnswer())

@@ -27,7 +27,7 @@ const (
 // Limits of the grammar. Name and reason lengths count characters (runes),
 // after quotes are removed and Slack sequences rewritten.
 const (
-	maxTextBytes     = 1000 // the whole text after the slash command
+	maxTextLen       = 1000 // the whole text after the slash command
 	maxAccountLen    = 64
 	maxTableGroupLen = 128
 	maxReasonLen     = 500
@@ -50,7 +50,7 @@ help — this text
 
 Words are case-insensitive; names keep their case. Quote a name with spaces: "customer profiles" ('…', “…” and ‘…’ work too).
 Names use letters, digits and - _ . : / + @ (spaces only inside quotes); accounts up to 64 characters, table groups up to 128.
-The reason is the rest of the line, up to 500 characters; @channel, @here and @everyone are not allowed or are defused.`
+The reason is the rest of the line, up to 500 characters; @channel, @here and @everyone are not allowed or are defused. A whole command is at most 1,000 characters.`
 
 // command is one parsed slash command.
 type command struct {
@@ -113,7 +113,8 @@ func usageOf(kind cmdKind) string {
 // an error; quotes inside a word (don't) are plain characters. The reason is
 // the raw rest of the line: its quotes are kept as typed.
 //
-// Text is refused when it is longer than maxTextBytes or not valid UTF-8, and
+// Text is refused when it is not valid UTF-8 or longer than maxTextLen
+// characters (counted as Slack counts them: &amp; &lt; &gt; as one), and
 // a field is refused when it holds a control character (the reason folds
 // line breaks and tabs into spaces), an invisible formatting character (zero
 // width, bidi override, BOM: Unicode category Cf), or a Slack special sequence
@@ -128,11 +129,11 @@ func usageOf(kind cmdKind) string {
 // In names a link becomes its label (Slack links names that look like domains);
 // mentions are refused.
 func parse(text string) (command, error) {
-	if len(text) > maxTextBytes {
-		return command{}, usageErr(kindOfFirstWord(text), "the command is too long: %d bytes, at most %d", len(text), maxTextBytes)
-	}
 	if !utf8.ValidString(text) {
 		return command{}, usageErr(kindOfFirstWord(text), "the command is not valid UTF-8 text; retype it")
+	}
+	if n := utf8.RuneCountInString(unescapeSlack(text)); n > maxTextLen {
+		return command{}, usageErr(kindOfFirstWord(text), "the command is too long: %d characters, at most %d", n, maxTextLen)
 	}
 	s := &cmdScanner{text: text}
 	tok, ok, err := s.next(kindHelp)

@@ -104,7 +104,7 @@ func FuzzParse(f *testing.F) {
 		default:
 			t.Fatalf("Parse(%q) kind = %q", text, cmd.Kind)
 		}
-		if len(text) > maxTextBytes || !utf8.ValidString(text) {
+		if !utf8.ValidString(text) || utf8.RuneCountInString(unescapeSlack(text)) > maxTextLen {
 			t.Fatalf("Parse(%q) accepted a text that is too long or not UTF-8", text)
 		}
 	})

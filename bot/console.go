@@ -273,7 +273,7 @@ func (s ConsoleSession) decide(ctx context.Context, approve bool, args string) {
 	s.Console.Printf("  (console) %s clicks %s on %s", as, map[bool]string{true: "Approve", false: "Deny"}[approve], id)
 	t := s.Bot.newTurn(Input{User: as, Channel: s.Channel})
 	t.log = t.log.With(zap.String("request", id))
-	s.Bot.decide(ctx, t, id, approve, strings.Join(reason, " "))
+	s.Bot.decide(ctx, t, id, "", approve, strings.Join(reason, " "))
 }
 
 // drain waits until no job is followed any more, or ctx is done.

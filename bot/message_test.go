@@ -181,6 +181,11 @@ func TestMessagesGolden(t *testing.T) {
 		{"click-not-taken", clickNotTakenAnswer()},
 		{"reply-not-recorded", notRecordedReply()},
 		{"reply-no-job-appeared", noJobAppearedReply(sampleRequest(store.Unknown))},
+		{"cannot-post-not-in-channel", cannotPostAnswer("not_in_channel", "C0ELSEWHERE", []string{"C0OPS"})},
+		{"cannot-post-dm", cannotPostAnswer("channel_not_found", "D0ALICE", nil)},
+		{"cannot-post-archived", cannotPostAnswer("is_archived", "C0OLD", nil)},
+		{"cannot-post-restricted", cannotPostAnswer("restricted_action_read_only_channel", "C0NEWS", []string{"C0OPS", "C0SRE"})},
+		{"receipt", receiptAnswer(command{Kind: kindBackup, Account: "prod", TableGroup: "customer profiles"})},
 		{"given-up-command", givenUpAnswer("/backup", &Input{Text: "dynamodb prod orders full"}, nil, 5)},
 		{"given-up-click", givenUpAnswer("/backup", nil, &Click{Value: "r-1a2b3c"}, 5)},
 	}
@@ -269,6 +274,37 @@ func TestPlain(t *testing.T) {
 		if got := plain(tt.in); got != tt.want {
 			t.Errorf("Plain(%q) = %q, want %q", tt.in, got, tt.want)
 		}
+	}
+}
+
+// Long lists are cut to fit Slack's 4,000 characters, with a hint.
+func TestListIsCutToFitSlack(t *testing.T) {
+	var many []string
+	for i := range 2000 {
+		many = append(many, fmt.Sprintf("table-group-%04d", i))
+	}
+	var entries []listEntry
+	for i := range 40 {
+		entries = append(entries, listEntry{Account: fmt.Sprintf("account%02d", i), Client: "aws-" + fmt.Sprint(i), TableGroups: many})
+	}
+	got := listAnswer("/backup", "", entries).Text
+	if n := runes(got); n > 4000 {
+		t.Errorf("list answer is %d characters, want at most 4000", n)
+	}
+	contains(t, "list answer", got, "…and ", "more", "/backup list")
+}
+
+func TestFitText(t *testing.T) {
+	long := strings.Repeat("<@U0LEAD> &amp; ", 400)
+	got := fitText(long, maxUpdateText)
+	if n := runes(got); n > maxUpdateText || !strings.HasSuffix(got, "…") {
+		t.Errorf("fitText = %d characters, ends %q", n, got[len(got)-10:])
+	}
+	if strings.Count(got, "<") != strings.Count(got, ">") || strings.HasSuffix(strings.TrimSuffix(got, "…"), "&am") {
+		t.Errorf("fitText cut a mention or an escape in two: …%q", got[len(got)-20:])
+	}
+	if short := "fits"; fitText(short, 10) != short {
+		t.Errorf("fitText changed a text that fits")
 	}
 }
 

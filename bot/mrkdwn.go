@@ -174,3 +174,24 @@ func plural(n int, one, many string) string {
 	}
 	return many
 }
+
+// maxUpdateText is the longest text chat.update takes, in characters.
+const maxUpdateText = 4000
+
+// fitText cuts s, mrkdwn, to at most limit characters as Slack counts them,
+// at a space (so that no mention, link or escape is cut in two), ending
+// it with "…".
+func fitText(s string, limit int) string {
+	if runes(s) <= limit {
+		return s
+	}
+	r := []rune(s)
+	cut := min(len(r), limit-1)
+	for cut > 0 && runes(string(r[:cut])) > limit-1 {
+		cut--
+	}
+	if sp := strings.LastIndexByte(string(r[:cut]), ' '); sp > 0 {
+		return string(r[:cut])[:sp] + "…"
+	}
+	return string(r[:cut]) + "…"
+}

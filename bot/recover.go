@@ -143,7 +143,7 @@ func (b *Bot) recordParent(ctx context.Context, log *zap.Logger, r *request, ts 
 		var recorded string
 		if set, recorded, err = b.store.SetParentTS(ctx, r.ID, ts); err == nil {
 			r.ParentTS = recorded
-			if !set {
+			if !set && recorded != ts { // another post of the card was recorded first
 				log.Info("the request's card was posted twice; this copy is removed", zap.String("kept", recorded))
 				if err := b.chat.Delete(ctx, r.Channel, ts); err != nil {
 					log.Error("remove a second copy of the card", zap.Error(err))

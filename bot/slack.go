@@ -16,6 +16,9 @@ import (
 
 // handler is what the Slack transport hands work to; *Bot is one.
 type handler interface {
+	// Receipt is what the sender of in sees at once, in the ack, when the
+	// command was taken; nil for nothing.
+	Receipt(in Input) *Message
 	Handle(ctx context.Context, in Input)
 	Click(ctx context.Context, c Click)
 }

@@ -18,17 +18,39 @@ import (
 // the error is given up to the caller (who logs it).
 const maxRateLimitWaits = 8
 
-// SlackChat is the Chat of the Slack Web API. Messages to one channel go
-// out one at a time, in order; a 429 makes that channel wait Retry-After
-// and send again, so rate limits delay messages but lose none.
+// updateTimeout bounds the sending of one parent update, rate limits waited
+// out included.
+const updateTimeout = 5 * time.Minute
+
+// SlackChat is the Chat of the Slack Web API, shaped by Slack's rate
+// limits (chat.postMessage about one a second per channel; chat.update
+// Tier 3, about 50 a minute for the workspace; chat.postEphemeral Tier 4):
+//   - messages to one channel go out one at a time, in order, so a thread's
+//     replies never overtake each other;
+//   - a 429 holds back every call of its kind (its method, and for
+//     chat.postMessage its channel) until its Retry-After has passed, so no
+//     call is made before Slack allows it, and delays messages but loses none;
+//   - updates of a message are cosmetic: they are sent apart from the posts,
+//     never hold up a reply with IDs or a job's end, and successive ones of
+//     one message are coalesced (only the latest is sent).
 type SlackChat struct {
 	api     *slack.Client
 	metrics *Metrics
 	http    *http.Client // for response_url posts
 	log     *zap.Logger
 
-	mu     sync.Mutex
-	queues map[string]chan struct{} // by channel: a one-slot lock that gives up with its context
+	mu      sync.Mutex
+	queues  map[string]chan struct{}  // by channel: a one-slot lock that gives up with its context
+	gates   map[string]time.Time      // by rate-limit key: no call before this
+	updates map[string]*pendingUpdate // by channel and ts: the latest content not sent yet
+	sending sync.WaitGroup            // update senders
+}
+
+// pendingUpdate is the latest content of a message waiting to be sent.
+type pendingUpdate struct {
+	m       Message
+	fresh   bool // m is not sent yet
+	running bool // a sender runs for this message
 }
 
 // NewSlackChat returns a Chat that posts through api; m may be nil.
@@ -36,7 +58,8 @@ func NewSlackChat(api *slack.Client, log *zap.Logger, m *Metrics) *SlackChat {
 	if m == nil {
 		m = NewMetrics(prometheus.NewRegistry())
 	}
-	return &SlackChat{api: api, metrics: m, http: &http.Client{Timeout: 30 * time.Second}, log: log, queues: make(map[string]chan struct{})}
+	return &SlackChat{api: api, metrics: m, http: &http.Client{Timeout: 30 * time.Second}, log: log,
+		queues: make(map[string]chan struct{}), gates: make(map[string]time.Time), updates: make(map[string]*pendingUpdate)}
 }
 
 // channel serialises the messages to one channel.
@@ -51,8 +74,8 @@ func (c *SlackChat) channel(id string) chan struct{} {
 	return q
 }
 
-// send runs call for channel, in order, waiting out rate limits.
-func (c *SlackChat) send(ctx context.Context, channel, method string, call func() error) error {
+// inOrder runs call for channel, after the channel's earlier messages.
+func (c *SlackChat) inOrder(ctx context.Context, channel, method string, call func() error) error {
 	q := c.channel(channel)
 	select {
 	case q <- struct{}{}:
@@ -60,12 +83,22 @@ func (c *SlackChat) send(ctx context.Context, channel, method string, call func(
 		return fmt.Errorf("slack %s: waiting for the channel's earlier messages: %w", method, ctx.Err())
 	}
 	defer func() { <-q }()
+	return c.limited(ctx, method+" "+channel, method, call)
+}
+
+// limited runs call once its rate-limit key allows, and again after each
+// 429 once its Retry-After has passed (for every call of that key).
+func (c *SlackChat) limited(ctx context.Context, key, method string, call func() error) error {
 	for attempt := 1; ; attempt++ {
+		if err := c.await(ctx, key); err != nil {
+			return fmt.Errorf("slack %s: waiting out a rate limit: %w", method, err)
+		}
 		err := call()
 		var rl *slack.RateLimitedError
-		if errors.As(err, &rl) {
+		switch {
+		case errors.As(err, &rl):
 			c.metrics.slackCalls.WithLabelValues(method, "rate_limited").Inc()
-		} else if err != nil {
+		case err != nil:
 			c.metrics.slackCalls.WithLabelValues(method, "error").Inc()
 		}
 		if !errors.As(err, &rl) || attempt > maxRateLimitWaits {
@@ -75,11 +108,35 @@ func (c *SlackChat) send(ctx context.Context, channel, method string, call func(
 			return nil
 		}
 		wait := max(rl.RetryAfter, time.Second)
-		c.log.Warn("slack rate limit", zap.String("method", method), zap.String("channel", channel), zap.Duration("wait", wait))
+		c.log.Warn("slack rate limit", zap.String("method", method), zap.String("key", key), zap.Duration("wait", wait))
+		c.hold(key, wait)
+	}
+}
+
+// hold keeps the calls of key back for d.
+func (c *SlackChat) hold(key string, d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if until := time.Now().Add(d); until.After(c.gates[key]) {
+		c.gates[key] = until
+	}
+}
+
+// await waits until key's calls are allowed.
+func (c *SlackChat) await(ctx context.Context, key string) error {
+	for {
+		c.mu.Lock()
+		wait := time.Until(c.gates[key])
+		c.mu.Unlock()
+		if wait <= 0 {
+			return nil
+		}
+		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("slack %s: waiting out a rate limit: %w", method, ctx.Err())
-		case <-time.After(wait):
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
 		}
 	}
 }
@@ -95,7 +152,7 @@ func msgOptions(m Message) []slack.MsgOption {
 // Post posts m in channel.
 func (c *SlackChat) Post(ctx context.Context, channel string, m Message) (string, error) {
 	var ts string
-	err := c.send(ctx, channel, "chat.postMessage", func() (err error) {
+	err := c.inOrder(ctx, channel, "chat.postMessage", func() (err error) {
 		_, ts, err = c.api.PostMessageContext(ctx, channel, msgOptions(m)...)
 		return err
 	})
@@ -105,25 +162,78 @@ func (c *SlackChat) Post(ctx context.Context, channel string, m Message) (string
 // Reply posts m in the thread of threadTS.
 func (c *SlackChat) Reply(ctx context.Context, channel, threadTS string, m Message) (string, error) {
 	var ts string
-	err := c.send(ctx, channel, "chat.postMessage", func() (err error) {
+	err := c.inOrder(ctx, channel, "chat.postMessage", func() (err error) {
 		_, ts, err = c.api.PostMessageContext(ctx, channel, append(msgOptions(m), slack.MsgOptionTS(threadTS))...)
 		return err
 	})
 	return ts, err
 }
 
-// Update replaces the message ts. With no blocks, the old blocks are cleared.
-func (c *SlackChat) Update(ctx context.Context, channel, ts string, m Message) error {
-	opts := []slack.MsgOption{slack.MsgOptionText(m.Text, false), slack.MsgOptionBlocks(m.Blocks...)}
-	return c.send(ctx, channel, "chat.update", func() error {
-		_, _, _, err := c.api.UpdateMessageContext(ctx, channel, ts, opts...)
-		return err
-	})
+// Update replaces the message ts, in the background: it returns at once,
+// and a later Update of the same message before this one was sent replaces
+// it. With no blocks, the old blocks are cleared. Flush waits for the
+// updates under way.
+func (c *SlackChat) Update(_ context.Context, channel, ts string, m Message) error {
+	key := channel + " " + ts
+	c.mu.Lock()
+	u, ok := c.updates[key]
+	if !ok {
+		u = &pendingUpdate{}
+		c.updates[key] = u
+	}
+	u.m, u.fresh = m, true
+	start := !u.running
+	u.running = true
+	c.mu.Unlock()
+	if start {
+		c.sending.Add(1)
+		go c.sendUpdates(channel, ts, key)
+	}
+	return nil
+}
+
+// sendUpdates sends the latest content of one message until none is left.
+func (c *SlackChat) sendUpdates(channel, ts, key string) {
+	defer c.sending.Done()
+	for {
+		c.mu.Lock()
+		u := c.updates[key]
+		if !u.fresh {
+			delete(c.updates, key)
+			c.mu.Unlock()
+			return
+		}
+		m := u.m
+		u.fresh = false
+		c.mu.Unlock()
+		ctx, cancel := context.WithTimeout(context.Background(), updateTimeout)
+		opts := []slack.MsgOption{slack.MsgOptionText(fitText(m.Text, maxUpdateText), false), slack.MsgOptionBlocks(m.Blocks...)}
+		err := c.limited(ctx, "chat.update", "chat.update", func() error {
+			_, _, _, err := c.api.UpdateMessageContext(ctx, channel, ts, opts...)
+			return err
+		})
+		cancel()
+		if err != nil {
+			c.log.Error("update a message", zap.String("channel", channel), zap.String("ts", ts), zap.Error(err))
+		}
+	}
+}
+
+// Flush waits, until ctx ends, for the updates under way to be sent.
+func (c *SlackChat) Flush(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() { c.sending.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("slack: updates still being sent: %w", ctx.Err())
+	}
 }
 
 // Delete removes the bot's own message ts (chat.delete).
 func (c *SlackChat) Delete(ctx context.Context, channel, ts string) error {
-	return c.send(ctx, channel, "chat.delete", func() error {
+	return c.limited(ctx, "chat.delete", "chat.delete", func() error {
 		_, _, err := c.api.DeleteMessageContext(ctx, channel, ts)
 		return err
 	})
@@ -144,7 +254,7 @@ func (c *SlackChat) Ephemeral(ctx context.Context, to Input, m Message) error {
 		}
 		c.log.Warn("response_url post; trying chat.postEphemeral", zap.Error(withoutURL(err)))
 	}
-	return c.send(ctx, to.Channel, "chat.postEphemeral", func() error {
+	return c.limited(ctx, "chat.postEphemeral", "chat.postEphemeral", func() error {
 		_, err := c.api.PostEphemeralContext(ctx, to.Channel, to.User, msgOptions(m)...)
 		return err
 	})

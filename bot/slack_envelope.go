@@ -106,9 +106,13 @@ func (s *Slack) slashCommand(ctx, rec context.Context, log *zap.Logger, c *socke
 		answer = &m
 		s.cfg.Metrics.envelopes.WithLabelValues("slash_commands", "ignored").Inc()
 	} else {
-		answer = s.admit(rec, log, "slash_commands", cmd.TriggerID, envelope{id: req.EnvelopeID,
-			input:       &Input{User: cmd.UserID, Channel: cmd.ChannelID, Text: cmd.Text, Origin: req.EnvelopeID},
+		in := &Input{User: cmd.UserID, Channel: cmd.ChannelID, Text: cmd.Text, Origin: req.EnvelopeID}
+		var taken bool
+		answer, taken = s.admit(rec, log, "slash_commands", cmd.TriggerID, envelope{id: req.EnvelopeID, input: in,
 			responseURL: cmd.ResponseURL})
+		if taken { // the sender sees at once that it is under way
+			answer = s.cfg.Handler.Receipt(*in)
+		}
 	}
 	var payload any
 	if answer != nil {
@@ -140,7 +144,7 @@ func (s *Slack) interactive(ctx, rec context.Context, log *zap.Logger, c *socket
 	if ts == "" {
 		ts = cb.Message.Timestamp
 	}
-	answer := s.admit(rec, log, "interactive", cb.TriggerID, envelope{id: req.EnvelopeID, click: &Click{User: cb.User.ID,
+	answer, _ := s.admit(rec, log, "interactive", cb.TriggerID, envelope{id: req.EnvelopeID, click: &Click{User: cb.User.ID,
 		Channel: channel, MessageTS: ts, ActionID: a.ActionID, Value: a.Value}, responseURL: cb.ResponseURL})
 	s.ack(ctx, log, c, req, nil)
 	if answer != nil { // a click's ack cannot carry a message
@@ -150,25 +154,25 @@ func (s *Slack) interactive(ctx, rec context.Context, log *zap.Logger, c *socket
 
 // admit takes an envelope: it recognises Slack's retries of it (by envelope
 // and trigger ID), records it in the inbox, and hands it to a worker without
-// blocking. It returns the answer for the sender: nil when the envelope was
-// taken or is a retry, else why they should try again (restarting, cannot
-// record, busy). Whatever it refuses never runs: a place in the queue is
+// blocking. It reports whether it was taken, and returns the answer for
+// the sender when it was not: nil for a retry, else why they should try
+// again (restarting, cannot record, busy). Whatever it refuses never runs: a place in the queue is
 // taken before anything is recorded, and an envelope whose recording failed
 // is refused in the inbox too (a tombstone a late commit cannot overwrite).
-func (s *Slack) admit(rec context.Context, log *zap.Logger, typ, trigger string, e envelope) *Message {
+func (s *Slack) admit(rec context.Context, log *zap.Logger, typ, trigger string, e envelope) (answer *Message, taken bool) {
 	s.admitting.RLock() // the drain waits for the admissions under way
 	defer s.admitting.RUnlock()
 	if s.draining {
 		log.Info("shutting down; envelope answered restarting")
 		s.cfg.Metrics.envelopes.WithLabelValues(typ, "draining").Inc()
 		m := restartingAnswer()
-		return &m
+		return &m, false
 	}
 	if !s.reserve() {
 		log.Warn("work queue full; envelope answered busy")
 		s.cfg.Metrics.envelopes.WithLabelValues(typ, "busy").Inc()
 		m := busyNowAnswer()
-		return &m
+		return &m, false
 	}
 	seen, err := s.remember(rec, trigger, e)
 	switch {
@@ -178,16 +182,16 @@ func (s *Slack) admit(rec context.Context, log *zap.Logger, typ, trigger string,
 		s.refuse(log, e.id)
 		s.cfg.Metrics.envelopes.WithLabelValues(typ, "unrecorded").Inc()
 		m := unrecordedAnswer()
-		return &m
+		return &m, false
 	case seen:
 		s.unreserve()
 		log.Info("duplicate envelope dropped")
 		s.cfg.Metrics.envelopes.WithLabelValues(typ, "duplicate").Inc()
-		return nil
+		return nil, false
 	}
 	s.work <- e // its place was reserved: this never blocks
 	s.cfg.Metrics.envelopes.WithLabelValues(typ, "queued").Inc()
-	return nil
+	return nil, true
 }
 
 // reserve takes a place in the work queue, if there is one.

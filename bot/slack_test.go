@@ -238,8 +238,52 @@ func TestSlackChatKeepsOrderThroughRateLimits(t *testing.T) {
 	if err := c.Update(t.Context(), "C0OPS", ts, Message{Text: "parent, updated"}); err != nil {
 		t.Fatal(err)
 	}
+	if err := c.Flush(t.Context()); err != nil {
+		t.Fatal(err)
+	}
 	if m, _ := fake.Message("C0OPS", ts); m.Text != "parent, updated" {
 		t.Errorf("parent = %q after update", m.Text)
+	}
+}
+
+// Successive updates of one message are coalesced, wait out chat.update's
+// rate limit without calling early, and never hold up the channel's posts.
+func TestSlackChatCoalescesUpdates(t *testing.T) {
+	fake, err := slacktest.New(slacktest.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(fake.Close)
+	c := NewSlackChat(slack.New(fake.BotToken(), slack.OptionAPIURL(fake.APIURL())), zap.NewNop(), nil)
+	ts, err := c.Post(t.Context(), "C0OPS", Message{Text: "card: pending"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fake.RateLimit("chat.update", 1, time.Second)
+	for _, state := range []string{"approved", "submitting", "running", "finished"} {
+		if err := c.Update(t.Context(), "C0OPS", ts, Message{Text: "card: " + state}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The channel's posts do not wait for the rate-limited updates.
+	start := time.Now()
+	if _, err := c.Reply(t.Context(), "C0OPS", ts, Message{Text: "✅ Submitted: task 1, job 2"}); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > 500*time.Millisecond {
+		t.Errorf("a reply waited %v behind the updates", d)
+	}
+	if err := c.Flush(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if m, _ := fake.Message("C0OPS", ts); m.Text != "card: finished" {
+		t.Errorf("card = %q, want the latest state", m.Text)
+	}
+	if n := len(fake.Calls("chat.update")); n > 3 {
+		t.Errorf("chat.update called %d times for 4 updates under a rate limit, want them coalesced", n)
+	}
+	if early := fake.EarlyCalls(); len(early) != 0 {
+		t.Errorf("calls made before their Retry-After: %+v", early)
 	}
 }
 
@@ -310,3 +354,7 @@ func TestSlackServesWorkAStoppedReplicaLeft(t *testing.T) {
 		t.Errorf("the served envelope can still be claimed (ok %v, err %v)", ok, err)
 	}
 }
+
+func (*blockingHandler) Receipt(Input) *Message { return nil }
+
+func (*recordingHandler) Receipt(Input) *Message { return nil }

@@ -412,3 +412,54 @@ func TestLeaseStopsBeingLedWhenItMayHaveRunOut(t *testing.T) {
 		t.Error("leading after the lease was lost")
 	}
 }
+
+// knownPosts is a Chat whose first post waits until released and is
+// given a known ts, the one a quick approver's click carries.
+type knownPosts struct {
+	*slowPosts
+	ts string
+}
+
+func (c *knownPosts) Post(ctx context.Context, channel string, m Message) (string, error) {
+	if _, err := c.slowPosts.Post(ctx, channel, m); err != nil {
+		return "", err
+	}
+	return c.ts, nil
+}
+
+// An approver who clicks before the requester's flow has recorded the card
+// still gets a thread: the click's card is recorded, and kept.
+func TestQuickApprovalBeforeTheCardIsRecorded(t *testing.T) {
+	e := newEnv(t)
+	slow := withSlowPosts(e)
+	chat := &knownPosts{slowPosts: slow, ts: "1764237600.999999"}
+	e.bot.chat = chat
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		e.do("U0ALICE", "C0OPS", "dynamodb prod orders full before the migration")
+	}()
+	<-slow.waiting
+	id := e.only(t).ID
+	e.bot.Click(t.Context(), Click{User: "U0LEAD", Channel: "C0OPS", MessageTS: chat.ts, ActionID: ActionApprove, Value: id})
+	close(slow.release)
+	<-done
+	if e.createTasks() != 1 {
+		t.Fatalf("CreateTasks = %d", e.createTasks())
+	}
+	if d := e.chat.all("delete"); len(d) != 0 {
+		t.Errorf("the card was removed: %+v", d)
+	}
+	ids := 0
+	for _, r := range e.chat.all("reply") {
+		if r.ThreadTS != chat.ts {
+			t.Errorf("reply %q in thread %q, want the card's", r.Msg.Text, r.ThreadTS)
+		}
+		if strings.Contains(r.Msg.Text, "Submitted to Commvault") {
+			ids++
+		}
+	}
+	if ids != 1 {
+		t.Errorf("IDs told %d times, want once", ids)
+	}
+}

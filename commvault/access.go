@@ -189,7 +189,7 @@ func (a *accessChain) setErr(err error) {
 func (a *accessChain) fail(err error) error {
 	var ae *APIError
 	if errors.As(err, &ae) && ae.StatusCode < 500 && ae.StatusCode != http.StatusTooManyRequests {
-		a.setErr(fmt.Errorf("Commvault refused to renew the access token (%w): create a new access token and refresh token", err))
+		a.setErr(fmt.Errorf("the access token's renewal was refused (%w): create a new access token and refresh token", err))
 	}
 	return err
 }

@@ -124,8 +124,9 @@ func serveBot(ctx context.Context, cfg config, simulate bool, now func() time.Ti
 		zap.String("slack_team", who.TeamID), zap.String("bot_user", who.UserID),
 		zap.String("policy", cfg.Policy), zap.String("policy_hash", policy.get().Hash),
 		zap.String("commvault", cv.url), zap.Bool("commvault_simulated", cv.simulated))
+	chat := bot.NewSlackChat(api, log, m.bot)
 	b, err := bot.New(bot.Config{
-		Chat: bot.NewSlackChat(api, log, m.bot), Commvault: cv.client, Policy: policy.get,
+		Chat: chat, Commvault: cv.client, Policy: policy.get,
 		Groups: bot.NewSlackGroups(api, now), Store: st, Metrics: m.bot, Log: log, Command: cfg.Command,
 		PollInterval: cfg.PollInterval, Replica: replica, SubmitTimeout: cfg.CommvaultTimeout, Now: st.Now, JobURL: cfg.CommvaultJobURL,
 		Retention: cfg.Retention.Duration, AuditRetention: cfg.AuditRetention.Duration,
@@ -140,7 +141,13 @@ func serveBot(ctx context.Context, cfg config, simulate bool, now func() time.Ti
 		return fmt.Errorf("slack: %w", err)
 	}
 	ready.slack.set(func(context.Context) error { return transport.Ready() })
-	return runUntilDone(ctx, cfg, b, transport, policy)
+	err = runUntilDone(ctx, cfg, b, transport, policy)
+	flushCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if ferr := chat.Flush(flushCtx); ferr != nil { // the cards' last updates go out before the exit
+		log.Warn("shutdown", zap.Error(ferr))
+	}
+	return err
 }
 
 // botReadiness is what /readyz checks besides the policy: set as each comes up.

@@ -177,10 +177,29 @@ func (b *slackBot) command(user, channel, text string) string {
 }
 
 // ephemerals returns the texts user was shown privately.
+// ephemerals are the private answers user got, without the receipts a
+// backup request's ack carries (receipts lists those).
 func (b *slackBot) ephemerals(user string) []string {
 	var out []string
 	for _, e := range b.slack.Ephemerals(user) {
-		out = append(out, e.Text)
+		if !isReceipt(e) {
+			out = append(out, e.Text)
+		}
+	}
+	return out
+}
+
+func isReceipt(e slacktest.Ephemeral) bool {
+	return e.Via == "ack" && strings.HasPrefix(e.Text, "⏳ Checking your request")
+}
+
+// receipts are the receipts user got in acks.
+func (b *slackBot) receipts(user string) []string {
+	var out []string
+	for _, e := range b.slack.Ephemerals(user) {
+		if isReceipt(e) {
+			out = append(out, e.Text)
+		}
 	}
 	return out
 }
