@@ -151,7 +151,7 @@ func TestReplicasShareOneTokenChain(t *testing.T) {
 		}
 		time.Sleep(ttl / 5)
 	}
-	w.waitFor(t, "every status answer", b.log, func() bool { return len(fake.Ephemerals("U0BOB")) == sent })
+	w.waitFor(t, "every status answer", b.log, func() bool { return len(answers(fake, "U0BOB")) == sent })
 	w.waitFor(t, "the job's end", a.log, func() bool {
 		for _, m := range fake.Thread("C0OPS", parent.TS) {
 			if strings.Contains(m.Text, "Completed") {
@@ -160,7 +160,7 @@ func TestReplicasShareOneTokenChain(t *testing.T) {
 		}
 		return false
 	})
-	for _, e := range fake.Ephemerals("U0BOB") {
+	for _, e := range answers(fake, "U0BOB") {
 		if !strings.HasPrefix(e.Text, "Job 149800: ") {
 			t.Errorf("status answer %q, want the job's state", e.Text)
 		}
@@ -230,8 +230,8 @@ func TestSessionTokenExpiryMakesTheBotUnready(t *testing.T) {
 	if _, err := w.fake.SlashCommand(t.Context(), slacktest.SlashCommand{UserID: "U0ALICE", ChannelID: "C0OPS", Text: "status 149800"}); err != nil {
 		t.Fatal(err)
 	}
-	w.waitFor(t, "the answer", p.log, func() bool { return len(w.fake.Ephemerals("U0ALICE")) == 1 })
-	if got := w.fake.Ephemerals("U0ALICE")[0].Text; !strings.HasPrefix(got, "Commvault is unavailable") {
+	w.waitFor(t, "the answer", p.log, func() bool { return len(answers(w.fake, "U0ALICE")) == 1 })
+	if got := answers(w.fake, "U0ALICE")[0].Text; !strings.HasPrefix(got, "Commvault is unavailable") {
 		t.Errorf("answer = %q, want Commvault is unavailable", got)
 	}
 	code, body := get(t, base+"/readyz")

@@ -247,7 +247,7 @@ func TestSIGTERMDrainsAndWorkCompletesAfterRestart(t *testing.T) {
 		t.Fatalf("exit %d after SIGTERM; log:\n%s", code, p.log.String())
 	}
 	t.Logf("exited %v after SIGTERM", time.Since(started).Round(time.Millisecond))
-	if eph := w.fake.Ephemerals("U0BOB"); len(eph) != 1 || !strings.Contains(eph[0].Text, "restarting") {
+	if eph := answers(w.fake, "U0BOB"); len(eph) != 1 || !strings.Contains(eph[0].Text, "restarting") {
 		t.Errorf("command during the drain answered %+v", eph)
 	}
 	thread := func() []string {
@@ -301,9 +301,9 @@ func TestSIGHUPReloadsThePolicy(t *testing.T) {
 		t.Errorf("the rejection does not name the bad field:\n%s", p.log.String())
 	}
 	ask("U0ONCALL")
-	w.waitFor(t, "an answer", p.log, func() bool { return len(w.fake.Ephemerals("U0ONCALL")) == 1 })
-	if !strings.Contains(w.fake.Ephemerals("U0ONCALL")[0].Text, "*load*") {
-		t.Errorf("after a rejected reload, list = %q; want the old policy's accounts", w.fake.Ephemerals("U0ONCALL")[0].Text)
+	w.waitFor(t, "an answer", p.log, func() bool { return len(answers(w.fake, "U0ONCALL")) == 1 })
+	if !strings.Contains(answers(w.fake, "U0ONCALL")[0].Text, "*load*") {
+		t.Errorf("after a rejected reload, list = %q; want the old policy's accounts", answers(w.fake, "U0ONCALL")[0].Text)
 	}
 
 	// A valid file takes over, and the metric says which.
@@ -313,8 +313,8 @@ func TestSIGHUPReloadsThePolicy(t *testing.T) {
 	_ = p.cmd.Process.Signal(syscall.SIGHUP)
 	w.waitFor(t, "the reload", p.log, func() bool { return strings.Contains(p.log.String(), "policy reloaded") })
 	ask("U0ONCALL")
-	w.waitFor(t, "an answer", p.log, func() bool { return len(w.fake.Ephemerals("U0ONCALL")) == 2 })
-	if got := w.fake.Ephemerals("U0ONCALL")[1].Text; !strings.Contains(got, "*reloaded*") || strings.Contains(got, "*load*") {
+	w.waitFor(t, "an answer", p.log, func() bool { return len(answers(w.fake, "U0ONCALL")) == 2 })
+	if got := answers(w.fake, "U0ONCALL")[1].Text; !strings.Contains(got, "*reloaded*") || strings.Contains(got, "*load*") {
 		t.Errorf("after the reload, list = %q", got)
 	}
 	_, after := get(t, base+"/metrics")

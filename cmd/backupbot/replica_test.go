@@ -165,7 +165,7 @@ func TestReplicasRetryOnTheOtherReplica(t *testing.T) {
 	if n := w.sim.CreateTaskCount(); n != 1 {
 		t.Errorf("CreateTasks = %d, want 1", n)
 	}
-	if n, eph := len(w.fake.Messages("C0OPS")), w.fake.Ephemerals("U0ALICE"); n != 2 || len(eph) != 0 {
+	if n, eph := len(w.fake.Messages("C0OPS")), answers(w.fake, "U0ALICE"); n != 2 || len(eph) != 0 {
 		t.Errorf("%d channel messages and ephemerals %+v; want the parent and its reply only", n, eph)
 	}
 }

@@ -189,6 +189,17 @@ func (b *slackBot) ephemerals(user string) []string {
 	return out
 }
 
+// answers are the private answers fake showed user, without the receipts.
+func answers(fake *slacktest.Server, user string) []slacktest.Ephemeral {
+	var out []slacktest.Ephemeral
+	for _, e := range fake.Ephemerals(user) {
+		if !isReceipt(e) {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
 func isReceipt(e slacktest.Ephemeral) bool {
 	return e.Via == "ack" && strings.HasPrefix(e.Text, "⏳ Checking your request")
 }
