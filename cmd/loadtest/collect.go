@@ -89,6 +89,10 @@ func newReader() *reader {
 	}
 }
 
+// isReceipt reports whether a private message is the receipt a backup
+// request's ack carries: not an answer, which follows.
+func isReceipt(text string) bool { return strings.HasPrefix(text, "⏳ Checking your request") }
+
 // notTaken reports whether an answer tells its user that the command was
 // not taken, or that nothing runs: after it, no CreateTask may be accepted
 // for the command's table group.
@@ -142,6 +146,9 @@ func (r *reader) tally(fake *slacktest.Server, cmds []command) tally {
 	}
 	private := map[string][]string{}
 	for _, e := range fake.Ephemerals("") { // acks with a message included
+		if isReceipt(e.Text) {
+			continue // "checking your request…": the answer follows
+		}
 		private[e.User] = append(private[e.User], e.Text)
 	}
 	for i, c := range cmds {

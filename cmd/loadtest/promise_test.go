@@ -41,7 +41,15 @@ func TestReaderKnowsTheBotsSentences(t *testing.T) {
 			t.Errorf("%s is read as \"not taken\": %q", name, golden(t, name))
 		}
 	}
-	for _, name := range []string{"parent-approved", "parent-submitted", "parent-finished", "parent-pending", "parent-unknown"} {
+	if !isReceipt(golden(t, "receipt")) || isReceipt(golden(t, "denied")) {
+		t.Error("the receipt of a backup request's ack is not told apart from the answers")
+	}
+	for _, name := range []string{"cannot-post-not-in-channel", "cannot-post-dm"} {
+		if !notTaken(golden(t, name)) {
+			t.Errorf("%s is not read as \"not taken\": %q", name, golden(t, name))
+		}
+	}
+		for _, name := range []string{"parent-approved", "parent-submitted", "parent-finished", "parent-pending", "parent-unknown"} {
 		if sm := r.request.FindStringSubmatch(golden(t, name)); sm == nil || sm[1] != "r-1a2b3c" {
 			t.Errorf("%s: request ID %v, want r-1a2b3c", name, sm)
 		}
