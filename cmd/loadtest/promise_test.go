@@ -49,7 +49,7 @@ func TestReaderKnowsTheBotsSentences(t *testing.T) {
 			t.Errorf("%s is not read as \"not taken\": %q", name, golden(t, name))
 		}
 	}
-		for _, name := range []string{"parent-approved", "parent-submitted", "parent-finished", "parent-pending", "parent-unknown"} {
+	for _, name := range []string{"parent-approved", "parent-submitted", "parent-finished", "parent-pending", "parent-unknown"} {
 		if sm := r.request.FindStringSubmatch(golden(t, name)); sm == nil || sm[1] != "r-1a2b3c" {
 			t.Errorf("%s: request ID %v, want r-1a2b3c", name, sm)
 		}
