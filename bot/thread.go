@@ -61,7 +61,18 @@ func (b *Bot) post(ctx context.Context, log *zap.Logger, r request, notices []st
 			_ = b.store.NoticePosted(ctx, n.ID)
 			continue
 		}
-		if _, err := b.chat.Reply(ctx, r.Channel, r.ParentTS, m); err != nil {
+		_, err = b.chat.Reply(ctx, r.Channel, r.ParentTS, m)
+		if code, gone := cannotPost(err); gone { // the bot was removed from the channel, or it was archived
+			log.Error("the thread can no longer be told; its reply is dropped", zap.String("request", r.ID),
+				zap.String("slack_error", code), zap.String("reply", m.Text))
+			b.metrics.untold.Inc()
+			if err := b.store.NoticePosted(ctx, n.ID); err != nil {
+				log.Error("record a dropped thread reply", zap.Error(err))
+				return false
+			}
+			continue
+		}
+		if err != nil {
 			log.Error("thread reply; it is posted again later", zap.String("request", r.ID), zap.Int("attempts", n.Attempts+1),
 				zap.Error(err))
 			b.metrics.untold.Inc()

@@ -3,11 +3,14 @@ package bot
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/slack-go/slack"
 
 	"github.com/backupbot/backupbot/auth"
 	"github.com/backupbot/backupbot/bot/store"
@@ -461,5 +464,25 @@ func TestQuickApprovalBeforeTheCardIsRecorded(t *testing.T) {
 	}
 	if ids != 1 {
 		t.Errorf("IDs told %d times, want once", ids)
+	}
+}
+
+// goneChannel is a Chat whose thread replies Slack refuses: the bot was
+// removed from the channel.
+type goneChannel struct{ *recorder }
+
+func (goneChannel) Reply(context.Context, string, string, Message) (string, error) {
+	return "", fmt.Errorf("slack chat.postMessage: %w", slack.SlackErrorResponse{Err: "not_in_channel"})
+}
+
+// A thread that can no longer be told (the bot was removed from the
+// channel) does not keep its request from finishing.
+func TestRemovedFromTheChannelTheRequestStillFinishes(t *testing.T) {
+	e := newEnv(t)
+	e.do("U0ALICE", "C0OPS", "dynamodb demo orders full")
+	e.bot.chat = goneChannel{e.chat}
+	e.finishJobs(t)
+	if rec := e.only(t); rec.State != store.Finished {
+		t.Errorf("state = %s, want finished", rec.State)
 	}
 }
