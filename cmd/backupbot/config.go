@@ -56,6 +56,7 @@ type config struct {
 	CommvaultTokenFile        string `envconfig:"COMMVAULT_AUTHTOKEN_FILE" desc:"a file holding COMMVAULT_AUTHTOKEN (not both)"`
 	CommvaultAccessTokenFile  string `envconfig:"COMMVAULT_ACCESS_TOKEN_FILE" desc:"a file holding COMMVAULT_ACCESS_TOKEN (not both)"`
 	CommvaultRefreshTokenFile string `envconfig:"COMMVAULT_REFRESH_TOKEN_FILE" desc:"a file holding COMMVAULT_REFRESH_TOKEN (not both)"`
+	CommvaultUsernameFile     string `envconfig:"COMMVAULT_USERNAME_FILE" desc:"a file holding COMMVAULT_USERNAME (not both)"`
 	CommvaultPasswordFile     string `envconfig:"COMMVAULT_PASSWORD_FILE" desc:"a file holding COMMVAULT_PASSWORD (not both)"`
 	DatabaseURLFile           string `envconfig:"BACKUPBOT_DATABASE_URL_FILE" desc:"a file holding BACKUPBOT_DATABASE_URL (not both)"`
 

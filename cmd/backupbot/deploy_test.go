@@ -262,6 +262,21 @@ func TestDeployConfigLoads(t *testing.T) {
 // *_FILE variables, never as environment variables (which
 // /proc/PID/environ, crash reports and `kubectl describe` show).
 func TestDeploySecretsAreFiles(t *testing.T) {
+	// Whatever the chart's values, each key the Secret may hold is read
+	// from its file.
+	data, err := os.ReadFile(chartDir + "values.schema.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var schema map[string]any
+	if err := json.Unmarshal(data, &schema); err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range list(dig(schema, "properties", "secret", "properties", "data", "propertyNames", "enum")) {
+		if !slices.Contains(configVars(), str(key)+"_FILE") {
+			t.Errorf("the Secret may hold %s, which the chart mounts as a file, but the program reads no %s_FILE", key, key)
+		}
+	}
 	m := loadRendered(t)
 	for _, c := range m.containers(t) {
 		env := m.containerEnv(t, c)

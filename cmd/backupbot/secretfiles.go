@@ -27,6 +27,7 @@ func (c *config) secretFiles() error {
 		{"COMMVAULT_AUTHTOKEN", &c.CommvaultToken, c.CommvaultTokenFile},
 		{"COMMVAULT_ACCESS_TOKEN", &c.CommvaultAccessToken, c.CommvaultAccessTokenFile},
 		{"COMMVAULT_REFRESH_TOKEN", &c.CommvaultRefreshToken, c.CommvaultRefreshTokenFile},
+		{"COMMVAULT_USERNAME", &c.CommvaultUsername, c.CommvaultUsernameFile}, // not a secret, but kept in the Secret beside its password
 		{"COMMVAULT_PASSWORD", &c.CommvaultPassword, c.CommvaultPasswordFile},
 		{"BACKUPBOT_DATABASE_URL", &c.DatabaseURL, c.DatabaseURLFile},
 	} {

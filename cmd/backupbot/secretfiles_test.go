@@ -46,7 +46,7 @@ func TestSecretsFromFiles(t *testing.T) {
 	}
 
 	clearEnv(t)
-	t.Setenv("COMMVAULT_USERNAME", "admin")
+	t.Setenv("COMMVAULT_USERNAME_FILE", secretFile(t, "admin\n"))
 	t.Setenv("COMMVAULT_PASSWORD_FILE", secretFile(t, "pw\r\n"))
 	t.Setenv("COMMVAULT_AUTHTOKEN_FILE", secretFile(t, "QSDK token"))
 	if _, err := loadConfig(); err == nil || !strings.Contains(err.Error(), "COMMVAULT_AUTHTOKEN: set either it or COMMVAULT_USERNAME") {
@@ -54,8 +54,8 @@ func TestSecretsFromFiles(t *testing.T) {
 	}
 	os.Unsetenv("COMMVAULT_AUTHTOKEN_FILE")
 	cfg, err = loadConfig()
-	if err != nil || cfg.CommvaultPassword != "pw" {
-		t.Errorf("COMMVAULT_PASSWORD_FILE = %q, %v; want pw", cfg.CommvaultPassword, err)
+	if err != nil || cfg.CommvaultUsername != "admin" || cfg.CommvaultPassword != "pw" {
+		t.Errorf("COMMVAULT_USERNAME_FILE, COMMVAULT_PASSWORD_FILE = %q, %q, %v; want admin, pw", cfg.CommvaultUsername, cfg.CommvaultPassword, err)
 	}
 }
 
