@@ -8,6 +8,7 @@
 // # File format
 //
 //	approval_timeout: 30m              # Go duration; default 30m
+//	audit_channel: C0BACKUPAUDIT       # optional: break-glass uses and approval decisions are announced here (C…/G…)
 //	accounts:                          # required, at least one; file order is kept
 //	  prod:                            # the <account> word users type (letters, digits, - _; any case)
 //	    client: aws-prod-account       # Commvault clientName; default: the key
@@ -28,16 +29,20 @@
 // Unknown keys, duplicate keys, wrong types, malformed Slack IDs, "*" outside
 // requesters, empty lists (omit the key instead), an account without
 // requesters, account names that differ only by case, non-positive or
-// unit-less durations, unknown levels, and breakglass or approval_timeout on
-// an account without approvers are all errors, reported with the file, line
-// and field path:
+// unit-less durations, unknown levels, breakglass or approval_timeout on
+// an account without approvers, and two accounts on one Commvault client
+// that cover a table group in common under different approvers,
+// breakglass, channels, levels or require_reason (whoever may use the
+// weaker would skip the stronger's rules) are all errors, reported with
+// the file, line and field path:
 //
 //	policy.yaml:12: accounts.prod.aprovers: unknown field (did you mean "approvers"?)
 //
 // # Decisions
 //
 // CheckRequest, CheckBreakglass, CheckApprove, CheckView (a table group's
-// history) and CheckCancel (withdrawing a request, killing its job) return
+// history), CheckCancel (withdrawing a request, killing its job) and
+// CheckRecorded (a recorded request, again, before it runs) return
 // a Decision whose Rule names the rule that decided; each method's documentation gives the order
 // in which rules apply. A user is in a list when the list holds the user's
 // ID, or "*" (requesters only), or a user group (S…) that GroupLookup says

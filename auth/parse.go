@@ -49,7 +49,7 @@ const maxParseErrors = 20
 
 // topFields are the keys of the top-level mapping, in the order error
 // messages list them.
-func topFields() []string { return []string{"approval_timeout", "accounts", "groups"} }
+func topFields() []string { return []string{"approval_timeout", "audit_channel", "accounts", "groups"} }
 
 // accountFields are the keys of an account.
 func accountFields() []string {
@@ -63,7 +63,7 @@ func accountFields() []string {
 // requesters, a bad duration and the like are errors that name the file, the
 // line and the field, and no Policy is returned.
 func Parse(filename string, data []byte) (*Policy, error) {
-	p := &parser{file: filename}
+	p := &parser{file: filename, lines: map[*Account]int{}}
 	pol := p.document(data)
 	if len(p.errs) > 0 {
 		return nil, p.err()
@@ -75,8 +75,9 @@ func Parse(filename string, data []byte) (*Policy, error) {
 
 // parser collects the problems found while walking the YAML node tree.
 type parser struct {
-	file string
-	errs []*ParseError
+	file  string
+	errs  []*ParseError
+	lines map[*Account]int // where each account starts, for errors that name two
 }
 
 // field is one key/value pair of a mapping.
@@ -160,6 +161,8 @@ func (p *parser) document(data []byte) *Policy {
 			if d, ok := p.duration(f); ok {
 				pol.ApprovalTimeout = d
 			}
+		case "audit_channel":
+			pol.AuditChannel = p.channel(f)
 		case "accounts":
 			accounts = &f
 		case "groups":
@@ -171,6 +174,7 @@ func (p *parser) document(data []byte) *Policy {
 		return pol
 	}
 	pol.accounts = p.accounts(*accounts)
+	p.twins(pol.accounts)
 	for _, a := range pol.accounts {
 		a.defaultTimeout = pol.ApprovalTimeout
 	}
@@ -266,6 +270,7 @@ func (p *parser) account(f field) *Account {
 		return nil
 	}
 	a := &Account{Name: f.key, Client: f.key}
+	p.lines[a] = f.line
 	var hasRequesters, hasApprovers bool
 	var breakglass, timeout *field
 	for _, af := range p.fields(n, f.path, accountFields()) {

@@ -29,6 +29,9 @@ type Policy struct {
 	// membership used by `backupbot console` and tests. The Slack bot resolves
 	// user groups through Slack instead.
 	Groups map[string][]string
+	// AuditChannel is the optional top-level audit_channel (C…/G…): every
+	// break-glass use and every approval decision is announced there.
+	AuditChannel string
 	// Hash is the first 12 hex digits of the sha256 of the file bytes, to say
 	// which policy is active.
 	Hash string

@@ -36,6 +36,10 @@ func TestSamplePolicy(t *testing.T) {
 	if got := p.Accounts(); !reflect.DeepEqual(got, want) {
 		t.Errorf("Accounts() =\n%+v\nwant\n%+v", deref(got), deref(want))
 	}
+	// It shows audit_channel, which its break-glass account wants.
+	if p.AuditChannel != "C0BACKUPAUDIT" || len(p.Warnings()) != 0 {
+		t.Errorf("AuditChannel = %q, warnings %q; want C0BACKUPAUDIT and none", p.AuditChannel, p.Warnings())
+	}
 	wantGroups := map[string][]string{
 		"S01ONCALL":   {"U01ALICE", "U02BOB", "U0CONSOLE"},
 		"S02SRELEADS": {"U03CAROL", "U04DAVE"},

@@ -274,3 +274,21 @@ func idProblem(s string, kinds idKind) string {
 	}
 	return fmt.Sprintf("%q is not %s%s", s, kinds, hint)
 }
+
+// channel returns one channel ID (C…/G…), such as audit_channel's.
+func (p *parser) channel(f field) string {
+	n := resolve(f.val)
+	if n.Kind == yaml.SequenceNode {
+		p.errorf(n.Line, f.path, "expected one channel ID (C…/G…), got a list")
+		return ""
+	}
+	s, ok := p.text(n, f.path)
+	if !ok {
+		return ""
+	}
+	if problem := idProblem(s, idChannel); problem != "" {
+		p.errorf(n.Line, f.path, "%s", problem)
+		return ""
+	}
+	return s
+}

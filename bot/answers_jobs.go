@@ -50,14 +50,11 @@ func statusAnswer(j commvault.Job, links jobLinks) Message {
 	return Message{Text: b.String()}
 }
 
-// noSuchJobAnswer: the job a status asked for does not exist.
-func noSuchJobAnswer(id string) Message {
-	return Message{Text: fmt.Sprintf("Commvault has no job %s.", esc(id))}
-}
-
-// jobNotYoursAnswer: the job belongs to an account the caller may not use.
-func jobNotYoursAnswer(id string) Message {
-	return Message{Text: fmt.Sprintf("Job %s is not in an account you may use here.", esc(id))}
+// statusRefusedAnswer refuses a status in words that say nothing of the
+// job: the same whether it does not exist or is not the caller's to see.
+func statusRefusedAnswer(id string) Message {
+	return Message{Text: fmt.Sprintf("There is no job %s that you may see from here: Commvault has no such job, or it is not "+
+		"in an account you may request or approve backups of from this channel.", esc(id))}
 }
 
 // cancelRefusedAnswer refuses a cancel in words that say nothing of the

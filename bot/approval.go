@@ -32,15 +32,26 @@ func (b *Bot) decide(ctx context.Context, t *turn, id, card string, approve bool
 		}
 	}
 	t.log = t.log.With(zap.String("account", r.Account), zap.String("tablegroup", r.TableGroup.Name))
+	if !b.onItsCard(ctx, t, r, verb) {
+		return
+	}
 	d := b.policy().CheckApprove(ctx, b.groups, t.in.User, r.User, r.Account)
 	if !d.Allow {
 		t.log.Info("click", zap.String("outcome", "refused"), zap.String("rule", d.Rule))
 		b.denied(d.Rule)
-		b.audit(ctx, t.log, r.event(t.in.User, "click-refused", d.Rule, verb+": "+d.Reason))
+		b.audit(ctx, t.log, r.event(t.in.User, "click-refused", d.Rule, verb+": "+d.Reason+b.console(t)))
 		b.reply(ctx, t, clickRefusedAnswer(verb, r.ID, d.Reason))
 		return
 	}
-	ch := store.Change{To: store.Approved, Actor: t.in.User, Decided: true, Detail: "rule " + d.Rule}
+	// The approver may approve; the request itself must still be allowed
+	// as the policy reads now (a deny runs nothing, so it needs no check).
+	if approve {
+		if still := b.recheck(ctx, r); !still.Allow {
+			b.noLongerAllowed(ctx, t, r, still, verb)
+			return
+		}
+	}
+	ch := store.Change{To: store.Approved, Actor: t.in.User, Decided: true, Detail: "rule " + d.Rule + b.console(t)}
 	action := "approved"
 	if !approve {
 		ch.To, ch.Problem, action = store.Rejected, reason, "rejected"
@@ -57,10 +68,12 @@ func (b *Bot) decide(ctx context.Context, t *turn, id, card string, approve bool
 	}
 	t.log.Info("click", zap.String("outcome", action))
 	b.metrics.decisions.WithLabelValues(action).Inc()
-	b.audit(ctx, t.log, r.event(t.in.User, action, d.Rule, reason))
+	b.audit(ctx, t.log, r.event(t.in.User, action, d.Rule, reason+b.console(t)))
 	ctx, cancel := detached(ctx)
 	defer cancel()
 	b.updateParent(ctx, t.log, r)
+	decided := r
+	b.announce(ctx, t.log, decided, func(link string) Message { return decisionAnnouncement(decided, link) })
 	if !approve {
 		b.thread(ctx, t.log, r, deniedReply(r))
 		return

@@ -97,6 +97,7 @@ func (b *Bot) backup(ctx context.Context, t *turn, cmd command) {
 	case emergency:
 		b.outcome(t, cmd.Kind, "breakglass")
 		b.thread(ctx, t.log, r, breakglassReply(r, acct.Approvers))
+		b.announce(ctx, t.log, r, func(link string) Message { return breakglassAnnouncement(r, link) })
 		b.submit(ctx, t.log, r)
 	default:
 		b.submit(ctx, t.log, r)

@@ -64,6 +64,7 @@ type leases interface {
 	Lease(ctx context.Context, name, owner string, ttl time.Duration) (bool, error)
 	ReleaseLease(ctx context.Context, name, owner string) error
 	Purge(ctx context.Context, requestsBefore, auditBefore time.Time) (requests, events int64, err error)
+	ForgetInboxField(ctx context.Context, key string, undoneAfter time.Duration) (int64, error)
 }
 
 // storage is where the bot keeps its state; *store.DB is one.
@@ -98,6 +99,9 @@ type Config struct {
 	// {jobId}, such as https://cs.example.com/commandcenter/#/jobs/{jobId}.
 	// Empty: plain IDs.
 	JobURL string
+	// Workspace is where clicks must come from (see Workspace); zero
+	// outside Slack.
+	Workspace Workspace
 }
 
 // Bot runs the conversation. Handle serves one command; Run follows jobs.
@@ -129,6 +133,12 @@ type Bot struct {
 	limited int            // polls in a row Commvault answered 429 (backoff)
 
 	histories historyCache // recent job listings, by table group
+	reads     readLimit    // status and history asked, by user
+
+	workspace  Workspace     // where clicks must come from
+	app        string        // the Slack app clicks must be for (under mu): configured, or the first hello's
+	announcing chan struct{} // one token for each audit channel announcement being posted
+	scrubbed   time.Time     // when response URLs were last scrubbed from the inbox
 }
 
 // defaultRetention is how long ended requests and the audit trail are kept
@@ -156,7 +166,8 @@ func New(cfg Config) (*Bot, error) {
 		log: cfg.Log, command: cfg.Command, interval: cfg.PollInterval, now: cfg.Now, newID: cfg.NewID,
 		replica: cfg.Replica, submitTimeout: cfg.SubmitTimeout, retention: cfg.Retention, auditKeep: cfg.AuditRetention,
 		holdEvery: holdTTL / 3, parentRetry: 200 * time.Millisecond, links: jobLinks{template: cfg.JobURL},
-		missing: make(map[string]int), histories: newHistoryCache(),
+		missing: make(map[string]int), histories: newHistoryCache(), reads: newReadLimit(),
+		workspace: cfg.Workspace, app: cfg.Workspace.AppID, announcing: make(chan struct{}, maxAnnouncing),
 	}
 	if b.log == nil {
 		b.log = zap.NewNop()
@@ -214,8 +225,10 @@ func randomHex(n int) string {
 // answer the caller take it; what runs on after the answer (a submission,
 // job following) logs only.
 type turn struct {
-	in  Input
-	log *zap.Logger
+	in    Input
+	log   *zap.Logger
+	click *Click // the button press being served, if it is one: it must be on the request's own card
+	via   string // "console" when a console decision acts in someone's name
 }
 
 func (b *Bot) newTurn(in Input) *turn {
@@ -270,6 +283,11 @@ func (b *Bot) Receipt(in Input) *Message {
 func (b *Bot) Click(ctx context.Context, c Click) {
 	t := b.newTurn(Input{User: c.User, Channel: c.Channel, ResponseURL: c.ResponseURL})
 	t.log = t.log.With(zap.String("action", c.ActionID), zap.String("request", c.Value))
+	t.click = &c
+	if why := b.foreign(c); why != "" {
+		b.clickFromElsewhere(ctx, t, why)
+		return
+	}
 	switch c.ActionID {
 	case ActionApprove:
 		b.decide(ctx, t, c.Value, c.MessageTS, true, "")

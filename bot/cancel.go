@@ -47,8 +47,8 @@ func (b *Bot) cancel(ctx context.Context, t *turn, cmd command) {
 	t.log = t.log.With(zap.String("request", cmd.RequestID))
 	rec, err := b.store.Get(ctx, cmd.RequestID)
 	switch {
-	case errors.Is(err, store.ErrNotFound):
-		b.cancelRefused(ctx, t, cmd.RequestID, request{ID: "", Channel: t.in.Channel}, auth.Decision{Rule: "no-such-request"}, cmd.Reason)
+	case errors.Is(err, store.ErrNotFound): // refused as a request that exists would be, failed lookups included
+		b.cancelRefused(ctx, t, cmd.RequestID, request{ID: "", Channel: t.in.Channel}, b.lookupRefusal(ctx, t.in.User, "no-such-request"), cmd.Reason)
 		return
 	case err != nil:
 		b.internalError(ctx, t, fmt.Errorf("read request %s: %w", cmd.RequestID, err))
@@ -280,6 +280,19 @@ func (b *Bot) kill(ctx context.Context, t *turn, id string) killOutcome {
 	t.log.Error("kill failed", zap.String("job", id), zap.String("ref", ref), zap.Error(err))
 	b.metrics.kills.WithLabelValues("error").Inc()
 	return killOutcome{JobID: id, Problem: "Commvault could not be reached (ref " + ref + ")"}
+}
+
+// lookupRefusal is the refusal (with rule) of a cancel that names nothing
+// the caller may cancel: the group-lookup denial when a lookup for one of
+// the accounts fails, as it would for a request that exists.
+func (b *Bot) lookupRefusal(ctx context.Context, user, rule string) auth.Decision {
+	pol := b.policy()
+	for _, a := range pol.Accounts() {
+		if d := pol.CheckCancel(ctx, b.groups, user, "", a.Name, false); d.Rule == auth.RuleGroupLookup {
+			return d
+		}
+	}
+	return auth.Decision{Rule: rule}
 }
 
 // cancelRefused refuses a cancel of id (a request or a job ID) in the

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/backupbot/backupbot/auth"
 	"github.com/backupbot/backupbot/bot/store"
 	"github.com/backupbot/backupbot/commvault"
 	"github.com/backupbot/backupbot/commvault/simulator"
@@ -326,4 +327,26 @@ func TestCancelAfterExpiry(t *testing.T) {
 	e.do("U0ALICE", "C0OPS", "cancel "+cardButtons(card.Msg)[ActionApprove])
 	contains(t, "answer", e.lastAnswer(t, "U0ALICE"), "expired")
 	contains(t, "card", e.lastUpdate(t, card.TS).Text, "expired")
+}
+
+// Someone who may request the account but not cancel this request (a
+// fellow requester) learns nothing of it either: not that it exists, even
+// when Slack cannot say who is in the user groups.
+func TestCancelByAFellowRequesterLearnsNothing(t *testing.T) {
+	for _, failing := range []bool{false, true} {
+		e := newEnv(t)
+		card := e.request(t, "orders") // U0ALICE's
+		id := cardButtons(card.Msg)[ActionApprove]
+		e.bot.groups = &failingGroups{fail: failing, ok: auth.StaticGroups(e.pol.Groups)}
+		e.do("U0GROUPIE", "C0OPS", "cancel "+id+" not yours")
+		existing := e.lastAnswer(t, "U0GROUPIE")
+		e.do("U0GROUPIE", "C0OPS", "cancel r-000000 not yours")
+		missing := e.lastAnswer(t, "U0GROUPIE")
+		if strings.ReplaceAll(existing, id, "X") != strings.ReplaceAll(missing, "r-000000", "X") {
+			t.Errorf("failing lookups %v: refusals differ:\n%q\n%q", failing, existing, missing)
+		}
+		if rec, _ := e.store.Get(t.Context(), id); rec.State != store.Pending || len(e.chat.all("update")) != 0 {
+			t.Errorf("failing lookups %v: state %s, card updates %d; want pending, none", failing, rec.State, len(e.chat.all("update")))
+		}
+	}
 }

@@ -58,6 +58,10 @@ type Click struct {
 	ActionID    string // which button (ActionApprove, ActionDeny)
 	Value       string // the button's value: a request ID
 	ResponseURL string `json:"-"` // answers the clicker privately, as Input's
+	// Where Slack says the click comes from: the payload's team.id,
+	// api_app_id and enterprise.id ("" outside Enterprise Grid), held
+	// against Config.Workspace.
+	TeamID, AppID, EnterpriseID string
 }
 
 // The action_id of the approval buttons: part of the contract with Slack.

@@ -198,6 +198,12 @@ type ConsoleSession struct {
 	User    string // the Slack user ID the typist acts as
 	Channel string // the channel they type in
 	Prompt  bool   // print a prompt before each line (for a terminal)
+	// SharedStore says the store is not the console's own temporary one
+	// (BACKUPBOT_DATABASE_URL named one): approve and deny, which decide
+	// in another user's name, are refused there unless
+	// AllowImpersonation. Either way, the audit trail marks a console
+	// decision as made from the console.
+	SharedStore, AllowImpersonation bool
 }
 
 // Run reads commands from in, one a line, until in ends, "quit", or ctx is
@@ -263,6 +269,12 @@ func (s ConsoleSession) decide(ctx context.Context, approve bool, args string) {
 		}
 		reason = append(reason, words[i])
 	}
+	if s.SharedStore && !s.AllowImpersonation {
+		s.Console.Printf("  (console) refused: approve and deny decide in an approver's name, and this console writes to the bot's own " +
+			"database (BACKUPBOT_DATABASE_URL), where that decision would count. Approve in Slack, or run the console with " +
+			"--allow-impersonation (the audit trail marks such decisions as made from the console).")
+		return
+	}
 	if as == "" {
 		as = s.Bot.someApprover(ctx, id)
 		if as == "" {
@@ -272,7 +284,8 @@ func (s ConsoleSession) decide(ctx context.Context, approve bool, args string) {
 	}
 	s.Console.Printf("  (console) %s clicks %s on %s", as, map[bool]string{true: "Approve", false: "Deny"}[approve], id)
 	t := s.Bot.newTurn(Input{User: as, Channel: s.Channel})
-	t.log = t.log.With(zap.String("request", id))
+	t.log = t.log.With(zap.String("request", id), zap.String("via", "console"))
+	t.via = "console"
 	s.Bot.decide(ctx, t, id, "", approve, strings.Join(reason, " "))
 }
 

@@ -50,6 +50,9 @@ func (b *Bot) history(ctx context.Context, t *turn, cmd command) {
 		b.internalError(ctx, t, fmt.Errorf("policy allowed unknown account %q", cmd.Account))
 		return
 	}
+	if !b.readLeft(ctx, t, kindHistory) {
+		return
+	}
 	sc, err := b.cv.TableGroup(ctx, acct.Client, cmd.TableGroup)
 	if err != nil {
 		b.resolveFailed(ctx, t, kindHistory, acct, err)

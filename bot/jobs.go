@@ -142,6 +142,10 @@ func (b *Bot) round(ctx context.Context, next *time.Time, leading func() bool) {
 			b.throttled(-1)
 		}
 	}
+	if leading() && b.now().Sub(b.scrubbed) >= scrubEvery {
+		b.scrubbed = b.now()
+		b.scrubResponseURLs(ctx)
+	}
 	if leading() && b.now().Sub(b.purged) >= retentionEvery {
 		b.purged = b.now()
 		b.keepWithin(ctx)

@@ -85,6 +85,8 @@ func TestMessagesGolden(t *testing.T) {
 		return r
 	}
 	rejected := decided(store.Rejected, "not during the freeze")
+	refused := decided(store.Rejected, "")
+	refused.DecidedBy, refused.Problem = actorBot, noLongerAllowedProblem(refused, auth.RuleChannels)
 	linked := jobLinks{template: "https://cs.example.com/commandcenter/#/jobs/{jobId}?a=1&b=<2>|x"}
 	killedJob := sampleJob("Killed")
 	killedJob.PendingReason = "The job was killed by user [admin]."
@@ -139,8 +141,19 @@ func TestMessagesGolden(t *testing.T) {
 		{"reply-reconciled", reconciledReply(sampleRequest(store.Submitted), sampleJob("Running"), jobLinks{})},
 		{"lookup-timeout", lookupTimeoutAnswer()},
 		{"lookup-error", lookupErrorAnswer("aws-prod-account", "Access denied (error code 5)")},
-		{"status-no-such-job", noSuchJobAnswer("149801")},
-		{"status-not-yours", jobNotYoursAnswer("149801")},
+		{"status-refused", statusRefusedAnswer("149801")},
+		{"slow-down", slowDownAnswer(10, 42*time.Second)},
+		{"click-from-elsewhere", clickFromElsewhereAnswer()},
+		{"not-its-card", notItsCardAnswer("r-1a2b3c")},
+		{"no-longer-allowed", noLongerAllowedAnswer("r-1a2b3c", noLongerAllowedProblem(sampleRequest(store.Pending), auth.RuleRequesters))},
+		{"recheck-failed", recheckFailedAnswer("r-1a2b3c")},
+		{"parent-no-longer-allowed", parentMessage(refused, jobLinks{})},
+		{"reply-no-longer-allowed", noLongerAllowedReply(refused, "U0LEAD")},
+		{"reply-no-longer-allowed-recovered", noLongerAllowedReply(refused, "")},
+		{"announce-breakglass", breakglassAnnouncement(emergency, "https://example.slack.com/archives/C0OPS/p1764237600000100")},
+		{"announce-approved", decisionAnnouncement(decided(store.Approved, ""), "https://example.slack.com/archives/C0OPS/p1764237600000100")},
+		{"announce-denied", decisionAnnouncement(rejected, "")},
+		{"announce-no-longer-allowed", noLongerAllowedAnnouncement(refused, "U0LEAD", "https://example.slack.com/archives/C0OPS/p1764237600000100")},
 		{"commvault-timeout", commvaultTimeoutAnswer()},
 		{"commvault-error", commvaultErrorAnswer("Commvault is rate-limiting requests (HTTP 429)")},
 		{"click-refused", clickRefusedAnswer("approve", "r-1a2b3c", "you asked for it: someone else must approve it")},
@@ -226,7 +239,8 @@ func TestMessagesEscapeUserText(t *testing.T) {
 	r.TableGroup.Name = "<!here>"
 	r.Account = "a&b"
 	for _, m := range []Message{parentMessage(r, jobLinks{}), outcomeUnknownReply(r, unknownCause{}, "x"),
-		outcomeUnknownReply(r, unknownCause{status: 500}, "x"), breakglassReply(r, nil),
+		outcomeUnknownReply(r, unknownCause{status: 500}, "x"), breakglassReply(r, nil), breakglassAnnouncement(r, ""),
+		decisionAnnouncement(r, ""), noLongerAllowedAnnouncement(r, "", ""),
 		ambiguousTableGroupAnswer("/backup", "a&b", "c", "<!here>", []string{"<!channel>"})} {
 		raw, err := json.Marshal(m)
 		if err != nil {

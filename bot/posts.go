@@ -10,6 +10,7 @@ import (
 
 	"github.com/slack-go/slack"
 
+	"github.com/backupbot/backupbot/auth"
 	"github.com/backupbot/backupbot/bot/store"
 	"github.com/backupbot/backupbot/commvault"
 )
@@ -42,6 +43,9 @@ func stateLine(r request, l look) string {
 	case store.Unknown:
 		return "⚠️ outcome unknown — check Commvault before asking again"
 	case store.Rejected:
+		if r.DecidedBy == actorBot { // the policy refused it, not an approver
+			return fmt.Sprintf("🚫 no longer allowed: %s (checked at %s)", esc(r.Problem), l.clock(r.DecidedAt))
+		}
 		line := fmt.Sprintf("🚫 denied by <@%s> at %s", r.DecidedBy, l.clock(r.DecidedAt))
 		if r.Problem != "" {
 			line += ": " + esc(r.Problem)
@@ -346,4 +350,73 @@ func noJobAppearedReply(r request) Message {
 	return Message{Text: fmt.Sprintf("⌛ No job for this request appeared in Commvault in the hour after it was sent, "+
 		"so I stopped looking and marked it failed. I did not resubmit it. If Commvault's Job Controller for client %s "+
 		"shows its job after all, that job is this request's. You can ask again.", esc(r.TableGroup.ClientName))}
+}
+
+// noLongerAllowedProblem says, on the card of r, which rule of the policy
+// of now refuses it (auth.CheckRecorded's rule).
+func noLongerAllowedProblem(r request, rule string) string {
+	switch rule {
+	case auth.RuleRequesters:
+		return fmt.Sprintf("the requester may no longer request backups of %s", r.Account)
+	case auth.RuleBreakglass:
+		return fmt.Sprintf("the requester is no longer a break-glass member of %s", r.Account)
+	case auth.RuleChannels:
+		return fmt.Sprintf("%s may no longer be backed up from this channel", r.Account)
+	case auth.RuleTableGroups:
+		return fmt.Sprintf("table group %s is no longer allowed for %s", r.TableGroup.Name, r.Account)
+	case auth.RuleLevels:
+		return fmt.Sprintf("%s backups are no longer allowed for %s", levelName(r.Level), r.Account)
+	case auth.RuleRequireReason:
+		return fmt.Sprintf("a backup of %s now needs a reason", r.Account)
+	case auth.RuleUnknownAccount:
+		return fmt.Sprintf("the policy has no account %s any more", r.Account)
+	}
+	return "the policy no longer allows it (rule " + rule + ")"
+}
+
+// noLongerAllowedReply says in the thread that the policy of now refused
+// the request at clicker's approval ("" when recovery was to submit it).
+func noLongerAllowedReply(r request, clicker string) Message {
+	when := "so it was not sent to Commvault"
+	if clicker != "" {
+		when = fmt.Sprintf("so <@%s>'s approval did not run it", clicker)
+	}
+	return Message{Text: fmt.Sprintf("🚫 No longer allowed: %s, %s. Nothing runs; ask again if it should.", esc(r.Problem), when)}
+}
+
+// inThread links to a request's thread in an announcement, or names the
+// request and its channel when Slack gave no link.
+func inThread(r request, link string) string {
+	if link == "" {
+		return fmt.Sprintf("Request %s, in <#%s>.", r.ID, r.Channel)
+	}
+	return fmt.Sprintf("Request %s, in <#%s>: <%s|its thread>.", r.ID, r.Channel, link)
+}
+
+// breakglassAnnouncement tells the audit channel of a break-glass backup.
+func breakglassAnnouncement(r request, link string) Message {
+	return Message{Text: fmt.Sprintf("🚨 Break-glass: <@%s> runs a %s (Commvault client %s) without approval. Reason: %s. %s",
+		r.User, what(r), esc(r.TableGroup.ClientName), esc(r.Reason), inThread(r, link))}
+}
+
+// decisionAnnouncement tells the audit channel who approved or denied r.
+func decisionAnnouncement(r request, link string) Message {
+	if r.State == store.Rejected {
+		text := fmt.Sprintf("🚫 <@%s> denied <@%s>'s %s.", r.DecidedBy, r.User, what(r))
+		if r.Problem != "" {
+			text += " Reason: " + esc(r.Problem) + "."
+		}
+		return Message{Text: text + " " + inThread(r, link)}
+	}
+	return Message{Text: fmt.Sprintf("👍 <@%s> approved <@%s>'s %s. %s", r.DecidedBy, r.User, what(r), inThread(r, link))}
+}
+
+// noLongerAllowedAnnouncement tells the audit channel that the policy of
+// now refused r at clicker's approval ("" when recovery was to submit it).
+func noLongerAllowedAnnouncement(r request, clicker string, link string) Message {
+	when := "was not sent to Commvault"
+	if clicker != "" {
+		when = fmt.Sprintf("was refused when <@%s> approved it", clicker)
+	}
+	return Message{Text: fmt.Sprintf("🚫 <@%s>'s %s %s: no longer allowed: %s. %s", r.User, what(r), when, esc(r.Problem), inThread(r, link))}
 }

@@ -110,6 +110,9 @@ func (b *Bot) resume(ctx context.Context, log *zap.Logger, r request) {
 		log.Warn("recover: interrupted submission; outcome unknown", zap.String("ref", ref))
 		b.unknown(ctx, log, r, unknownCause{interrupted: true}, "the bot stopped between sending the backup to Commvault and recording the answer", ref)
 	case store.Approved:
+		if !b.stillAllowed(ctx, log, r) { // the policy may have changed since it was approved
+			return
+		}
 		log.Info("recover: submitting an approved request")
 		b.submit(ctx, log, r)
 	}

@@ -13,6 +13,28 @@ import (
 // retention and closes the unknown outcomes it stopped looking for.
 const retentionEvery = time.Hour
 
+// A slash command's or click's response_url lets whoever holds it post in
+// its channel for 30 minutes: the inbox keeps it (envelopeRecord's
+// inboxResponseURL key) while its work may still be served, and the lease
+// holder removes it, every scrubEvery, from items that are done and from
+// those older than its life.
+const (
+	inboxResponseURL = "response_url"
+	responseURLLife  = 30 * time.Minute
+	scrubEvery       = time.Minute
+)
+
+// scrubResponseURLs removes response URLs the inbox no longer needs.
+func (b *Bot) scrubResponseURLs(ctx context.Context) {
+	n, err := b.store.ForgetInboxField(ctx, inboxResponseURL, responseURLLife)
+	switch {
+	case err != nil:
+		b.log.Warn("remove response URLs from the inbox", zap.Error(err))
+	case n > 0:
+		b.log.Debug("response URLs removed from the inbox", zap.Int64("items", n))
+	}
+}
+
 // keepWithin deletes what ended longer ago than the retention (the audit
 // trail after its own, longer or equal, retention), and ends the requests
 // whose outcome stayed unknown for the whole reconciliation window: no job

@@ -194,6 +194,9 @@ func (s *Slack) helloFrom(c *conn, evt socketmode.Event) {
 	n := 0
 	if evt.Request != nil {
 		n = evt.Request.NumConnections
+		if l, ok := s.cfg.Handler.(interface{ learnApp(string) }); ok { // the app clicks must be for
+			l.learnApp(evt.Request.ConnectionInfo.AppID)
+		}
 	}
 	c.hello(n)
 	s.countConnections()

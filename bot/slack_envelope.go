@@ -145,7 +145,8 @@ func (s *Slack) interactive(ctx, rec context.Context, log *zap.Logger, c *socket
 		ts = cb.Message.Timestamp
 	}
 	answer, _ := s.admit(rec, log, "interactive", cb.TriggerID, envelope{id: req.EnvelopeID, click: &Click{User: cb.User.ID,
-		Channel: channel, MessageTS: ts, ActionID: a.ActionID, Value: a.Value}, responseURL: cb.ResponseURL})
+		Channel: channel, MessageTS: ts, ActionID: a.ActionID, Value: a.Value,
+		TeamID: cb.Team.ID, AppID: cb.APIAppID, EnterpriseID: cb.Enterprise.ID}, responseURL: cb.ResponseURL})
 	s.ack(ctx, log, c, req, nil)
 	if answer != nil { // a click's ack cannot carry a message
 		s.tellLater(ctx, log, cb.ResponseURL)

@@ -151,7 +151,8 @@ func TestSlackClickRouting(t *testing.T) {
 		t.Errorf("click's response URL = %q, want the click's response_url", got.ResponseURL)
 	}
 	got.ResponseURL = ""
-	want := Click{User: "U0LEAD", Channel: "C0OPS", MessageTS: ts, ActionID: ActionApprove, Value: "r-1a2b3c"}
+	want := Click{User: "U0LEAD", Channel: "C0OPS", MessageTS: ts, ActionID: ActionApprove, Value: "r-1a2b3c",
+		TeamID: "T0TEAM", AppID: "A0APP"} // where the payload says it comes from
 	if got != want {
 		t.Errorf("click = %+v, want %+v", got, want)
 	}

@@ -297,7 +297,7 @@ func (s *Server) chatPostEphemeral(req *apiRequest) apiResult {
 }
 
 func (s *Server) authTest(*apiRequest) apiResult {
-	return ok(map[string]any{
+	fields := map[string]any{
 		"url":                   "https://fake.slack.com/",
 		"team":                  "Fake Team",
 		"user":                  s.userLocked(s.cfg.BotUserID).Name,
@@ -305,7 +305,11 @@ func (s *Server) authTest(*apiRequest) apiResult {
 		"user_id":               s.cfg.BotUserID,
 		"bot_id":                s.cfg.BotID,
 		"is_enterprise_install": false,
-	})
+	}
+	if s.cfg.EnterpriseID != "" { // Slack sends it only within an organisation
+		fields["enterprise_id"] = s.cfg.EnterpriseID
+	}
+	return ok(fields)
 }
 
 func (s *Server) usersInfo(req *apiRequest) apiResult {

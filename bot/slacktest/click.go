@@ -9,20 +9,20 @@ import (
 // clickPayload is a block_actions payload as Slack sends it for a button on
 // a channel message.
 type clickPayload struct {
-	Type                string          `json:"type"`
-	User                clickUser       `json:"user"`
-	APIAppID            string          `json:"api_app_id"`
-	Token               string          `json:"token"`
-	Container           clickContainer  `json:"container"`
-	TriggerID           string          `json:"trigger_id"`
-	Team                clickTeam       `json:"team"`
-	Enterprise          *struct{}       `json:"enterprise"`
-	IsEnterpriseInstall bool            `json:"is_enterprise_install"`
-	Channel             clickChannel    `json:"channel"`
-	Message             json.RawMessage `json:"message"`
-	State               clickState      `json:"state"`
-	ResponseURL         string          `json:"response_url"`
-	Actions             []clickAction   `json:"actions"`
+	Type                string           `json:"type"`
+	User                clickUser        `json:"user"`
+	APIAppID            string           `json:"api_app_id"`
+	Token               string           `json:"token"`
+	Container           clickContainer   `json:"container"`
+	TriggerID           string           `json:"trigger_id"`
+	Team                clickTeam        `json:"team"`
+	Enterprise          *clickEnterprise `json:"enterprise"`
+	IsEnterpriseInstall bool             `json:"is_enterprise_install"`
+	Channel             clickChannel     `json:"channel"`
+	Message             json.RawMessage  `json:"message"`
+	State               clickState       `json:"state"`
+	ResponseURL         string           `json:"response_url"`
+	Actions             []clickAction    `json:"actions"`
 }
 
 type clickUser struct {
@@ -43,6 +43,11 @@ type clickContainer struct {
 type clickTeam struct {
 	ID     string `json:"id"`
 	Domain string `json:"domain"`
+}
+
+type clickEnterprise struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
 }
 
 type clickChannel struct {
@@ -92,6 +97,15 @@ func (s *Server) clickDefaultsLocked(c Click) Click {
 	if c.ChannelName == "" {
 		c.ChannelName = s.channelNameLocked(c.ChannelID)
 	}
+	if c.TeamID == "" {
+		c.TeamID = s.cfg.TeamID
+	}
+	if c.AppID == "" {
+		c.AppID = s.cfg.AppID
+	}
+	if c.EnterpriseID == "" {
+		c.EnterpriseID = s.cfg.EnterpriseID
+	}
 	return c
 }
 
@@ -134,14 +148,19 @@ func (s *Server) clickPayloadLocked(c Click) (json.RawMessage, error) {
 	if action.BlockID == "" {
 		action.BlockID = "fake_block" // slack-go tells block actions from legacy ones by block_id
 	}
+	var enterprise *clickEnterprise // null outside Enterprise Grid
+	if c.EnterpriseID != "" {
+		enterprise = &clickEnterprise{ID: c.EnterpriseID, Name: "Fake Org"}
+	}
 	p := clickPayload{
 		Type:        "block_actions",
-		User:        clickUser{ID: c.UserID, Username: c.UserName, Name: c.UserName, TeamID: s.cfg.TeamID},
-		APIAppID:    s.cfg.AppID,
+		User:        clickUser{ID: c.UserID, Username: c.UserName, Name: c.UserName, TeamID: c.TeamID},
+		APIAppID:    c.AppID,
 		Token:       "fakeverificationtoken",
 		Container:   container,
 		TriggerID:   s.triggerIDLocked(),
-		Team:        clickTeam{ID: s.cfg.TeamID, Domain: "fake"},
+		Team:        clickTeam{ID: c.TeamID, Domain: "fake"},
+		Enterprise:  enterprise,
 		Channel:     clickChannel{ID: c.ChannelID, Name: c.ChannelName},
 		Message:     message,
 		State:       clickState{Values: map[string]any{}},

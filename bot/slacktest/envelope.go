@@ -31,6 +31,10 @@ type Click struct {
 	// ActionID in the stored message's blocks, if there is one.
 	BlockID string
 	Value   string
+	// TeamID, AppID and EnterpriseID, when set, are the payload's team.id,
+	// api_app_id and enterprise.id instead of the server's own (a click
+	// from another workspace, app or organisation).
+	TeamID, AppID, EnterpriseID string
 }
 
 // Envelope is one envelope the server wrote to a socket-mode connection.

@@ -79,6 +79,10 @@ type Config struct {
 	BotID     string // default "B0BOT"
 	TeamID    string // default "T0TEAM"
 	AppID     string // default "A0APP"
+	// EnterpriseID makes the workspace part of an Enterprise Grid
+	// organisation: auth.test reports it as enterprise_id, and clicks
+	// carry it in enterprise.id. Default "": no organisation.
+	EnterpriseID string
 
 	// PingInterval is the gap between WebSocket PING control frames on each
 	// socket-mode connection; default 5s. It must be shorter than the

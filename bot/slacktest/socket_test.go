@@ -141,6 +141,35 @@ func TestClickArrivesAsBlockAction(t *testing.T) {
 	}
 }
 
+// A click can come from elsewhere: another workspace, app or Enterprise
+// Grid organisation than the server's own, which auth.test reports.
+func TestClickFromElsewhere(t *testing.T) {
+	srv := newServer(t, Config{EnterpriseID: "E0ORG"})
+	b := connectedBot(t, srv)
+	ctx := testContext(t)
+	who, err := b.api.AuthTestContext(ctx)
+	if err != nil || who.TeamID != "T0TEAM" || who.EnterpriseID != "E0ORG" {
+		t.Fatalf("auth.test = %+v, %v; want team T0TEAM in enterprise E0ORG", who, err)
+	}
+	for i, c := range []Click{
+		{},
+		{TeamID: "T0OTHER", AppID: "A0OTHER", EnterpriseID: "E0OTHER"},
+	} {
+		c.UserID, c.ChannelID, c.MessageTS, c.ActionID = "U02BOB", "C01OPS", "1.000001", "backup_approve"
+		if _, err := srv.Click(ctx, c); err != nil {
+			t.Fatalf("Click: %v", err)
+		}
+		cb := b.waitEvents(t, srv, socketmode.EventTypeInteractive, i+1)[i].Data.(slack.InteractionCallback)
+		want := [3]string{"T0TEAM", "A0APP", "E0ORG"}
+		if i == 1 {
+			want = [3]string{"T0OTHER", "A0OTHER", "E0OTHER"}
+		}
+		if got := [3]string{cb.Team.ID, cb.APIAppID, cb.Enterprise.ID}; got != want || cb.User.TeamID != want[0] {
+			t.Errorf("click %d: team, app, enterprise = %v (user's team %s), want %v", i, got, cb.User.TeamID, want)
+		}
+	}
+}
+
 func TestResend(t *testing.T) {
 	srv := newServer(t, Config{})
 	b := connectedBot(t, srv)

@@ -157,6 +157,13 @@ const (
 	qClaimExhausted = `UPDATE inbox SET claimed_by = ?, claimed_until = ?
 	WHERE id IN (%s) AND done IS NULL AND (claimed_until IS NULL OR claimed_until < ?)
 	RETURNING ` + inboxColumns
+	// qForgetCandidates lists the items, done or received before a time,
+	// whose payload may hold a key (LIKE pattern), oldest first.
+	qForgetCandidates = `SELECT id, payload FROM inbox
+	WHERE (done IS NOT NULL OR received < ?) AND payload LIKE ?
+	ORDER BY received, id LIMIT ?`
+	// qForgetField rewrites a payload, unless it changed meanwhile.
+	qForgetField = `UPDATE inbox SET payload = ? WHERE id = ? AND payload = ?`
 	qInboxDone   = `UPDATE inbox SET done = ?, outcome = ? WHERE id = ? AND done IS NULL`
 	qInboxExists = `SELECT COUNT(*) FROM inbox WHERE id = ?`
 )

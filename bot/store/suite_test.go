@@ -49,6 +49,7 @@ func testStore(t *testing.T, newURL func(t *testing.T) string) {
 		{"claim stale", testClaimStale},
 		{"concurrent claim stale", testConcurrentClaimStale},
 		{"inbox purge", testInboxPurge},
+		{"forget an inbox field", testForgetInboxField},
 		{"reopen, leases and inbox", testReplicasReopen},
 		{"token chain", testTokenChain},
 		{"token chain lock expiry", testTokenLockExpiry},

@@ -39,7 +39,7 @@ func botFlagSet(o *botOptions) *flag.FlagSet {
 // runBot runs the Slack bot until ctx ends (SIGTERM or SIGINT), then
 // drains: new commands are answered "restarting", work in flight finishes
 // within BACKUPBOT_SHUTDOWN_TIMEOUT, and it exits 0.
-func runBot(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+func runBot(ctx context.Context, reloads <-chan os.Signal, args []string, stdout, stderr io.Writer) int {
 	var o botOptions
 	fs := botFlagSet(&o)
 	if code, ok := parseFlags(fs, args, func(w io.Writer) { writeHelp(w, botFlagSet(new(botOptions))) }, stdout, stderr); !ok {
@@ -56,7 +56,7 @@ func runBot(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	log := newLogger(stderr, cfg.logLevel, false)
 	defer func() { _ = log.Sync() }()
 	now := func() time.Time { return time.Now().Add(o.clockOffset) } // this machine's clock, as the flag has it
-	if err := serveBot(ctx, cfg, o.simulate, now, log); err != nil {
+	if err := serveBot(ctx, reloads, cfg, o.simulate, now, log); err != nil {
 		code := exitCode(err)
 		log.Error("stopped", zap.Error(err), zap.Int("exit_code", code))
 		return code
@@ -81,12 +81,18 @@ func botConfig(simulate bool) (config, error) {
 // the start; /readyz once Slack and the database are up.
 // now is this machine's clock; the store follows the database's (on
 // PostgreSQL, the server's), and the bot uses the store's.
-func serveBot(ctx context.Context, cfg config, simulate bool, now func() time.Time, log *zap.Logger) error {
+func serveBot(ctx context.Context, reloads <-chan os.Signal, cfg config, simulate bool, now func() time.Time, log *zap.Logger) error {
 	reg := prometheus.NewRegistry()
 	m := registerMetrics(reg)
 	policy, err := newPolicyHolder(cfg, m.policyInfo, log)
 	if err != nil {
 		return err
+	}
+	if reloads == nil { // not caught by main (tests): from here on
+		hup := make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP)
+		defer signal.Stop(hup)
+		reloads = hup
 	}
 	ready, stopOps, err := startOps(ctx, cfg, reg, policy, log)
 	if err != nil {
@@ -130,6 +136,9 @@ func serveBot(ctx context.Context, cfg config, simulate bool, now func() time.Ti
 		Groups: bot.NewSlackGroups(api, now), Store: st, Metrics: m.bot, Log: log, Command: cfg.Command,
 		PollInterval: cfg.PollInterval, Replica: replica, SubmitTimeout: cfg.CommvaultTimeout, Now: st.Now, JobURL: cfg.CommvaultJobURL,
 		Retention: cfg.Retention.Duration, AuditRetention: cfg.AuditRetention.Duration,
+		// Clicks must come from the workspace (and organisation) auth.test
+		// names; the app is the one the socket-mode hellos name.
+		Workspace: bot.Workspace{TeamID: who.TeamID, EnterpriseID: who.EnterpriseID},
 	})
 	if err != nil {
 		return fmt.Errorf("bot: %w", err)
@@ -141,7 +150,7 @@ func serveBot(ctx context.Context, cfg config, simulate bool, now func() time.Ti
 		return fmt.Errorf("slack: %w", err)
 	}
 	ready.slack.set(func(context.Context) error { return transport.Ready() })
-	err = runUntilDone(ctx, cfg, b, transport, policy)
+	err = runUntilDone(ctx, reloads, cfg, b, transport, policy)
 	flushCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	if ferr := chat.Flush(flushCtx); ferr != nil { // the cards' last updates go out before the exit
@@ -164,17 +173,14 @@ func startOps(ctx context.Context, cfg config, reg *prometheus.Registry, policy 
 		{"database reachable", ready.database.check},
 		{"policy loaded", func(context.Context) error { return policy.ready() }},
 		{"commvault credentials", ready.commvault.check},
-	}), log)
+	}, log), log)
 	return ready, stop, err
 }
 
 // runUntilDone follows jobs and serves Slack until ctx ends, re-reading the
 // policy on SIGHUP. Jobs are followed until the transport has drained.
-func runUntilDone(ctx context.Context, cfg config, b *bot.Bot, transport *bot.Slack, policy *policyHolder) error {
-	reloads := make(chan os.Signal, 1)
-	signal.Notify(reloads, syscall.SIGHUP)
-	defer signal.Stop(reloads)
-	go func() {
+func runUntilDone(ctx context.Context, reloads <-chan os.Signal, cfg config, b *bot.Bot, transport *bot.Slack, policy *policyHolder) error {
+	go func() { // a SIGHUP queued during start-up is served first
 		for {
 			select {
 			case <-ctx.Done():

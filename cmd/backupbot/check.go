@@ -79,6 +79,11 @@ func (r *checkReport) pass(what, detail string) {
 	fmt.Fprintln(r.w, r.clean("✓ "+what+": "+detail))
 }
 
+// warn prints "⚠ what: warning": allowed, but unwise; it fails nothing.
+func (r *checkReport) warn(what, warning string) {
+	fmt.Fprintln(r.w, r.clean("⚠ "+what+": "+warning))
+}
+
 // fail prints "✗ what: problem — fix: fix" and counts it.
 func (r *checkReport) fail(what, problem, fix string) {
 	r.failed++
@@ -179,6 +184,9 @@ func (r *checkReport) policy(cfg config, commvaultOK bool) *auth.Policy {
 	}
 	n := len(pol.Accounts())
 	r.pass("policy "+name, fmt.Sprintf("%d %s (hash %s)", n, plural(n, "account", "accounts"), pol.Hash))
+	for _, w := range pol.Warnings() {
+		r.warn("policy "+name, w)
+	}
 	return pol
 }
 

@@ -36,7 +36,7 @@ const checkPolicy = `accounts:
 `
 
 // checkLine is the shape of every line `backupbot check` prints.
-var checkLine = regexp.MustCompile(`^(✓ .+?: .+|✗ .+?: .+ — fix: .+)$`)
+var checkLine = regexp.MustCompile(`^(✓ .+?: .+|⚠ .+?: .+|✗ .+?: .+ — fix: .+)$`)
 
 // startCheckEnv starts a fake Slack and a Commvault simulator on 127.0.0.1
 // and points the environment at them, with policyText as the policy.
@@ -81,7 +81,7 @@ func runCheckCommand(t *testing.T, args ...string) (int, []string) {
 	lines := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
 	for _, l := range lines {
 		if !checkLine.MatchString(l) {
-			t.Errorf("line %q is not `✓ what: detail` or `✗ what: problem — fix: …`", l)
+			t.Errorf("line %q is not `✓ what: detail`, `⚠ what: warning` or `✗ what: problem — fix: …`", l)
 		}
 	}
 	return code, lines
@@ -133,6 +133,34 @@ func TestCheckAllPass(t *testing.T) {
 	code, lines = runCheckCommand(t)
 	if last := lines[len(lines)-1]; code != exitOK || strings.Contains(last, "created") {
 		t.Errorf("second run: exit %d, database line %q", code, last)
+	}
+}
+
+// Break-glass without an audit_channel is allowed, and warned about: its
+// uses would be seen only in their own channel.
+func TestCheckWarnsBreakglassWithoutAuditChannel(t *testing.T) {
+	const glass = checkPolicy + `    approvers: [U0LEAD]
+    breakglass: [U0ONCALL]
+`
+	for _, tt := range []struct {
+		policy string
+		warned bool
+	}{{glass, true}, {"audit_channel: C0AUDIT\n" + glass, false}, {checkPolicy, false}} {
+		startCheckEnv(t, slacktest.Config{}, tt.policy)
+		code, lines := runCheckCommand(t)
+		var warnings []string
+		for _, l := range lines {
+			if strings.HasPrefix(l, "⚠ ") {
+				warnings = append(warnings, l)
+			}
+		}
+		if code != exitOK {
+			t.Errorf("exit %d, want 0: a warning fails nothing\n%s", code, strings.Join(lines, "\n"))
+		}
+		if got := len(warnings) == 1 && strings.Contains(warnings[0], "break-glass is enabled for demo") &&
+			strings.Contains(warnings[0], "no audit_channel"); got != tt.warned || (!tt.warned && len(warnings) > 0) {
+			t.Errorf("policy %q: warnings %q, want warned: %v", tt.policy, warnings, tt.warned)
+		}
 	}
 }
 

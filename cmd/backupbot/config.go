@@ -45,8 +45,20 @@ type config struct {
 
 	// A Command Center access token and its refresh token: the recommended
 	// way to authenticate (commvaultAuth checks one way is set, whole).
-	CommvaultAccessToken  string `envconfig:"COMMVAULT_ACCESS_TOKEN"`
-	CommvaultRefreshToken string `envconfig:"COMMVAULT_REFRESH_TOKEN"`
+	CommvaultAccessToken  string `envconfig:"COMMVAULT_ACCESS_TOKEN" desc:"Commvault Command Center access token, with COMMVAULT_REFRESH_TOKEN (recommended)"`
+	CommvaultRefreshToken string `envconfig:"COMMVAULT_REFRESH_TOKEN" desc:"the refresh token of COMMVAULT_ACCESS_TOKEN; the newest pair is kept in the database"`
+
+	// Each secret may come from a file instead (a Kubernetes Secret mounted
+	// as files): NAME_FILE holds the path, and setting both is an error
+	// (secretFiles reads them).
+	SlackAppTokenFile         string `envconfig:"SLACK_APP_TOKEN_FILE" desc:"a file holding SLACK_APP_TOKEN (not both)"`
+	SlackBotTokenFile         string `envconfig:"SLACK_BOT_TOKEN_FILE" desc:"a file holding SLACK_BOT_TOKEN (not both)"`
+	CommvaultTokenFile        string `envconfig:"COMMVAULT_AUTHTOKEN_FILE" desc:"a file holding COMMVAULT_AUTHTOKEN (not both)"`
+	CommvaultAccessTokenFile  string `envconfig:"COMMVAULT_ACCESS_TOKEN_FILE" desc:"a file holding COMMVAULT_ACCESS_TOKEN (not both)"`
+	CommvaultRefreshTokenFile string `envconfig:"COMMVAULT_REFRESH_TOKEN_FILE" desc:"a file holding COMMVAULT_REFRESH_TOKEN (not both)"`
+	CommvaultUsernameFile     string `envconfig:"COMMVAULT_USERNAME_FILE" desc:"a file holding COMMVAULT_USERNAME (not both)"`
+	CommvaultPasswordFile     string `envconfig:"COMMVAULT_PASSWORD_FILE" desc:"a file holding COMMVAULT_PASSWORD (not both)"`
+	DatabaseURLFile           string `envconfig:"BACKUPBOT_DATABASE_URL_FILE" desc:"a file holding BACKUPBOT_DATABASE_URL (not both)"`
 
 	logLevel zapcore.Level
 	set      map[string]bool // the variables the environment set, by name
@@ -93,6 +105,9 @@ func loadConfig() (config, error) {
 			return c, fmt.Errorf("%s: cannot read it as a %s", pe.KeyName, kindName(pe.TypeName))
 		}
 		return c, errors.New("read environment: " + err.Error())
+	}
+	if err := c.secretFiles(); err != nil {
+		return c, err
 	}
 	return c, c.check()
 }
@@ -158,14 +173,14 @@ func (c *config) check() error {
 	if err := c.commvaultAuth(); err != nil {
 		return err
 	}
-	if err := checkURL("SLACK_API_URL", c.SlackAPIURL); err != nil {
+	if err := checkAPIURL("SLACK_API_URL", c.SlackAPIURL); err != nil {
 		return err
 	}
 	if !strings.HasSuffix(c.SlackAPIURL, "/") {
 		c.SlackAPIURL += "/"
 	}
 	if c.CommvaultURL != "" {
-		if err := checkURL("COMMVAULT_API_URL", c.CommvaultURL); err != nil {
+		if err := checkAPIURL("COMMVAULT_API_URL", c.CommvaultURL); err != nil {
 			return err
 		}
 	}
@@ -175,6 +190,9 @@ func (c *config) check() error {
 	if !strings.HasPrefix(c.DatabaseURL, "sqlite:") && !strings.HasPrefix(c.DatabaseURL, "postgres://") &&
 		!strings.HasPrefix(c.DatabaseURL, "postgresql://") {
 		return errors.New("BACKUPBOT_DATABASE_URL: use sqlite:PATH or postgres://…")
+	}
+	if err := checkDatabaseTLS(c.DatabaseURL); err != nil {
+		return err
 	}
 	if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
 		return fmt.Errorf("BACKUPBOT_HTTP_ADDR: %q is not host:port (like :8080)", c.HTTPAddr)

@@ -26,6 +26,8 @@ func runConsole(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	channel := fs.String("channel", consoleChannel, "the Slack channel ID you type in")
 	simulate := fs.Bool("simulate", false, "use the built-in Commvault simulator even if COMMVAULT_API_URL is set")
 	jobDuration := fs.Duration("job-duration", 0, "with the simulator: how long a job takes (default 8s)")
+	impersonate := fs.Bool("allow-impersonation", false,
+		"let approve and deny decide in an approver's name on BACKUPBOT_DATABASE_URL (the bot's own database); marked in the audit trail")
 	if code, ok := parseFlags(fs, args, func(w io.Writer) { writeCommandHelp(w, fs) }, stdout, stderr); !ok {
 		return code
 	}
@@ -80,7 +82,8 @@ func runConsole(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	}
 	con.Printf("%s", consoleBanner(cfg, cv, polName+", hash "+pol.Hash, dbURL, *user, *channel))
 
-	sess := bot.ConsoleSession{Bot: b, Console: con, User: *user, Channel: *channel, Prompt: isTerminal(stdin)}
+	sess := bot.ConsoleSession{Bot: b, Console: con, User: *user, Channel: *channel, Prompt: isTerminal(stdin),
+		SharedStore: cfg.isSet("BACKUPBOT_DATABASE_URL"), AllowImpersonation: *impersonate}
 	if err := runSession(ctx, b, sess, stdin); err != nil {
 		fmt.Fprintf(stderr, "backupbot: %v\n", err)
 		return exitError

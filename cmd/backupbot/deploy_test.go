@@ -101,7 +101,8 @@ func (m manifests) get(t *testing.T, kindName string) map[string]any {
 
 // containerEnv is what a container of the rendered Deployment sets: the
 // values of env and of the ConfigMaps in envFrom, and the Secret keys it
-// reads (with the value "secret:KEY").
+// reads (with the value "secret:KEY"), from the environment or (NAME_FILE)
+// from a file of a mounted Secret.
 func (m manifests) containerEnv(t *testing.T, c any) map[string]string {
 	t.Helper()
 	env := map[string]string{}
@@ -111,14 +112,41 @@ func (m manifests) containerEnv(t *testing.T, c any) map[string]string {
 			env[k] = str(v)
 		}
 	}
+	secretFiles := m.secretFiles(t, c)
 	for _, e := range list(dig(c, "env")) {
+		name, value := str(dig(e, "name")), str(dig(e, "value"))
 		if key := str(dig(e, "valueFrom", "secretKeyRef", "key")); key != "" {
-			env[str(dig(e, "name"))] = "secret:" + key
+			env[name] = "secret:" + key
 			continue
 		}
-		env[str(dig(e, "name"))] = str(dig(e, "value"))
+		if key, ok := secretFiles[value]; ok && strings.HasSuffix(name, "_FILE") {
+			env[name] = "secret:" + key
+			continue
+		}
+		env[name] = value
 	}
 	return env
+}
+
+// secretFiles maps the path of each file a container has from a Secret
+// volume to the Secret's key.
+func (m manifests) secretFiles(t *testing.T, c any) map[string]string {
+	t.Helper()
+	volumes := map[string]any{}
+	for _, v := range list(dig(m.get(t, "Deployment/backupbot"), "spec", "template", "spec", "volumes")) {
+		volumes[str(dig(v, "name"))] = v
+	}
+	files := map[string]string{}
+	for _, mount := range list(dig(c, "volumeMounts")) {
+		v := volumes[str(dig(mount, "name"))]
+		if dig(v, "secret") == nil {
+			continue
+		}
+		for _, item := range list(dig(v, "secret", "items")) {
+			files[str(dig(mount, "mountPath"))+"/"+str(dig(item, "path"))] = str(dig(item, "key"))
+		}
+	}
+	return files
 }
 
 func (m manifests) containers(t *testing.T) []any {
@@ -194,6 +222,9 @@ func TestDeployEnvIsRead(t *testing.T) {
 			settable = append(settable, str(name))
 		}
 	}
+	for _, name := range list(dig(schema, "properties", "secret", "properties", "data", "propertyNames", "enum")) {
+		settable = append(settable, str(name)+"_FILE") // the chart mounts each key and names its file
+	}
 	for name := range m.containerEnv(t, m.containers(t)[1]) {
 		settable = append(settable, name)
 	}
@@ -214,6 +245,9 @@ func TestDeployConfigLoads(t *testing.T) {
 			for name, value := range m.containerEnv(t, c) {
 				if key, ok := strings.CutPrefix(value, "secret:"); ok {
 					value = map[string]string{"SLACK_APP_TOKEN": "xapp-1", "SLACK_BOT_TOKEN": "xoxb-1"}[key] + "from-the-secret"
+					if strings.HasSuffix(name, "_FILE") { // the mounted file, as the kubelet writes it
+						value = secretFile(t, value)
+					}
 				}
 				t.Setenv(name, value)
 			}
@@ -221,6 +255,107 @@ func TestDeployConfigLoads(t *testing.T) {
 				t.Errorf("the program refuses the configuration of %s: %v", rendered, err)
 			}
 		})
+	}
+}
+
+// The secrets reach the pod as files of the mounted Secret, through the
+// *_FILE variables, never as environment variables (which
+// /proc/PID/environ, crash reports and `kubectl describe` show).
+func TestDeploySecretsAreFiles(t *testing.T) {
+	// Whatever the chart's values, each key the Secret may hold is read
+	// from its file.
+	data, err := os.ReadFile(chartDir + "values.schema.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var schema map[string]any
+	if err := json.Unmarshal(data, &schema); err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range list(dig(schema, "properties", "secret", "properties", "data", "propertyNames", "enum")) {
+		if !slices.Contains(configVars(), str(key)+"_FILE") {
+			t.Errorf("the Secret may hold %s, which the chart mounts as a file, but the program reads no %s_FILE", key, key)
+		}
+	}
+	m := loadRendered(t)
+	for _, c := range m.containers(t) {
+		env := m.containerEnv(t, c)
+		var fromFiles []string
+		for name, value := range env {
+			key, secret := strings.CutPrefix(value, "secret:")
+			switch {
+			case secret && !strings.HasSuffix(name, "_FILE"):
+				t.Errorf("container %s: %s comes from the Secret as an environment variable; mount it and set %s_FILE",
+					str(dig(c, "name")), name, name)
+			case secret && name != key+"_FILE":
+				t.Errorf("container %s: %s names the file of key %s", str(dig(c, "name")), name, key)
+			case secret:
+				fromFiles = append(fromFiles, key)
+			}
+		}
+		slices.Sort(fromFiles)
+		want := []string{"COMMVAULT_ACCESS_TOKEN", "COMMVAULT_REFRESH_TOKEN", "SLACK_APP_TOKEN", "SLACK_BOT_TOKEN"}
+		if !slices.Equal(fromFiles, want) {
+			t.Errorf("container %s reads %v from the Secret's files, want %v", str(dig(c, "name")), fromFiles, want)
+		}
+	}
+}
+
+// The NetworkPolicy lets only the monitoring namespace reach the bot's
+// pods, on the port of /metrics and nothing else.
+func TestDeployNetworkPolicy(t *testing.T) {
+	m := loadRendered(t)
+	np := m.get(t, "NetworkPolicy/backupbot")
+	podLabels := dig(m.get(t, "Deployment/backupbot"), "spec", "template", "metadata", "labels").(map[string]any)
+	for k, v := range dig(np, "spec", "podSelector", "matchLabels").(map[string]any) {
+		if podLabels[k] != v {
+			t.Errorf("the NetworkPolicy selects %s=%v, which the pods do not carry", k, v)
+		}
+	}
+	if types := list(dig(np, "spec", "policyTypes")); len(types) != 1 || types[0] != "Ingress" {
+		t.Errorf("policyTypes = %v, want [Ingress]", types)
+	}
+	rules := list(dig(np, "spec", "ingress"))
+	if len(rules) != 1 {
+		t.Fatalf("ingress rules = %v, want one", rules)
+	}
+	port := httpAddrPort(t, m.containerEnv(t, m.containers(t)[1])["BACKUPBOT_HTTP_ADDR"])
+	if ports := list(dig(rules[0], "ports")); len(ports) != 1 || asInt(dig(ports[0], "port")) != port {
+		t.Errorf("ports = %v, want only %d", ports, port)
+	}
+	from := list(dig(rules[0], "from"))
+	if len(from) != 1 || str(dig(from[0], "namespaceSelector", "matchLabels", "kubernetes.io/metadata.name")) != "monitoring" {
+		t.Errorf("from = %v, want the monitoring namespace only", from)
+	}
+}
+
+// Every base image of the Dockerfile is pinned by digest.
+func TestDockerfileBaseImagesPinned(t *testing.T) {
+	data, err := os.ReadFile(dockerfile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pinned := regexp.MustCompile(`^[a-z0-9./-]+(:[\w.-]+)?@sha256:[0-9a-f]{64}$`)
+	froms := 0
+	for line := range strings.SplitSeq(string(data), "\n") {
+		words := strings.Fields(line)
+		if len(words) < 2 || !strings.EqualFold(words[0], "FROM") {
+			continue
+		}
+		froms++
+		image := words[1]
+		for _, w := range words[1:] { // past --platform=…
+			if !strings.HasPrefix(w, "--") {
+				image = w
+				break
+			}
+		}
+		if !pinned.MatchString(image) {
+			t.Errorf("%s: FROM %s is not pinned by digest (image:tag@sha256:…)", dockerfile, image)
+		}
+	}
+	if froms < 2 {
+		t.Fatalf("%s: %d FROM lines, want the build and the runtime stages", dockerfile, froms)
 	}
 }
 
@@ -472,6 +607,31 @@ func TestAlertRunbooks(t *testing.T) {
 			if str(dig(rule, "annotations", a)) == "" {
 				t.Errorf("alert %s: no %s", name, a)
 			}
+		}
+	}
+}
+
+// The README's configuration table lists every variable the program reads,
+// and `backupbot --help` describes each (its desc tag).
+func TestEveryVariableDocumented(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, table, _ := strings.Cut(string(readme), "\n## Configuration\n")
+	table, _, _ = strings.Cut(table, "\n## ")
+	ct := reflect.TypeFor[config]()
+	for i := range ct.NumField() {
+		f := ct.Field(i)
+		name := f.Tag.Get("envconfig")
+		if name == "" {
+			continue
+		}
+		if !strings.Contains(table, "`"+name+"`") {
+			t.Errorf("README.md's configuration table does not list %s", name)
+		}
+		if f.Tag.Get("desc") == "" {
+			t.Errorf("config.%s (%s) has no desc tag: backupbot --help would not say what it is", f.Name, name)
 		}
 	}
 }

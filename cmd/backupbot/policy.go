@@ -25,7 +25,15 @@ func newPolicyHolder(cfg config, info *prometheus.GaugeVec, log *zap.Logger) (*p
 	}
 	h := &policyHolder{log: log, info: info}
 	h.set(pol)
+	h.warn(pol)
 	return h, nil
+}
+
+// warn logs what the policy allows but should not (auth.Policy.Warnings).
+func (h *policyHolder) warn(pol *auth.Policy) {
+	for _, w := range pol.Warnings() {
+		h.log.Warn("policy: "+w, zap.String("policy_hash", pol.Hash))
+	}
 }
 
 func (h *policyHolder) get() *auth.Policy { return h.p.Load() }
@@ -52,4 +60,5 @@ func (h *policyHolder) reload(path string) {
 	}
 	h.set(pol)
 	h.log.Info("policy reloaded", zap.String("policy", path), zap.String("policy_hash", pol.Hash))
+	h.warn(pol)
 }

@@ -1,12 +1,15 @@
 package main
 
 import (
+	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/backupbot/backupbot/bot/slacktest"
+	"github.com/backupbot/backupbot/bot/store"
 )
 
 // slackApprovalPolicy gates prod behind an approval.
@@ -139,5 +142,77 @@ func TestAuditCommand(t *testing.T) {
 				t.Errorf("audit --format %s lacks %q:\n%s", format, want, out.String())
 			}
 		}
+	}
+}
+
+// End to end, over the fake Slack: a click counts only on the request's
+// own card, from the workspace auth.test named and the app the socket-mode
+// hello named; any other is answered privately and changes nothing.
+func TestSlackClicksBoundToTheirCard(t *testing.T) {
+	b := startSlackBot(t, slackApprovalPolicy, nil)
+	b.slack.SetUserGroup("S0LEADS", []string{"U0CAROL"})
+	b.command("U0ALICE", "C0OPS", "dynamodb prod orders full before the migration")
+	b.wait("the approval card", func() bool { return len(b.slack.Messages("C0OPS")) == 1 })
+	card := b.slack.Messages("C0OPS")[0]
+	id := regexp.MustCompile(`r-[0-9a-f]+`).FindString(card.Text)
+	ctx := t.Context()
+	clicks := []slacktest.Click{
+		{ChannelID: "C0OPS", MessageTS: "1700000000.000001", Value: id},     // the card's value on another message
+		{ChannelID: "C0OTHER", MessageTS: card.TS, Value: id},               // in another channel
+		{ChannelID: "C0OPS", MessageTS: card.TS, TeamID: "T0ELSEWHERE"},     // from another workspace
+		{ChannelID: "C0OPS", MessageTS: card.TS, AppID: "A0ANOTHERAPP"},     // for another app
+		{ChannelID: "C0OPS", MessageTS: card.TS, EnterpriseID: "E0SOMEORG"}, // from an organisation the bot is not in
+	}
+	for i, c := range clicks {
+		c.UserID, c.ActionID = "U0CAROL", "backup_approve"
+		envID, err := b.slack.Click(ctx, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.slack.Ack(ctx, envID); err != nil {
+			t.Fatal(err)
+		}
+		b.wait("the refusal", func() bool { return len(b.ephemerals("U0CAROL")) == i+1 })
+	}
+	if n := b.sim.CreateTaskCount(); n != 0 {
+		t.Fatalf("CreateTasks = %d after clicks that were not on the card", n)
+	}
+	got := b.ephemerals("U0CAROL")
+	for i, want := range []string{"not on the card of request " + id, "not on the card of request " + id,
+		"did not come from the Slack workspace and app", "did not come from the Slack workspace and app",
+		"did not come from the Slack workspace and app"} {
+		if !strings.Contains(got[i], want) {
+			t.Errorf("answer to click %d = %q, want %q", i, got[i], want)
+		}
+	}
+	if updated, _ := b.slack.Message("C0OPS", card.TS); !strings.Contains(string(updated.Blocks), "backup_approve") {
+		t.Errorf("the card changed: %s", updated.Blocks)
+	}
+	// The card's own button, from here, works.
+	envID, err := b.slack.Click(ctx, slacktest.Click{UserID: "U0CAROL", ChannelID: "C0OPS", MessageTS: card.TS, ActionID: "backup_approve"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.slack.Ack(ctx, envID); err != nil {
+		t.Fatal(err)
+	}
+	b.wait("the submission", func() bool { return b.sim.CreateTaskCount() == 1 })
+	st, err := store.Open(ctx, os.Getenv("BACKUPBOT_DATABASE_URL"), nil) // the bot's own database, read beside it
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	events, err := st.AuditSince(ctx, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	refused := map[string]int{}
+	for _, ev := range events {
+		if ev.Action == "click-refused" && ev.Actor == "U0CAROL" {
+			refused[ev.Rule]++
+		}
+	}
+	if refused["card"] != 2 || refused["workspace"] != 3 {
+		t.Errorf("refused clicks in the audit trail = %v, want card 2, workspace 3", refused)
 	}
 }

@@ -65,18 +65,23 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{- end -}}
 {{- end -}}
 
-{{/* The environment of the bot and of its check: the chart's ConfigMap and the Secret's keys. */}}
+{{/* Where the Secret's keys are mounted as files, one per key. */}}
+{{- define "backupbot.secretsDir" -}}
+/etc/backupbot/secrets
+{{- end -}}
+
+{{/* The environment of the bot and of its check: the chart's ConfigMap, and
+     for each of the Secret's keys NAME, NAME_FILE naming its file (secrets
+     stay out of the environment, where /proc/PID/environ and crash dumps
+     would show them). */}}
 {{- define "backupbot.env" -}}
 envFrom:
   - configMapRef:
       name: {{ include "backupbot.fullname" . }}-env
 env:
 {{- range (include "backupbot.secretKeys" . | fromYamlArray) }}
-  - name: {{ . }}
-    valueFrom:
-      secretKeyRef:
-        name: {{ $.Values.secret.name }}
-        key: {{ . }}
+  - name: {{ . }}_FILE
+    value: {{ include "backupbot.secretsDir" $ }}/{{ . }}
 {{- end }}
 {{- end -}}
 
@@ -84,6 +89,9 @@ env:
 volumeMounts:
   - name: policy
     mountPath: /etc/backupbot/policy
+    readOnly: true
+  - name: secrets
+    mountPath: {{ include "backupbot.secretsDir" . }}
     readOnly: true
 {{- if .Values.commvault.caConfigMap }}
   - name: commvault-ca
