@@ -98,6 +98,13 @@ func notTaken(text string) bool {
 		strings.Contains(t, "did not start")
 }
 
+// isReceipt reports whether e is the receipt the ack of a taken backup
+// request carries ("⏳ Checking your request for …"): it says the command
+// was taken, and answers nothing yet.
+func isReceipt(e slacktest.Ephemeral) bool {
+	return e.Via == "ack" && strings.HasPrefix(e.Text, "⏳ Checking your request")
+}
+
 // tally reads the commands' channels and the ephemerals for cmds.
 func (r *reader) tally(fake *slacktest.Server, cmds []command) tally {
 	var msgs []slacktest.Message
@@ -142,6 +149,9 @@ func (r *reader) tally(fake *slacktest.Server, cmds []command) tally {
 	}
 	private := map[string][]string{}
 	for _, e := range fake.Ephemerals("") { // acks with a message included
+		if isReceipt(e) {
+			continue // "⏳ Checking your request…": taken, not yet answered
+		}
 		private[e.User] = append(private[e.User], e.Text)
 	}
 	for i, c := range cmds {
