@@ -85,9 +85,9 @@ const (
 	// The outbox: what threads must be told.
 	qInsertNotice = `INSERT INTO outbox (request_id, message, created, attempts, next_attempt)
 	VALUES (?, ?, ?, 0, ?) RETURNING id`
-	qNoticesOf = `SELECT id, request_id, message, created, attempts FROM outbox
+	qNoticesOf = `SELECT id, request_id, message, created, attempts, next_attempt FROM outbox
 	WHERE request_id = ? AND posted IS NULL ORDER BY id`
-	qDueNotices = `SELECT id, request_id, message, created, attempts FROM outbox
+	qDueNotices = `SELECT id, request_id, message, created, attempts, next_attempt FROM outbox
 	WHERE posted IS NULL AND next_attempt <= ? ORDER BY id LIMIT ?`
 	qNoticePosted = `UPDATE outbox SET posted = ? WHERE id = ? AND posted IS NULL`
 	qNoticeFailed = `UPDATE outbox SET attempts = attempts + 1, next_attempt = ? WHERE id = ? AND posted IS NULL`

@@ -167,7 +167,7 @@ func (s *DB) Transition(ctx context.Context, id string, from []State, ch Change)
 			}
 			var notice int64
 			if len(ch.Tell) > 0 {
-				if notice, err = s.addNotice(ctx, tx, id, ch.Tell, at); err != nil {
+				if notice, err = s.addNotice(ctx, tx, id, ch.Tell, at, at.Add(noticeGrace)); err != nil {
 					return err
 				}
 			}
