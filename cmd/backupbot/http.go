@@ -63,6 +63,7 @@ func opsHandler(reg *prometheus.Registry, checks []readiness) http.Handler {
 		fmt.Fprintln(w, strings.Join(lines, "\n"))
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	addProfiling(mux) // only in the load suite's build
 	return mux
 }
 

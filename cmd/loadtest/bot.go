@@ -45,14 +45,19 @@ func moduleRoot(ctx context.Context) (string, error) {
 }
 
 // buildBot builds ./cmd/backupbot of the module into dir and returns the
-// binary's path.
-func buildBot(ctx context.Context, dir string) (string, error) {
+// binary's path; with profiling, with -tags loadprofile (net/http/pprof on
+// the ops server, which production builds lack).
+func buildBot(ctx context.Context, dir string, profiling bool) (string, error) {
 	root, err := moduleRoot(ctx)
 	if err != nil {
 		return "", err
 	}
 	bin := filepath.Join(dir, "backupbot")
-	cmd := exec.CommandContext(ctx, goTool(), "build", "-o", bin, "./cmd/backupbot")
+	args := []string{"build", "-o", bin}
+	if profiling {
+		args = append(args, "-tags", "loadprofile")
+	}
+	cmd := exec.CommandContext(ctx, goTool(), append(args, "./cmd/backupbot")...)
 	cmd.Dir = root
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("go build ./cmd/backupbot: %w\n%s", err, out)

@@ -59,6 +59,7 @@ type runResult struct {
 	// FaultFailed says the fault could not be injected as planned (Fault says why).
 	FaultFailed bool          `json:"fault_failed,omitempty"`
 	Burst       *phaseResult  `json:"burst,omitempty"`
+	Pace        *rateResult   `json:"slack_pace,omitempty"` // what the fake Slack saw of the bot's calls
 	Follow      *followResult `json:"follow,omitempty"`
 	Lost        int           `json:"lost"`
 	Double      int           `json:"double_submissions"` // table groups with more than one CreateTask
@@ -137,8 +138,8 @@ func (r *runResult) judge(sc scenario, o options) {
 	}
 	if r.Burst != nil {
 		r.Lost += r.Burst.Lost
-		if sc.fault == nil && sc.failRatio == 0 && r.Burst.CreateTasks != o.n {
-			r.Failures = append(r.Failures, fmt.Sprintf("CreateTasks %d, want %d", r.Burst.CreateTasks, o.n))
+		if n := sc.burst(o); sc.fault == nil && sc.failRatio == 0 && r.Burst.CreateTasks != n {
+			r.Failures = append(r.Failures, fmt.Sprintf("CreateTasks %d, want %d", r.Burst.CreateTasks, n))
 		}
 	}
 	if r.Follow != nil {
@@ -151,6 +152,7 @@ func (r *runResult) judge(sc scenario, o options) {
 		r.Failures = append(r.Failures, fmt.Sprintf("%d lost request(s)", r.Lost))
 	}
 	r.judgePromise(sc)
+	r.judgePace(sc)
 	switch why := sc.lateWhy; {
 	case sc.late > 0 && why == "":
 		r.Notes = append(r.Notes, fmt.Sprintf("answers were awaited until %s after the fault struck "+
@@ -300,6 +302,14 @@ func writeRun(out io.Writer, r runResult) {
 			b.ToldButRun, b.ToldNotTaken, b.DoubleParents, b.UnknownTold)
 		if b.JobEndsWaited {
 			row("cards", "%d still say submitting or running at the end", b.StaleCards)
+		}
+	}
+	if p := r.Pace; p != nil {
+		row("Slack's pace", "last IDs reply %s, last job end %s after the first command (%d and %d taken); "+
+			"%d Web API calls, %d answered 429, %d early; %d card updates taken, the last %s after the first command",
+			p.LastIDsReply, p.LastJobEnd, p.IDsReplies, p.JobEnds, p.Calls, p.RateLimited, p.EarlyCalls, p.Updates, p.LastUpdate)
+		if p.RateLimited > 0 {
+			row("429s", "by method: %s; early calls by method: %s", counts(p.LimitedBy), counts(p.EarlyBy))
 		}
 	}
 	if r.Burst != nil || r.Follow != nil {
