@@ -21,6 +21,9 @@ const (
 	// replica fault run waits that long before it counts what is
 	// unanswered as lost.
 	takeover = 45 * time.Second
+	// pgDelay is how far the pglatency run puts PostgreSQL, each way: a
+	// managed database in another zone is a 1-2 ms round trip away.
+	pgDelay = time.Millisecond
 )
 
 // scenarios are every run of the suite, in the order they run.
@@ -28,6 +31,9 @@ func scenarios() []scenario {
 	return append([]scenario{
 		{key: "baseline", name: "baseline", replicas: 1, follow: true, jobEnds: true},
 		{key: "replicas", name: "replicas", replicas: 2, postgres: true, follow: true, jobEnds: true},
+		{key: "pg", name: "one replica on PostgreSQL", replicas: 1, postgres: true, follow: true, jobEnds: true},
+		{key: "pglatency", name: fmt.Sprintf("replicas, PostgreSQL %s away each way", duration(pgDelay)), replicas: 2,
+			postgres: true, dbDelay: pgDelay, jobEnds: true},
 		{key: "kill", name: "fault (a): kill -9 of one replica mid-burst", replicas: 2, postgres: true,
 			fault: killReplica, late: takeover, host: true, jobEnds: true},
 		{key: "pgrestart", name: "fault (b): PostgreSQL restart mid-burst", replicas: 2, postgres: true,

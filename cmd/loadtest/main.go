@@ -67,14 +67,14 @@ func main() {
 	postgres := flag.String("postgres", os.Getenv("BACKUPBOT_TEST_POSTGRES"),
 		"PostgreSQL URL for the runs with replicas (default $BACKUPBOT_TEST_POSTGRES); empty: they are skipped")
 	runs := flag.String("runs", "baseline,replicas,faults",
-		"runs, comma-separated: baseline, replicas, faults (= kill, pgrestart, disconnects, cv500), "+
+		"runs, comma-separated: baseline, replicas, pg, pglatency, faults (= kill, pgrestart, disconnects, cv500), "+
 			"told (= stall, stallpg, slowslack, skew, endfail), slackrate, or any of those")
 	timeout := flag.Duration("timeout", 0, "bound on the whole suite, build included (0: 110s, plus 90s for each told run)")
 	asJSON := flag.Bool("json", false, "print the report as JSON")
 	bin := flag.String("bin", "", "run this backupbot binary instead of building ./cmd/backupbot")
 	logs := flag.String("logs", "", "write every bot's log to this directory (RUN-replica-K.log)")
-	profile := flag.String("profile", "", "build the bot with -tags loadprofile and write each bot's CPU, block and mutex "+
-		"profiles of the burst to this directory (RUN-replica-K.KIND.pprof)")
+	profile := flag.String("profile", "", "build the bot with -tags loadprofile and write each bot's CPU, block and mutex profiles and execution trace "+
+		"of the burst to this directory (RUN-replica-K.KIND.pprof)")
 	profileSeconds := flag.Int("profile-seconds", 3, "how long -profile profiles, from the start of the burst")
 	flag.Parse()
 
@@ -176,7 +176,7 @@ func selected(names []string) ([]scenario, error) {
 		}
 		for _, k := range keys {
 			if !slices.ContainsFunc(all, func(sc scenario) bool { return sc.key == k }) {
-				return nil, fmt.Errorf("-runs: unknown run %q (baseline, replicas, faults, %s, told, %s, slackrate)", name,
+				return nil, fmt.Errorf("-runs: unknown run %q (baseline, replicas, pg, pglatency, faults, %s, told, %s, slackrate)", name,
 					strings.Join(faultKeys(), ", "), strings.Join(toldKeys(), ", "))
 			}
 			want[k] = true

@@ -12,11 +12,12 @@ import (
 )
 
 // profileKinds are what -profile takes of each bot during the burst: CPU,
-// and the delta of the block and mutex profiles over the same window.
-var profileKinds = []string{"profile", "block", "mutex"}
+// the delta of the block and mutex profiles over the same window, and an
+// execution trace (go tool trace).
+var profileKinds = []string{"profile", "block", "mutex", "trace"}
 
-// profile fetches, from every bot built with -tags loadprofile, its CPU,
-// block and mutex profiles over the next -profile-seconds, into -profile's
+// profile fetches, from every bot built with -tags loadprofile, its
+// profiles (profileKinds) over the next -profile-seconds, into -profile's
 // directory as RUN-replica-K.KIND.pprof; wait waits for them.
 func (w *world) profile(ctx context.Context) (wait func()) {
 	dir, secs := w.s.opts.profile, w.s.opts.profileSeconds
@@ -34,6 +35,7 @@ func (w *world) profile(ctx context.Context) (wait func()) {
 			})
 		}
 	}
+	sleep(ctx, 200*time.Millisecond) // the profiles start before the burst
 	return wg.Wait
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -71,6 +72,7 @@ type scenario struct {
 	jobDuration time.Duration // of the burst's jobs; 0: burstJobDuration
 	slackLimits bool          // the fake Slack enforces Slack's rate limits (slacktest.SlackRateLimits)
 	cardsWait   time.Duration // after the job ends, wait up to this long for every card to show its final state
+	dbDelay     time.Duration // PostgreSQL is this far away, each way (the proxy delays every chunk)
 }
 
 // checks are musts that only some runs judge.
@@ -111,6 +113,7 @@ type world struct {
 	dbURL      string
 	dbPath     string // the SQLite file; "" on PostgreSQL
 	pg         *pgSchema
+	proxy      *pgProxy // between the bots and PostgreSQL
 	groups     []simulator.TableGroup
 	bots       []*botProc
 	sent       atomic.Int64 // burst commands sent so far
@@ -131,6 +134,9 @@ func (sc scenario) topology() string {
 	db := "SQLite"
 	if sc.postgres {
 		db = "PostgreSQL"
+	}
+	if sc.dbDelay > 0 {
+		db += fmt.Sprintf(" %s away", duration(sc.dbDelay))
 	}
 	if sc.replicas == 1 {
 		return "1 replica, " + db
@@ -213,7 +219,15 @@ func (s *suite) newWorld(ctx context.Context, sc scenario) (*world, error) {
 		if w.pg, err = newSchema(ctx, s.opts.postgres); err != nil {
 			return w, err
 		}
-		w.dbURL = w.pg.botURL
+		// The bots reach the server through a proxy that counts round trips
+		// (and, for dbDelay, delays them).
+		if w.proxy, err = startProxy(w.pg.target(), sc.dbDelay); err != nil {
+			return w, err
+		}
+		w.closers = append(w.closers, w.proxy.close)
+		if w.dbURL, err = w.pg.through(w.proxy.addr()); err != nil {
+			return w, err
+		}
 	}
 	env := w.env(policy)
 	for i := range sc.replicas {
@@ -296,6 +310,7 @@ func (w *world) play(ctx context.Context, res *runResult) error {
 	} else {
 		close(faultDone)
 	}
+	cost := w.startCost()
 	profiled := w.profile(ctx)
 	go w.send(ctx, cmds, w.sc.spread, w.sendDone, &w.sent)
 	b, _ := w.settle(ctx, cmds, w.sendDone, faultDone)
@@ -309,6 +324,7 @@ func (w *world) play(ctx context.Context, res *runResult) error {
 		w.waitCards(ctx, cmds)
 	}
 	res.Burst = b
+	cost(res)
 	res.Pace = w.measurePace(w.snapshot(cmds))
 	for _, p := range w.bots {
 		p.sampleRSS()
@@ -372,6 +388,36 @@ func (w *world) scrapeInto(ctx context.Context, p *botProc, res *runResult) {
 				res.Envelopes = map[string]int{}
 			}
 			res.Envelopes[label(k, "result")] += int(v)
+		}
+	}
+}
+
+// startCost samples the bots' CPU time and the round trips to PostgreSQL
+// so far; the func it returns sets res's CPU time and round trips per
+// command of the burst (its job ends included, in the runs that wait for
+// them) from the difference.
+func (w *world) startCost() func(res *runResult) {
+	var cpu0 time.Duration
+	for _, p := range w.bots {
+		p.sampleCPU()
+		cpu0 += p.cpu
+	}
+	var trips0 int64
+	if w.proxy != nil {
+		trips0 = w.proxy.roundTrips()
+	}
+	return func(res *runResult) {
+		var cpu time.Duration
+		for _, p := range w.bots {
+			p.sampleCPU()
+			cpu += p.cpu
+		}
+		n := float64(w.n())
+		res.CPU = duration(cpu - cpu0)
+		res.CPUPerCommand = duration(float64(cpu-cpu0) / n)
+		if w.proxy != nil {
+			res.RoundTrips = w.proxy.roundTrips() - trips0
+			res.RoundTripsPerCommand = math.Round(float64(res.RoundTrips)/n*10) / 10
 		}
 	}
 }
