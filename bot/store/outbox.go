@@ -53,7 +53,7 @@ func (s *DB) DueNotices(ctx context.Context, limit int) ([]Notice, error) {
 // NoticePosted marks notice id posted; a notice posted already stays as
 // it is.
 func (s *DB) NoticePosted(ctx context.Context, id int64) error {
-	if _, err := s.db.ExecContext(ctx, s.q(qNoticePosted), s.now().UnixNano(), id); err != nil {
+	if _, err := s.write(ctx, s.q(qNoticePosted), s.now().UnixNano(), id); err != nil {
 		return fmt.Errorf("mark notice %d posted: %w", id, err)
 	}
 	return nil
@@ -62,7 +62,7 @@ func (s *DB) NoticePosted(ctx context.Context, id int64) error {
 // NoticeFailed counts a failed post of notice id and makes it due again
 // after retryIn.
 func (s *DB) NoticeFailed(ctx context.Context, id int64, retryIn time.Duration) error {
-	if _, err := s.db.ExecContext(ctx, s.q(qNoticeFailed), s.now().Add(retryIn).UnixNano(), id); err != nil {
+	if _, err := s.write(ctx, s.q(qNoticeFailed), s.now().Add(retryIn).UnixNano(), id); err != nil {
 		return fmt.Errorf("count a failed post of notice %d: %w", id, err)
 	}
 	return nil
