@@ -26,7 +26,7 @@ type envelope struct {
 // are acked concurrently so that a burst does not queue behind each one's
 // database writes; past the bound (a store that stalls), envelopes are
 // answered "busy" at once.
-const maxAcking = 256
+const maxAcking = 1024
 
 // acking runs take-and-ack for one envelope on its own goroutine; f
 // records the envelope within rec, whose deadline is RecordBudget after

@@ -14,7 +14,7 @@ import (
 // profileKinds are what -profile takes of each bot during the burst: CPU,
 // the delta of the block and mutex profiles over the same window, and an
 // execution trace (go tool trace).
-var profileKinds = []string{"profile", "block", "mutex", "trace"}
+var profileKinds = []string{"profile", "block", "mutex", "trace", "allocs"}
 
 // profile fetches, from every bot built with -tags loadprofile, its
 // profiles (profileKinds) over the next -profile-seconds, into -profile's
