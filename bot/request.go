@@ -39,6 +39,7 @@ type request struct {
 	Problem    string          // why it failed, or what is unknown
 	Owner      string          // the replica that works on it, until HeldUntil
 	HeldUntil  time.Time
+	Notice     int64 // the notice the transition that returned it added to the outbox, 0 if none
 }
 
 // record is r as the store keeps it.
@@ -69,6 +70,7 @@ func fromRecord(s store.Request) (request, error) {
 		Level: commvault.Level(s.Level), Reason: s.Reason, Emergency: s.Emergency, State: s.State,
 		Created: s.Created, Updated: s.Updated, Expires: s.Expires, DecidedBy: s.DecidedBy, DecidedAt: s.DecidedAt,
 		ParentTS: s.ParentTS, TaskID: s.TaskID, JobIDs: s.JobIDs, Problem: s.Problem, Owner: s.Owner, HeldUntil: s.HeldUntil,
+		Notice: s.Notice,
 	}, nil
 }
 

@@ -61,6 +61,7 @@ type Slack struct {
 
 	ackers chan struct{}  // one token for each envelope being acked
 	acks   sync.WaitGroup // envelopes being acked
+	lull   lull           // when none is: the workers start the next envelope then
 	places chan struct{}  // one token for each envelope queued, or about to be
 
 	admitting sync.RWMutex // held for reading by admissions and sweeps under way; for writing by the drain
@@ -167,6 +168,7 @@ func (s *Slack) Run(ctx context.Context, drain time.Duration) error {
 				if s.giveUp.Load() { // recorded and claimed: it runs after the next start, or on another replica
 					continue
 				}
+				s.lull.wait(ackYield)
 				s.serve(base, e)
 			}
 		})

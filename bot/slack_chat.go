@@ -27,9 +27,11 @@ const updateTimeout = 5 * time.Minute
 // Tier 3, about 50 a minute for the workspace; chat.postEphemeral Tier 4):
 //   - messages to one channel go out one at a time, in order, so a thread's
 //     replies never overtake each other;
-//   - a 429 holds back every call of its kind (its method, and for
-//     chat.postMessage its channel) until its Retry-After has passed, so no
-//     call is made before Slack allows it, and delays messages but loses none;
+//   - the calls of one kind (a method, and for chat.postMessage a channel:
+//     what Slack limits together) are made one at a time, and a 429 holds
+//     them all back until its Retry-After has passed, so no call is made
+//     before Slack allows it (not even one already on its way when another
+//     got the 429), and messages are delayed but never lost;
 //   - updates of a message are cosmetic: they are sent apart from the posts,
 //     never hold up a reply with IDs or a job's end, and successive ones of
 //     one message are coalesced (only the latest is sent).
@@ -40,7 +42,7 @@ type SlackChat struct {
 	log     *zap.Logger
 
 	mu      sync.Mutex
-	queues  map[string]chan struct{}  // by channel: a one-slot lock that gives up with its context
+	queues  map[string]chan struct{}  // by rate-limit key: a one-slot lock that gives up with its context, first come first served
 	gates   map[string]time.Time      // by rate-limit key: no call before this
 	updates map[string]*pendingUpdate // by channel and ts: the latest content not sent yet
 	sending sync.WaitGroup            // update senders
@@ -62,33 +64,37 @@ func NewSlackChat(api *slack.Client, log *zap.Logger, m *Metrics) *SlackChat {
 		queues: make(map[string]chan struct{}), gates: make(map[string]time.Time), updates: make(map[string]*pendingUpdate)}
 }
 
-// channel serialises the messages to one channel.
-func (c *SlackChat) channel(id string) chan struct{} {
+// queue is the one-slot lock of a rate-limit key.
+func (c *SlackChat) queue(key string) chan struct{} {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	q, ok := c.queues[id]
+	q, ok := c.queues[key]
 	if !ok {
 		q = make(chan struct{}, 1)
-		c.queues[id] = q
+		c.queues[key] = q
 	}
 	return q
 }
 
-// inOrder runs call for channel, after the channel's earlier messages.
+// inOrder runs call for channel, after the channel's earlier messages: they
+// share chat.postMessage's rate-limit key, whose calls are made in turn.
 func (c *SlackChat) inOrder(ctx context.Context, channel, method string, call func() error) error {
-	q := c.channel(channel)
-	select {
-	case q <- struct{}{}:
-	case <-ctx.Done():
-		return fmt.Errorf("slack %s: waiting for the channel's earlier messages: %w", method, ctx.Err())
-	}
-	defer func() { <-q }()
 	return c.limited(ctx, method+" "+channel, method, call)
 }
 
-// limited runs call once its rate-limit key allows, and again after each
-// 429 once its Retry-After has passed (for every call of that key).
+// limited runs call once the earlier calls of its rate-limit key are done
+// and the key allows, and again after each 429 once its Retry-After has
+// passed (for every call of that key). One call of a key is made at a time:
+// calls made together would find the 429 of one of them only once they
+// are on their way, too early.
 func (c *SlackChat) limited(ctx context.Context, key, method string, call func() error) error {
+	q := c.queue(key)
+	select {
+	case q <- struct{}{}:
+	case <-ctx.Done():
+		return fmt.Errorf("slack %s: waiting for the earlier calls: %w", method, ctx.Err())
+	}
+	defer func() { <-q }()
 	for attempt := 1; ; attempt++ {
 		if err := c.await(ctx, key); err != nil {
 			return fmt.Errorf("slack %s: waiting out a rate limit: %w", method, err)
@@ -193,29 +199,63 @@ func (c *SlackChat) Update(_ context.Context, channel, ts string, m Message) err
 }
 
 // sendUpdates sends the latest content of one message until none is left.
+// The content is taken as the call is made (after the other messages'
+// updates and any Retry-After), so what changed meanwhile is sent once.
 func (c *SlackChat) sendUpdates(channel, ts, key string) {
 	defer c.sending.Done()
-	for {
-		c.mu.Lock()
-		u := c.updates[key]
-		if !u.fresh {
-			delete(c.updates, key)
-			c.mu.Unlock()
-			return
-		}
-		m := u.m
-		u.fresh = false
-		c.mu.Unlock()
+	for c.fresh(key) {
 		ctx, cancel := context.WithTimeout(context.Background(), updateTimeout)
-		opts := []slack.MsgOption{slack.MsgOptionText(fitText(m.Text, maxUpdateText), false), slack.MsgOptionBlocks(m.Blocks...)}
 		err := c.limited(ctx, "chat.update", "chat.update", func() error {
+			m, ok := c.latest(key)
+			if !ok {
+				return nil // sent by the call before a 429
+			}
+			opts := []slack.MsgOption{slack.MsgOptionText(fitText(m.Text, maxUpdateText), false), slack.MsgOptionBlocks(m.Blocks...)}
 			_, _, _, err := c.api.UpdateMessageContext(ctx, channel, ts, opts...)
+			var rl *slack.RateLimitedError
+			if errors.As(err, &rl) {
+				c.unsent(key, m) // Slack did not take it: sent again, unless newer content comes
+			}
 			return err
 		})
 		cancel()
 		if err != nil {
 			c.log.Error("update a message", zap.String("channel", channel), zap.String("ts", ts), zap.Error(err))
 		}
+	}
+}
+
+// fresh reports whether message key has content not sent yet; when it has
+// none, its sender stops (and the next Update starts another).
+func (c *SlackChat) fresh(key string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if u := c.updates[key]; u.fresh {
+		return true
+	}
+	delete(c.updates, key)
+	return false
+}
+
+// latest takes message key's content not sent yet, if any.
+func (c *SlackChat) latest(key string) (Message, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	u := c.updates[key]
+	if !u.fresh {
+		return Message{}, false
+	}
+	u.fresh = false
+	return u.m, true
+}
+
+// unsent marks m, which Slack did not take, as message key's content to
+// send, unless newer content came meanwhile.
+func (c *SlackChat) unsent(key string, m Message) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if u := c.updates[key]; !u.fresh {
+		u.m, u.fresh = m, true
 	}
 }
 

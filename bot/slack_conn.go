@@ -18,8 +18,9 @@ import (
 // or socket mode is switched off for the app, it opens the socket and sends
 // a disconnect (reason too_many_websockets, link_disabled) at once; slack-go
 // reconnects straight away, and would do so in a tight loop. The transport
-// reads the disconnect's reason (slack-go hands it to no one, but logs it
-// at debug level, to the logger the transport gives it), waits before the
+// reads the disconnect's reason (slack-go hands it to no one: the transport
+// reads it from the connection's frames, see slack_sniff.go, or through a
+// proxy from slack-go's debug log), waits before the
 // next apps.connections.open with a growing backoff, and says why in
 // /readyz and one log line per attempt.
 
@@ -103,10 +104,15 @@ func (s sniffer) Output(_ int, line string) error {
 }
 
 // newSocketClient is connection i's socket-mode client: its own Web API
-// client for apps.connections.open, with a timeout and the gate.
+// client for apps.connections.open, with a timeout and the gate, and a
+// websocket whose frames tell c of Slack's disconnects (slack_sniff.go);
+// through an HTTP proxy, slack-go's debug log does.
 func (s *Slack) newSocketClient(c *conn) *socketmode.Client {
 	hc := &http.Client{Timeout: connectTimeout, Transport: gate{c: c, base: http.DefaultTransport}}
 	api := slack.New("", slack.OptionAppLevelToken(s.cfg.AppToken), slack.OptionAPIURL(s.cfg.APIURL), slack.OptionHTTPClient(hc))
+	if d := sniffingDialer(s.cfg.APIURL, c); d != nil {
+		return socketmode.New(api, socketmode.OptionPingInterval(s.cfg.PingInterval), socketmode.OptionDialer(d))
+	}
 	return socketmode.New(api, socketmode.OptionPingInterval(s.cfg.PingInterval), socketmode.OptionDebug(true),
 		socketmode.OptionLog(sniffer{c}))
 }

@@ -6,6 +6,7 @@ package bot
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"github.com/slack-go/slack"
@@ -25,7 +26,7 @@ type envelope struct {
 // are acked concurrently so that a burst does not queue behind each one's
 // database writes; past the bound (a store that stalls), envelopes are
 // answered "busy" at once.
-const maxAcking = 256
+const maxAcking = 1024
 
 // acking runs take-and-ack for one envelope on its own goroutine; f
 // records the envelope within rec, whose deadline is RecordBudget after
@@ -52,14 +53,62 @@ func (s *Slack) acking(f func(rec context.Context), ctx context.Context, receive
 		return
 	}
 	s.acks.Add(1)
+	s.lull.begin()
 	s.ackMu.RUnlock()
 	go func() {
-		defer func() { <-s.ackers; s.acks.Done() }()
+		defer func() { <-s.ackers; s.lull.end(); s.acks.Done() }()
 		rec, cancel := context.WithDeadline(ctx, received.Add(s.cfg.RecordBudget))
 		defer cancel()
 		f(rec)
 		s.cfg.Metrics.ackSeconds.Observe(time.Since(received).Seconds())
 	}()
+}
+
+// ackYield is how long a worker that is about to start on an envelope
+// waits for the envelopes being recorded and acked: under a burst the
+// acks go first (Slack waits for them; the work waits in the queue), on a
+// store and CPUs that both would share.
+const ackYield = 20 * time.Millisecond
+
+// lull tells the workers when no envelope is being acked.
+type lull struct {
+	mu    sync.Mutex
+	n     int           // envelopes being recorded and acked
+	quiet chan struct{} // closed once n is 0
+}
+
+func (l *lull) begin() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.n == 0 {
+		l.quiet = make(chan struct{})
+	}
+	l.n++
+}
+
+func (l *lull) end() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.n--; l.n == 0 {
+		close(l.quiet)
+	}
+}
+
+// wait waits until no envelope is being acked, for at most d.
+func (l *lull) wait(d time.Duration) {
+	l.mu.Lock()
+	quiet := l.quiet
+	busy := l.n > 0
+	l.mu.Unlock()
+	if !busy {
+		return
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-quiet:
+	case <-t.C:
+	}
 }
 
 // refuseAtOnce acks an envelope that was not taken, telling its sender m:

@@ -3,6 +3,7 @@ package bot
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -285,6 +286,44 @@ func TestSlackChatCoalescesUpdates(t *testing.T) {
 	}
 	if early := fake.EarlyCalls(); len(early) != 0 {
 		t.Errorf("calls made before their Retry-After: %+v", early)
+	}
+}
+
+// Updates of many cards under chat.update's limit (one bucket for the
+// workspace) go out one call at a time: none is made before a 429's
+// Retry-After has passed (a call already under way when another got its 429
+// would be), and none is given up after too many 429s.
+func TestSlackChatUpdatesManyCardsWithoutEarlyCalls(t *testing.T) {
+	fake, err := slacktest.New(slacktest.Config{RateLimits: map[string]slacktest.RateLimit{
+		"chat.update": {Every: 200 * time.Millisecond, Burst: 3}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(fake.Close)
+	c := NewSlackChat(slack.New(fake.BotToken(), slack.OptionAPIURL(fake.APIURL())), zap.NewNop(), nil)
+	var cards []string
+	for i := range 12 {
+		ts, err := c.Post(t.Context(), "C0OPS", Message{Text: fmt.Sprintf("card %d: pending", i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cards = append(cards, ts)
+	}
+	for i, ts := range cards {
+		if err := c.Update(t.Context(), "C0OPS", ts, Message{Text: fmt.Sprintf("card %d: finished", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.Flush(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	for i, ts := range cards {
+		if m, _ := fake.Message("C0OPS", ts); m.Text != fmt.Sprintf("card %d: finished", i) {
+			t.Errorf("card %d = %q, want its update", i, m.Text)
+		}
+	}
+	if early := fake.EarlyCalls(); len(early) != 0 {
+		t.Errorf("%d chat.update calls made before their Retry-After had passed", len(early))
 	}
 }
 

@@ -36,7 +36,8 @@ func messageOf(n store.Notice) (Message, error) {
 	return Message{Text: m.Text, Blocks: m.Blocks.BlockSet}, nil
 }
 
-// tell posts what r's thread has still to be told.
+// tell posts what r's thread has still to be told: the notice r's
+// transition added (r.Notice), and the others before and after it.
 func (b *Bot) tell(ctx context.Context, log *zap.Logger, r request) {
 	notices, err := b.store.Untold(ctx, r.ID)
 	if err != nil {
@@ -47,14 +48,20 @@ func (b *Bot) tell(ctx context.Context, log *zap.Logger, r request) {
 }
 
 // post posts notices in r's thread, in order, marking each told; it stops
-// at the first that fails, which is retried after a backoff. It reports
-// whether every one was told.
+// at the first that fails, which is retried after a backoff, and before one
+// that another flow is posting (see telling). It reports whether every one
+// was told.
 func (b *Bot) post(ctx context.Context, log *zap.Logger, r request, notices []store.Notice) bool {
 	if len(notices) > 0 && r.ParentTS == "" {
 		log.Warn("thread replies wait for the request's parent message", zap.String("request", r.ID))
 		return false
 	}
 	for _, n := range notices {
+		if n.ID != r.Notice && b.telling(r, n) { // posted after it, by this caller's next round or the retries
+			log.Info("a thread reply waits for the one before it, which its flow is posting", zap.String("request", r.ID),
+				zap.Int64("notice", n.ID))
+			return false
+		}
 		m, err := messageOf(n)
 		if err != nil { // cannot be posted, ever: do not let it hold up the rest
 			log.Error("undecodable notice; dropped", zap.Int64("notice", n.ID), zap.Error(err))
@@ -87,6 +94,16 @@ func (b *Bot) post(ctx context.Context, log *zap.Logger, r request, notices []st
 		}
 	}
 	return true
+}
+
+// telling reports whether notice n of r is being posted by the flow that
+// added it: never tried yet, within the grace the store leaves that flow,
+// and r held by a replica (its flow runs; a stopped replica's hold runs
+// out). Posting it too would tell it twice: a reply can wait long on a busy
+// channel's rate limit, and its job end much less.
+func (b *Bot) telling(r request, n store.Notice) bool {
+	now := b.now()
+	return n.Attempts == 0 && now.Before(n.Due) && now.Before(r.HeldUntil)
 }
 
 // retellAfter is how long after its n-th failed post (from 0) a notice is

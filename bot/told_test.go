@@ -486,3 +486,52 @@ func TestRemovedFromTheChannelTheRequestStillFinishes(t *testing.T) {
 		t.Errorf("state = %s, want finished", rec.State)
 	}
 }
+
+// slowReplies is a Chat whose first thread reply waits until released, as
+// a reply waits out a busy channel's rate limit.
+type slowReplies struct {
+	*recorder
+	release chan struct{}
+	once    sync.Once
+	waiting chan struct{}
+}
+
+func (c *slowReplies) Reply(ctx context.Context, channel, threadTS string, m Message) (string, error) {
+	first := false
+	c.once.Do(func() { first = true })
+	if first {
+		close(c.waiting)
+		<-c.release
+	}
+	return c.recorder.Reply(ctx, channel, threadTS, m)
+}
+
+// An outcome whose post waits on Slack while its job ends is told once:
+// the lease holder's poll records the end and leaves the thread to the
+// flow posting the outcome, then tells the end after it.
+func TestOutcomeWaitingOnSlackIsToldOnce(t *testing.T) {
+	e := newEnv(t)
+	e.bot.holdEvery = 5 * time.Millisecond
+	slow := &slowReplies{recorder: e.chat, release: make(chan struct{}), waiting: make(chan struct{})}
+	e.bot.chat = slow
+	done := make(chan struct{})
+	go func() { defer close(done); e.do("U0ALICE", "C0OPS", "dynamodb demo orders full") }()
+	<-slow.waiting // the IDs reply is on its way
+	id := e.only(t).ID
+	e.clock.Advance(2 * simJob) // the job ends meanwhile
+	e.heldPast(t, id)
+	e.bot.poll(t.Context())
+	close(slow.release)
+	<-done
+	e.bot.poll(t.Context())
+	var thread []string
+	for _, r := range e.chat.all("reply") {
+		thread = append(thread, r.Msg.Text)
+	}
+	if len(thread) != 2 || !strings.Contains(thread[0], "Submitted to Commvault") || !strings.Contains(thread[1], "Completed") {
+		t.Errorf("thread = %q; want the IDs once, then the job's end", thread)
+	}
+	if rec := e.only(t); rec.State != store.Finished {
+		t.Errorf("state %s, want finished", rec.State)
+	}
+}

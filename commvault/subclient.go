@@ -52,19 +52,27 @@ type subclientEntity struct {
 // instances (instanceType 22), in the order Commvault lists them. Listings
 // are cached for CacheTTL, instance types for an hour.
 func (c *Client) Subclients(ctx context.Context, clientName string) ([]Subclient, error) {
+	subs, err := c.listing(ctx, clientName)
+	return slices.Clone(subs), err
+}
+
+// listing is the client's DynamoDB subclients as cached: shared, read only.
+func (c *Client) listing(ctx context.Context, clientName string) ([]Subclient, error) {
 	if strings.TrimSpace(clientName) == "" {
 		return nil, fmt.Errorf("list subclients: client name is empty")
 	}
-	key := "name:" + strings.ToLower(clientName)
-	return c.subclients(ctx, key, "clientName", clientName)
+	return c.subclients(ctx, "name:"+strings.ToLower(clientName), "clientName", clientName)
 }
 
 // SubclientsByClientID is Subclients for a client ID.
 func (c *Client) SubclientsByClientID(ctx context.Context, clientID int) ([]Subclient, error) {
 	id := strconv.Itoa(clientID)
-	return c.subclients(ctx, "id:"+id, "clientId", id)
+	subs, err := c.subclients(ctx, "id:"+id, "clientId", id)
+	return slices.Clone(subs), err
 }
 
+// subclients lists the DynamoDB subclients of a client, from the cache when
+// it has them: the slice returned is shared, and read only.
 func (c *Client) subclients(ctx context.Context, key, param, value string) ([]Subclient, error) {
 	if subs, ok := c.cache.get(key, c.now()); ok {
 		return subs, nil
@@ -116,15 +124,18 @@ func (c *Client) subclients(ctx context.Context, key, param, value string) ([]Su
 	if c.cacheTTL > 0 {
 		c.cache.put(key, subs, c.now().Add(c.cacheTTL))
 	}
-	return slices.Clone(subs), nil
+	return subs, nil
 }
 
 // TableGroup finds a client's DynamoDB table group by name, ignoring case;
 // "INSTANCE/NAME" names the one of a DynamoDB instance. When there is none
 // it returns a *NotFoundError with the names the listing had; when the name
 // is in several DynamoDB instances, an *AmbiguousError naming them.
+//
+// It reads the cached listing in place (a burst of requests would
+// otherwise copy the whole listing each) and returns a copy of the one.
 func (c *Client) TableGroup(ctx context.Context, clientName, name string) (Subclient, error) {
-	subs, err := c.Subclients(ctx, clientName)
+	subs, err := c.listing(ctx, clientName)
 	if err != nil {
 		return Subclient{}, err
 	}
@@ -180,11 +191,14 @@ func pick(subs []Subclient, clientName, name string) ([]Subclient, error) {
 	return nil, fmt.Errorf("table group %q is ambiguous in %s: %s differ only in case", name, clientName, strings.Join(names, ", "))
 }
 
+// first is a copy of the first of subs, its entity its own.
 func first(subs []Subclient) Subclient {
 	if len(subs) == 0 {
 		return Subclient{}
 	}
-	return subs[0]
+	sc := subs[0]
+	sc.Entity = slices.Clone(sc.Entity)
+	return sc
 }
 
 // TableGroupNames are the names of subs for a person: each name once, and
@@ -229,7 +243,7 @@ func (sc *subclientCache) get(key string, now time.Time) ([]Subclient, bool) {
 		delete(sc.entries, key)
 		return nil, false
 	}
-	return slices.Clone(e.subs), true
+	return e.subs, true
 }
 
 func (sc *subclientCache) put(key string, subs []Subclient, expires time.Time) {

@@ -104,11 +104,16 @@ func TestSubclientsCache(t *testing.T) {
 	if second[0].Name != "orders" {
 		t.Errorf("cached listing changed by a caller: %q", second[0].Name)
 	}
-	if _, err := c.TableGroup(ctx, prodAccount, "payments"); err != nil {
+	tg, err := c.TableGroup(ctx, prodAccount, "payments")
+	if err != nil {
 		t.Fatal(err)
 	}
 	if n := e.count(simulator.OpSubclient); n != 1 {
 		t.Errorf("subclient requests after TableGroup = %d, want 1", n)
+	}
+	tg.Name, tg.Entity[0] = "scribbled", 'X' // TableGroup reads the cache in place: its answer is a copy
+	if again, err := c.TableGroup(ctx, prodAccount, "payments"); err != nil || again.Name != "payments" || again.Entity[0] != '{' {
+		t.Errorf("TableGroup after a caller changed its answer = %q %q, %v", again.Name, again.Entity, err)
 	}
 
 	var wg sync.WaitGroup

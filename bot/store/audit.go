@@ -12,7 +12,7 @@ func (s *DB) Audit(ctx context.Context, e Event) error {
 	if e.At.IsZero() {
 		e.At = s.now()
 	}
-	if err := insertEvent(ctx, s.db, s.q(qInsertEvent), e); err != nil {
+	if err := s.writing(ctx, false, func() error { return insertEvent(ctx, s.db, s.q(qInsertEvent), e) }); err != nil {
 		return fmt.Errorf("audit %s of request %q: %w", e.Action, e.RequestID, err)
 	}
 	return nil

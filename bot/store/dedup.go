@@ -226,8 +226,23 @@ func (s *DB) commit(batch []*takeReq) {
 }
 
 // commitOnce is one transaction for the Takes of live; it fails with
-// errAbandoned when one was given up before the COMMIT.
-func (s *DB) commitOnce(ctx context.Context, live []*takeReq) ([]bool, error) {
+// errAbandoned when one was given up before the COMMIT. Its statements are
+// as few as the batch allows, whatever its size (on PostgreSQL each is a
+// round trip): every key in one INSERT, which returns those that were not
+// there unexpired; a renewal of each key that was (a retry, rarely); every
+// new item in one INSERT. They do what the Takes one after another would:
+// a key given by two Takes of the batch is the first one's, and the second
+// has seen it.
+func (s *DB) commitOnce(ctx context.Context, live []*takeReq) (seen []bool, err error) {
+	err = s.writing(ctx, true, func() error {
+		seen, err = s.commitLocked(ctx, live)
+		return err
+	})
+	return seen, err
+}
+
+// commitLocked is commitOnce holding the write lock.
+func (s *DB) commitLocked(ctx context.Context, live []*takeReq) ([]bool, error) {
 	// The COMMIT must not be cut short once sent (pgx cancels it with the
 	// transaction's context): its own bound is longer than the statements'.
 	txCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), commitTimeout)
@@ -237,31 +252,18 @@ func (s *DB) commitOnce(ctx context.Context, live []*takeReq) ([]bool, error) {
 		return nil, err
 	}
 	now := s.now()
-	at := now.UnixNano()
-	purge := s.purgeDue(&s.nextPurge, now)
 	seen := make([]bool, len(live))
 	err = func() error {
-		for i, r := range live {
-			var err error
-			if seen[i], err = s.seenTx(ctx, tx, purge && i == 0, r.keys, now.Add(r.ttl).UnixNano(), at); err != nil {
+		if s.purgeDue(&s.nextPurge, now) {
+			if _, err := tx.ExecContext(ctx, s.q(qSeenPurge), now.UnixNano()); err != nil {
 				return err
 			}
-			if seen[i] {
-				continue
-			}
-			received := r.item.Received
-			if received.IsZero() {
-				received = now
-			}
-			if r.owner == "" {
-				_, err = tx.ExecContext(ctx, s.q(qPutInbox), r.item.ID, r.item.Kind, string(r.item.Payload), received.UnixNano())
-			} else {
-				_, err = tx.ExecContext(ctx, s.q(qTakeInbox), r.item.ID, r.item.Kind, string(r.item.Payload),
-					received.UnixNano(), r.owner, now.Add(r.lease).UnixNano())
-			}
-			if err != nil {
-				return err
-			}
+		}
+		if err := s.takeKeys(ctx, tx, live, now, seen); err != nil {
+			return err
+		}
+		if err := s.takeItems(ctx, tx, live, now, seen); err != nil {
+			return err
 		}
 		for _, r := range live {
 			if !r.state.CompareAndSwap(takeWaiting, takeCommitting) && r.state.Load() != takeCommitting {
@@ -275,6 +277,91 @@ func (s *DB) commitOnce(ctx context.Context, live []*takeReq) ([]bool, error) {
 		return nil, err
 	}
 	return seen, tx.Commit()
+}
+
+// takeKeys records the keys of live's Takes within tx and sets seen[i] for
+// each Take with a key that was there unexpired, or that an earlier Take
+// of the batch gave; those keys are renewed.
+func (s *DB) takeKeys(ctx context.Context, tx *sql.Tx, live []*takeReq, now time.Time, seen []bool) error {
+	first := make(map[string]int)     // key → the Take it is recorded for
+	expires := make(map[string]int64) // key → its new expiry: the latest its Takes ask
+	var keys []string
+	for i, r := range live {
+		exp := now.Add(r.ttl).UnixNano()
+		for _, k := range r.keys {
+			if _, dup := first[k]; dup {
+				seen[i] = true
+				expires[k] = max(expires[k], exp)
+				continue
+			}
+			first[k], expires[k] = i, exp
+			keys = append(keys, k)
+		}
+	}
+	if len(keys) == 0 {
+		return nil
+	}
+	args := make([]any, 0, 2*len(keys)+1)
+	for _, k := range keys {
+		args = append(args, k, expires[k])
+	}
+	rows, err := tx.QueryContext(ctx, s.q(fmt.Sprintf(qTakeKeys, valuesList(len(keys), 2))), append(args, now.UnixNano())...)
+	if err != nil {
+		return err
+	}
+	recorded := make(map[string]bool, len(keys))
+	for rows.Next() {
+		var k string
+		if err := rows.Scan(&k); err != nil {
+			_ = rows.Close()
+			return err
+		}
+		recorded[k] = true
+	}
+	if err := rows.Close(); err != nil {
+		return err
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, k := range keys {
+		if recorded[k] {
+			continue
+		}
+		seen[first[k]] = true // there, unexpired: renewed, so it outlives its last retry
+		if _, err := tx.ExecContext(ctx, s.q(qSeenRenew), expires[k], k, expires[k]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// takeItems records, within tx, the items of live's Takes that saw none of
+// their keys, each claimed by its owner for its lease (unclaimed when the
+// owner is "").
+func (s *DB) takeItems(ctx context.Context, tx *sql.Tx, live []*takeReq, now time.Time, seen []bool) error {
+	var args []any
+	n := 0
+	for i, r := range live {
+		if seen[i] {
+			continue
+		}
+		received := r.item.Received
+		if received.IsZero() {
+			received = now
+		}
+		attempts, owner, until := 0, any(nil), any(nil)
+		if r.owner != "" {
+			attempts, owner, until = 1, r.owner, now.Add(r.lease).UnixNano()
+		}
+		args = append(args, r.item.ID, r.item.Kind, string(r.item.Payload), received.UnixNano(), attempts, owner, until)
+		n++
+	}
+	if n == 0 {
+		return nil
+	}
+	_, err := tx.ExecContext(ctx, s.q(fmt.Sprintf(qTakeItems, valuesList(n, 7))), args...)
+	return err
 }
 
 // purgeDue reports whether it is time to purge (next is when, one of

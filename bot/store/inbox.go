@@ -255,7 +255,7 @@ func (s *DB) InboxDone(ctx context.Context, id, outcome string) error {
 // leaves alone.
 func (s *DB) Refuse(ctx context.Context, id string) error {
 	now := s.now().UnixNano()
-	if _, err := s.db.ExecContext(ctx, s.q(qRefuseInbox), id, now, now); err != nil {
+	if _, err := s.write(ctx, s.q(qRefuseInbox), id, now, now); err != nil {
 		return fmt.Errorf("refuse inbox item %s: %w", id, err)
 	}
 	return nil

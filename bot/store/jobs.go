@@ -10,7 +10,8 @@ import (
 // JobEnded records that a followed job ended with status at (zero: now);
 // first is true only for the one caller that recorded it, and only then is
 // tell (if not empty) added to the request's outbox, in the same
-// transaction: notice is its ID. The request must exist (ErrNotFound).
+// transaction, due at once (the lease holder posts it): notice is its ID.
+// The request must exist (ErrNotFound).
 func (s *DB) JobEnded(ctx context.Context, requestID, jobID, status string, at time.Time, tell []byte) (first bool, notice int64, err error) {
 	if at.IsZero() {
 		at = s.now()
@@ -30,7 +31,7 @@ func (s *DB) JobEnded(ctx context.Context, requestID, jobID, status string, at t
 		}
 		added, err := res.RowsAffected()
 		if first = added > 0; first && len(tell) > 0 {
-			notice, err = s.addNotice(ctx, tx, requestID, tell, at)
+			notice, err = s.addNotice(ctx, tx, requestID, tell, at, at)
 		}
 		return err
 	})

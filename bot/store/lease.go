@@ -39,7 +39,7 @@ func (s *DB) Lease(ctx context.Context, name, owner string, ttl time.Duration) (
 
 // ReleaseLease gives the named lease up if owner holds it, expired or not.
 func (s *DB) ReleaseLease(ctx context.Context, name, owner string) error {
-	if _, err := s.db.ExecContext(ctx, s.q(qReleaseLease), name, owner); err != nil {
+	if _, err := s.write(ctx, s.q(qReleaseLease), name, owner); err != nil {
 		return fmt.Errorf("release lease %s of %s: %w", name, owner, err)
 	}
 	return nil

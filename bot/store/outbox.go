@@ -14,16 +14,19 @@ import (
 // takes it. So an outcome is recorded before it is told, and told however
 // often Slack fails.
 
-// noticeGrace is how long a new notice is left to the flow that added it:
-// it is due for a retry (DueNotices) only after this, so that a retry does
-// not post it while that flow does. A flow's post is bounded well within it.
+// noticeGrace is how long a new notice of a transition is left to the
+// flow that added it: it is due for a retry (DueNotices) only after this,
+// so that a retry does not post it while that flow does. A flow's post is
+// bounded well within it. A job end's notice is due at once: the lease
+// holder that recorded it is the one that posts it, and the one that
+// retries.
 const noticeGrace = 2 * time.Minute
 
-// addNotice adds message to request id's outbox within tx.
-func (s *DB) addNotice(ctx context.Context, tx *sql.Tx, id string, message []byte, at time.Time) (int64, error) {
+// addNotice adds message to request id's outbox within tx, due for a retry
+// from due.
+func (s *DB) addNotice(ctx context.Context, tx *sql.Tx, id string, message []byte, at, due time.Time) (int64, error) {
 	var n int64
-	err := tx.QueryRowContext(ctx, s.q(qInsertNotice), id, string(message), at.UnixNano(),
-		at.Add(noticeGrace).UnixNano()).Scan(&n)
+	err := tx.QueryRowContext(ctx, s.q(qInsertNotice), id, string(message), at.UnixNano(), due.UnixNano()).Scan(&n)
 	return n, err
 }
 
@@ -50,7 +53,7 @@ func (s *DB) DueNotices(ctx context.Context, limit int) ([]Notice, error) {
 // NoticePosted marks notice id posted; a notice posted already stays as
 // it is.
 func (s *DB) NoticePosted(ctx context.Context, id int64) error {
-	if _, err := s.db.ExecContext(ctx, s.q(qNoticePosted), s.now().UnixNano(), id); err != nil {
+	if _, err := s.write(ctx, s.q(qNoticePosted), s.now().UnixNano(), id); err != nil {
 		return fmt.Errorf("mark notice %d posted: %w", id, err)
 	}
 	return nil
@@ -59,7 +62,7 @@ func (s *DB) NoticePosted(ctx context.Context, id int64) error {
 // NoticeFailed counts a failed post of notice id and makes it due again
 // after retryIn.
 func (s *DB) NoticeFailed(ctx context.Context, id int64, retryIn time.Duration) error {
-	if _, err := s.db.ExecContext(ctx, s.q(qNoticeFailed), s.now().Add(retryIn).UnixNano(), id); err != nil {
+	if _, err := s.write(ctx, s.q(qNoticeFailed), s.now().Add(retryIn).UnixNano(), id); err != nil {
 		return fmt.Errorf("count a failed post of notice %d: %w", id, err)
 	}
 	return nil
@@ -75,12 +78,13 @@ func queryNotices(ctx context.Context, db querier, query string, args ...any) ([
 	for rows.Next() {
 		var n Notice
 		var msg string
-		var created, attempts int64
-		if err := rows.Scan(&n.ID, &n.RequestID, &msg, &created, &attempts); err != nil {
+		var created, attempts, due int64
+		if err := rows.Scan(&n.ID, &n.RequestID, &msg, &created, &attempts, &due); err != nil {
 			return nil, err
 		}
 		n.Message = []byte(msg)
 		n.Created = fromUnixNano(sql.NullInt64{Int64: created, Valid: true})
+		n.Due = fromUnixNano(sql.NullInt64{Int64: due, Valid: true})
 		n.Attempts = int(attempts)
 		out = append(out, n)
 	}

@@ -26,7 +26,7 @@ import (
 const postgresEnv = "BACKUPBOT_TEST_POSTGRES"
 
 // postgresURL is the test database's URL, or skips the test.
-func postgresURL(t *testing.T) string {
+func postgresURL(t testing.TB) string {
 	t.Helper()
 	u := os.Getenv(postgresEnv)
 	if u == "" {
@@ -54,7 +54,7 @@ var postgresSlots = make(chan struct{}, 4)
 // newPostgresURL makes a schema of the test's own and returns the test
 // database's URL with it as the search_path. The schema is dropped when the
 // test ends, after the stores it opened are closed.
-func newPostgresURL(t *testing.T) string {
+func newPostgresURL(t testing.TB) string {
 	t.Helper()
 	base := postgresURL(t)
 	postgresSlots <- struct{}{}
@@ -90,7 +90,7 @@ func newPostgresURL(t *testing.T) string {
 
 func TestPostgres(t *testing.T) {
 	postgresURL(t)
-	testStore(t, newPostgresURL)
+	testStore(t, func(t *testing.T) string { return newPostgresURL(t) })
 }
 
 // TestPostgresSerializableDefault runs the suite on connections whose

@@ -81,13 +81,23 @@ const (
 	qSeen = `INSERT INTO dedup (key, expires) VALUES (?, ?)
 	ON CONFLICT (key) DO UPDATE SET expires = excluded.expires WHERE dedup.expires < ?`
 	qSeenRenew = `UPDATE dedup SET expires = ? WHERE key = ? AND expires < ?`
+	// qTakeKeys is qSeen for many keys at once (%s: their rows, key and
+	// expires): it returns the keys it recorded or renewed, that is, those
+	// that were not there unexpired.
+	qTakeKeys = `INSERT INTO dedup (key, expires) VALUES %s
+	ON CONFLICT (key) DO UPDATE SET expires = excluded.expires WHERE dedup.expires < ? RETURNING key`
+	// qTakeItems records many inbox items at once (%s: their rows), each
+	// claimed (attempts 1, claimed_by and claimed_until) or not (0, NULL,
+	// NULL), doing nothing for an id that is there.
+	qTakeItems = `INSERT INTO inbox (id, kind, payload, received, attempts, claimed_by, claimed_until) VALUES %s
+	ON CONFLICT (id) DO NOTHING`
 	qSeenPurge = `DELETE FROM dedup WHERE expires < ?`
 	// The outbox: what threads must be told.
 	qInsertNotice = `INSERT INTO outbox (request_id, message, created, attempts, next_attempt)
 	VALUES (?, ?, ?, 0, ?) RETURNING id`
-	qNoticesOf = `SELECT id, request_id, message, created, attempts FROM outbox
+	qNoticesOf = `SELECT id, request_id, message, created, attempts, next_attempt FROM outbox
 	WHERE request_id = ? AND posted IS NULL ORDER BY id`
-	qDueNotices = `SELECT id, request_id, message, created, attempts FROM outbox
+	qDueNotices = `SELECT id, request_id, message, created, attempts, next_attempt FROM outbox
 	WHERE posted IS NULL AND next_attempt <= ? ORDER BY id LIMIT ?`
 	qNoticePosted = `UPDATE outbox SET posted = ? WHERE id = ? AND posted IS NULL`
 	qNoticeFailed = `UPDATE outbox SET attempts = attempts + 1, next_attempt = ? WHERE id = ? AND posted IS NULL`
@@ -174,6 +184,12 @@ const inboxColumns = `id, kind, payload, received, attempts`
 // inList is n comma-separated placeholders, for an IN (…) list.
 func inList(n int) string {
 	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
+}
+
+// valuesList is n rows of k placeholders each, for a VALUES list.
+func valuesList(n, k int) string {
+	row := "(" + inList(k) + ")"
+	return strings.TrimSuffix(strings.Repeat(row+", ", n), ", ")
 }
 
 // rebindDollar rewrites '?' placeholders as PostgreSQL's $1, $2, ….

@@ -167,7 +167,7 @@ func (s *DB) Transition(ctx context.Context, id string, from []State, ch Change)
 			}
 			var notice int64
 			if len(ch.Tell) > 0 {
-				if notice, err = s.addNotice(ctx, tx, id, ch.Tell, at); err != nil {
+				if notice, err = s.addNotice(ctx, tx, id, ch.Tell, at, at.Add(noticeGrace)); err != nil {
 					return err
 				}
 			}
@@ -243,7 +243,7 @@ func (s *DB) Hold(ctx context.Context, id, owner string, until time.Time) (held 
 	if owner == "" {
 		return false, fmt.Errorf("hold request %s: no owner", id)
 	}
-	res, err := s.db.ExecContext(ctx, s.q(qHold), owner, until.UnixNano(), id, owner, s.now().UnixNano())
+	res, err := s.write(ctx, s.q(qHold), owner, until.UnixNano(), id, owner, s.now().UnixNano())
 	if err == nil {
 		var n int64
 		n, err = res.RowsAffected()

@@ -54,6 +54,10 @@ type DB struct {
 	nextPurge      time.Time // when seen next deletes expired keys
 	nextInboxPurge time.Time // when putInbox or ClaimStale next deletes old done items
 
+	// wl serialises this process's writes on SQLite (nil on PostgreSQL,
+	// which takes concurrent writers): see writeLock.
+	wl *writeLock
+
 	takers    sync.Once     // starts the group committer of Take
 	takes     chan *takeReq // Takes waiting for the committer
 	closing   chan struct{} // closed by Close: the committer stops
@@ -88,11 +92,33 @@ type querier interface {
 // each time it runs.
 func (s *DB) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	for attempt := 1; ; attempt++ {
-		err := s.tx(ctx, fn)
+		err := s.writing(ctx, false, func() error { return s.tx(ctx, fn) })
 		if err == nil || s.d.retryable == nil || !s.d.retryable(err) || attempt >= maxAttempts || ctx.Err() != nil {
 			return err
 		}
 	}
+}
+
+// writing runs fn, which writes, holding the write lock where the database
+// has one (SQLite); urgent is the group commit of Take, which goes first.
+func (s *DB) writing(ctx context.Context, urgent bool, fn func() error) error {
+	if s.wl == nil {
+		return fn()
+	}
+	if err := s.wl.lock(ctx, urgent); err != nil {
+		return err
+	}
+	defer s.wl.unlock()
+	return fn()
+}
+
+// write runs one statement that writes, outside a transaction.
+func (s *DB) write(ctx context.Context, query string, args ...any) (res sql.Result, err error) {
+	err = s.writing(ctx, false, func() error {
+		res, err = s.db.ExecContext(ctx, query, args...)
+		return err
+	})
+	return res, err
 }
 
 // tx runs fn in one transaction and commits it if fn returns nil.

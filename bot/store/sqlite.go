@@ -76,6 +76,7 @@ func openSQLite(ctx context.Context, path string, now func() time.Time) (*DB, er
 		name:  path,
 		local: now,
 		stop:  make(chan struct{}),
+		wl:    &writeLock{},
 	}
 	if err := s.migrateBusy(ctx); err != nil {
 		_ = db.Close() // the error that matters is the migration's

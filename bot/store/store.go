@@ -130,7 +130,8 @@ type Notice struct {
 	RequestID string
 	Message   []byte // JSON, opaque to the store
 	Created   time.Time
-	Attempts  int // failed posts so far
+	Attempts  int       // failed posts so far
+	Due       time.Time // when it is due for a retry (DueNotices): after the grace of its flow, or the backoff of its last failed post
 }
 
 // Event is one line of the audit trail.

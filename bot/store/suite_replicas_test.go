@@ -525,3 +525,81 @@ func testTake(t *testing.T, su suite) {
 		t.Errorf("10 concurrent takes of one envelope admitted %d, want 1", n)
 	}
 }
+
+// Takes committed together (as many as wait, in a few statements) do what
+// they would one after another: of the Takes sharing a key one is
+// admitted, an expired key is recorded anew, an unexpired one is seen and
+// renewed, and each admitted item is claimed as its Take asked.
+func testTakeTogether(t *testing.T, su suite) {
+	ctx := context.Background()
+	c := newClock()
+	s, _ := su.open(t, c)
+	for _, k := range []string{"old", "live"} {
+		if seen, err := s.Take(ctx, time.Minute, []string{"envelope:" + k}, item(k, 0), "", 0); err != nil || seen {
+			t.Fatalf("Take %s = %v, %v", k, seen, err)
+		}
+		c.advance(90 * time.Second) // old expires; live is taken 90 s later
+	}
+	c.advance(-60 * time.Second) // live is 30 s old now, old 120 s
+	type take struct {
+		keys  []string
+		owner string
+	}
+	var takes []take
+	for i := range 10 {
+		takes = append(takes, take{keys: []string{fmt.Sprintf("envelope:a%d", i), "trigger:shared"}})
+	}
+	for range 5 {
+		takes = append(takes, take{keys: []string{"envelope:old"}}, take{keys: []string{"envelope:live"}})
+	}
+	for i := range 10 {
+		takes = append(takes, take{keys: []string{fmt.Sprintf("envelope:d%d", i)}, owner: "a"})
+	}
+	admitted := make([]bool, len(takes))
+	var wg sync.WaitGroup
+	for i, tk := range takes {
+		wg.Go(func() {
+			lease := time.Duration(0)
+			if tk.owner != "" {
+				lease = time.Minute
+			}
+			seen, err := s.Take(ctx, time.Minute, tk.keys, item(fmt.Sprintf("item%d", i), 0), tk.owner, lease)
+			if err != nil {
+				t.Errorf("Take %v: %v", tk.keys, err)
+			}
+			admitted[i] = !seen
+		})
+	}
+	wg.Wait()
+	count := map[string]int{}
+	for i, tk := range takes {
+		if !admitted[i] {
+			continue
+		}
+		switch k := tk.keys[len(tk.keys)-1]; {
+		case k == "trigger:shared", k == "envelope:old", k == "envelope:live":
+			count[k]++
+		default:
+			count["own"]++
+			if _, ok, err := s.ClaimInbox(ctx, fmt.Sprintf("item%d", i), "b", time.Minute); ok || err != nil {
+				t.Errorf("another claimed item%d, taken claimed by a (ok %v, err %v)", i, ok, err)
+			}
+		}
+		if _, ok := claim(t, s, fmt.Sprintf("item%d", i), "a", time.Minute); !ok {
+			t.Errorf("admitted item%d (%v) is not in the inbox", i, tk.keys)
+		}
+	}
+	want := map[string]int{"trigger:shared": 1, "envelope:old": 1, "own": 10}
+	for k, n := range want {
+		if count[k] != n {
+			t.Errorf("admitted with %s: %d, want %d", k, count[k], n)
+		}
+	}
+	if count["envelope:live"] != 0 {
+		t.Errorf("admitted with an unexpired key: %d, want 0", count["envelope:live"])
+	}
+	c.advance(45 * time.Second) // past live's first expiry, within its renewal
+	if seen, err := s.Take(ctx, time.Minute, []string{"envelope:live"}, item("live-again", 0), "", 0); err != nil || !seen {
+		t.Errorf("Take of live after its first expiry = %v, %v; want seen (renewed by the batch)", seen, err)
+	}
+}

@@ -46,6 +46,7 @@ func testStore(t *testing.T, newURL func(t *testing.T) string) {
 		{"concurrent lease", testConcurrentLease},
 		{"inbox", testInbox},
 		{"take", testTake},
+		{"takes committed together", testTakeTogether},
 		{"claim stale", testClaimStale},
 		{"concurrent claim stale", testConcurrentClaimStale},
 		{"inbox purge", testInboxPurge},

@@ -104,6 +104,9 @@ func testOutbox(t *testing.T, su suite) {
 	if err != nil || len(untold) != 2 || string(untold[0].Message) != `"approved"` || string(untold[1].Message) != `"submitted"` {
 		t.Fatalf("Untold = %+v, %v; want both notices in order", untold, err)
 	}
+	if due := s.Now().Add(noticeGrace); !untold[0].Due.Equal(due) || !untold[1].Due.Equal(due) {
+		t.Errorf("notices due %v and %v; want %v (the grace left to their flow)", untold[0].Due, untold[1].Due, due)
+	}
 	// A conflict adds nothing.
 	if _, err := s.Transition(ctx, "r1", []State{Pending}, Change{To: Rejected, Tell: []byte(`"no"`)}); !errors.Is(err, ErrConflict) {
 		t.Fatalf("conflicting Transition = %v", err)
@@ -151,9 +154,23 @@ func testJobEndTold(t *testing.T, su suite) {
 	if err != nil || first || notice != 0 {
 		t.Errorf("JobEnded again = %v, %d, %v; want no second notice", first, notice, err)
 	}
-	if untold, _ := s.Untold(ctx, "r1"); len(untold) != 1 {
+	untold, _ := s.Untold(ctx, "r1")
+	if len(untold) != 1 {
 		t.Errorf("Untold = %+v; want the one end", untold)
 	}
+	// The lease holder that recorded the end posts it, and retries it:
+	// due at once, unlike a transition's notice (left to its flow).
+	if due, err := s.DueNotices(ctx, 10); err != nil || len(due) != 1 || due[0].ID != notice0(untold) || due[0].Due.After(s.Now()) {
+		t.Errorf("DueNotices = %+v, %v; want the end, due now", due, err)
+	}
+}
+
+// notice0 is the ID of the first notice, 0 if none.
+func notice0(ns []Notice) int64 {
+	if len(ns) == 0 {
+		return 0
+	}
+	return ns[0].ID
 }
 
 func testTakeClaimed(t *testing.T, su suite) {

@@ -69,6 +69,7 @@ func opsHandler(reg *prometheus.Registry, checks []readiness, log *zap.Logger) h
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg,
 		MaxRequestsInFlight: maxScrapes, Timeout: scrapeTimeout}))
+	addProfiling(mux) // only in the load suite's build
 	return mux
 }
 

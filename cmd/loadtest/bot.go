@@ -45,14 +45,19 @@ func moduleRoot(ctx context.Context) (string, error) {
 }
 
 // buildBot builds ./cmd/backupbot of the module into dir and returns the
-// binary's path.
-func buildBot(ctx context.Context, dir string) (string, error) {
+// binary's path; with profiling, with -tags loadprofile (net/http/pprof on
+// the ops server, which production builds lack).
+func buildBot(ctx context.Context, dir string, profiling bool) (string, error) {
 	root, err := moduleRoot(ctx)
 	if err != nil {
 		return "", err
 	}
 	bin := filepath.Join(dir, "backupbot")
-	cmd := exec.CommandContext(ctx, goTool(), "build", "-o", bin, "./cmd/backupbot")
+	args := []string{"build", "-o", bin}
+	if profiling {
+		args = append(args, "-tags", "loadprofile")
+	}
+	cmd := exec.CommandContext(ctx, goTool(), append(args, "./cmd/backupbot")...)
 	cmd.Dir = root
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("go build ./cmd/backupbot: %w\n%s", err, out)
@@ -97,6 +102,7 @@ type botProc struct {
 	exited chan struct{} // closed once the process has been waited for
 	addr   string        // where it serves /healthz and /metrics
 	rssKB  int64         // the last VmHWM read, in KiB
+	cpu    time.Duration // the last user + system CPU time read
 	killed bool          // by kill -9, on purpose
 }
 
@@ -187,6 +193,34 @@ func (p *botProc) sampleRSS() {
 	}
 }
 
+// clockTick is the unit of /proc/PID/stat's CPU times (USER_HZ, 100 on
+// Linux).
+const clockTick = 10 * time.Millisecond
+
+// sampleCPU reads the process's user and system CPU time so far and keeps
+// it; a process that has exited keeps its last sample.
+func (p *botProc) sampleCPU() {
+	if !p.alive() {
+		return
+	}
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.pid()))
+	if err != nil {
+		return
+	}
+	// pid (comm) state ppid … : the fields after the command's closing
+	// parenthesis, from the state (field 3); utime and stime are 14 and 15.
+	s := string(raw)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(f) < 13 {
+		return
+	}
+	utime, err1 := strconv.ParseInt(f[11], 10, 64)
+	stime, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 == nil && err2 == nil {
+		p.cpu = time.Duration(utime+stime) * clockTick
+	}
+}
+
 // scrape reads the bot's /metrics and returns its backupbot_ series:
 // `name{labels}` → value.
 func (p *botProc) scrape(ctx context.Context) (map[string]float64, error) {
@@ -235,6 +269,7 @@ func label(series, name string) string {
 // kill9 kills the process at once, as a crash or an OOM kill would.
 func (p *botProc) kill9() {
 	p.sampleRSS()
+	p.sampleCPU()
 	p.killed = true
 	_ = p.cmd.Process.Signal(syscall.SIGKILL)
 	<-p.exited

@@ -89,10 +89,6 @@ func newReader() *reader {
 	}
 }
 
-// isReceipt reports whether a private message is the receipt a backup
-// request's ack carries: not an answer, which follows.
-func isReceipt(text string) bool { return strings.HasPrefix(text, "⏳ Checking your request") }
-
 // notTaken reports whether an answer tells its user that the command was
 // not taken, or that nothing runs: after it, no CreateTask may be accepted
 // for the command's table group.
@@ -100,6 +96,13 @@ func notTaken(text string) bool {
 	t := strings.ToLower(text)
 	return strings.Contains(t, "nothing was submitted") || strings.Contains(t, "try again") ||
 		strings.Contains(t, "did not start")
+}
+
+// isReceipt reports whether e is the receipt the ack of a taken backup
+// request carries ("⏳ Checking your request for …"): it says the command
+// was taken, and answers nothing yet.
+func isReceipt(e slacktest.Ephemeral) bool {
+	return e.Via == "ack" && strings.HasPrefix(e.Text, "⏳ Checking your request")
 }
 
 // tally reads the commands' channels and the ephemerals for cmds.
@@ -146,8 +149,8 @@ func (r *reader) tally(fake *slacktest.Server, cmds []command) tally {
 	}
 	private := map[string][]string{}
 	for _, e := range fake.Ephemerals("") { // acks with a message included
-		if isReceipt(e.Text) {
-			continue // "checking your request…": the answer follows
+		if isReceipt(e) {
+			continue // "⏳ Checking your request…": taken, not yet answered
 		}
 		private[e.User] = append(private[e.User], e.Text)
 	}

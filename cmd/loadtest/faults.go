@@ -21,6 +21,9 @@ const (
 	// replica fault run waits that long before it counts what is
 	// unanswered as lost.
 	takeover = 45 * time.Second
+	// pgDelay is how far the pglatency run puts PostgreSQL, each way: a
+	// managed database in another zone is a 1-2 ms round trip away.
+	pgDelay = time.Millisecond
 )
 
 // scenarios are every run of the suite, in the order they run.
@@ -28,6 +31,9 @@ func scenarios() []scenario {
 	return append([]scenario{
 		{key: "baseline", name: "baseline", replicas: 1, follow: true, jobEnds: true},
 		{key: "replicas", name: "replicas", replicas: 2, postgres: true, follow: true, jobEnds: true},
+		{key: "pg", name: "one replica on PostgreSQL", replicas: 1, postgres: true, follow: true, jobEnds: true},
+		{key: "pglatency", name: fmt.Sprintf("replicas, PostgreSQL %s away each way", duration(pgDelay)), replicas: 2,
+			postgres: true, dbDelay: pgDelay, jobEnds: true},
 		{key: "kill", name: "fault (a): kill -9 of one replica mid-burst", replicas: 2, postgres: true,
 			fault: killReplica, late: takeover, host: true, jobEnds: true},
 		{key: "pgrestart", name: "fault (b): PostgreSQL restart mid-burst", replicas: 2, postgres: true,
@@ -35,7 +41,7 @@ func scenarios() []scenario {
 		{key: "disconnects", name: "fault (c): Slack disconnects every 2s", replicas: 1,
 			spread: faultSpread, fault: disconnect, side: true},
 		{key: "cv500", name: "fault (d): Commvault answers 500 to 10% of calls", replicas: 1, failRatio: 0.1, side: true},
-	}, toldScenarios()...)
+	}, append(toldScenarios(), slackRateScenario())...)
 }
 
 // faultKeys are the runs "-runs faults" stands for.
@@ -65,7 +71,7 @@ func (w *world) waitAcked(ctx context.Context, k int) int {
 // killReplica kills the last replica with SIGKILL once half the burst is
 // acked: it has acked work it has not served yet.
 func killReplica(ctx context.Context, w *world) (string, error) {
-	acked := w.waitAcked(ctx, w.s.opts.n/2)
+	acked := w.waitAcked(ctx, w.n()/2)
 	if err := ctx.Err(); err != nil {
 		return "not killed", err
 	}
@@ -76,7 +82,7 @@ func killReplica(ctx context.Context, w *world) (string, error) {
 	sent := w.sent.Load()
 	w.s.progress("%s: kill -9 %s (pid %d) after %d acks", w.sc.key, victim.name, pid, acked)
 	return fmt.Sprintf("kill -9 of %s (pid %d) once %d of %d commands were acked (%d sent); it is not restarted",
-		victim.name, pid, acked, w.s.opts.n, sent), nil
+		victim.name, pid, acked, w.n(), sent), nil
 }
 
 // canRestartPostgres says why the local server cannot, or must not, be
@@ -106,7 +112,7 @@ func canRestartPostgres(ctx context.Context, s *suite) string {
 // restartPostgres restarts the local cluster once a third of the burst is
 // sent, unless someone else has started using the server meanwhile.
 func restartPostgres(ctx context.Context, w *world) (string, error) {
-	n := w.waitSent(ctx, w.s.opts.n/3)
+	n := w.waitSent(ctx, w.n()/3)
 	if err := ctx.Err(); err != nil {
 		return "not restarted", err
 	}
@@ -128,10 +134,10 @@ func restartPostgres(ctx context.Context, w *world) (string, error) {
 	}
 	upStart := time.Now()
 	if err := w.pg.waitUp(ctx, 30*time.Second); err != nil {
-		return fmt.Sprintf("restarted PostgreSQL %s after %d of %d commands", c, n, w.s.opts.n), err
+		return fmt.Sprintf("restarted PostgreSQL %s after %d of %d commands", c, n, w.n()), err
 	}
 	return fmt.Sprintf("restarted PostgreSQL %s (pg_ctlcluster restart, fast shutdown) after %d of %d commands; took %s, answering %s later",
-		c, n, w.s.opts.n, took.Round(10*time.Millisecond), time.Since(upStart).Round(10*time.Millisecond)), nil
+		c, n, w.n(), took.Round(10*time.Millisecond), time.Since(upStart).Round(10*time.Millisecond)), nil
 }
 
 // disconnect makes Slack end the bot's connections every disconnectGap

@@ -10,7 +10,11 @@
 // database stalled mid-burst (stall, stallpg), a busy channel whose cards
 // Slack answers 429 with Retry-After 40 s (slowslack), two replicas whose
 // clocks are 20 s apart (skew), and job-end posts that fail twice
-// (endfail). They are not in the default set (-runs told runs them).
+// (endfail). They are not in the default set (-runs told runs them), and
+// neither is slackrate: 30 commands over 3 channels against a fake Slack
+// that enforces Slack's rate limits, which must get every IDs reply out
+// within 20 s and every job's end within 36 s, with no call made before a
+// Retry-After had passed.
 //
 //	go run ./cmd/loadtest [-n 500] [-jobs 50] [-postgres URL] [-runs baseline,replicas,faults]
 //	                      [-timeout 0] [-json] [-bin BINARY] [-logs DIR]
@@ -63,15 +67,19 @@ func main() {
 	postgres := flag.String("postgres", os.Getenv("BACKUPBOT_TEST_POSTGRES"),
 		"PostgreSQL URL for the runs with replicas (default $BACKUPBOT_TEST_POSTGRES); empty: they are skipped")
 	runs := flag.String("runs", "baseline,replicas,faults",
-		"runs, comma-separated: baseline, replicas, faults (= kill, pgrestart, disconnects, cv500), "+
-			"told (= stall, stallpg, slowslack, skew, endfail) or any of those")
+		"runs, comma-separated: baseline, replicas, pg, pglatency, faults (= kill, pgrestart, disconnects, cv500), "+
+			"told (= stall, stallpg, slowslack, skew, endfail), slackrate, or any of those")
 	timeout := flag.Duration("timeout", 0, "bound on the whole suite, build included (0: 110s, plus 90s for each told run)")
 	asJSON := flag.Bool("json", false, "print the report as JSON")
 	bin := flag.String("bin", "", "run this backupbot binary instead of building ./cmd/backupbot")
 	logs := flag.String("logs", "", "write every bot's log to this directory (RUN-replica-K.log)")
+	profile := flag.String("profile", "", "build the bot with -tags loadprofile and write each bot's CPU, block and mutex profiles and execution trace "+
+		"of the burst to this directory (RUN-replica-K.KIND.pprof)")
+	profileSeconds := flag.Int("profile-seconds", 3, "how long -profile profiles, from the start of the burst")
 	flag.Parse()
 
-	opts := options{n: *n, jobs: *jobs, postgres: *postgres, timeout: *timeout, bin: *bin, logs: *logs}
+	opts := options{n: *n, jobs: *jobs, postgres: *postgres, timeout: *timeout, bin: *bin, logs: *logs,
+		profile: *profile, profileSeconds: *profileSeconds}
 	for r := range strings.SplitSeq(*runs, ",") {
 		if r = strings.TrimSpace(r); r != "" {
 			opts.runs = append(opts.runs, r)
@@ -103,6 +111,10 @@ type options struct {
 	timeout  time.Duration
 	bin      string
 	logs     string // where to keep the bots' logs; "" = nowhere
+	// profile is where to write the bots' profiles of the burst ("": none),
+	// taken over profileSeconds.
+	profile        string
+	profileSeconds int
 }
 
 // suite is what every run shares.
@@ -164,7 +176,7 @@ func selected(names []string) ([]scenario, error) {
 		}
 		for _, k := range keys {
 			if !slices.ContainsFunc(all, func(sc scenario) bool { return sc.key == k }) {
-				return nil, fmt.Errorf("-runs: unknown run %q (baseline, replicas, faults, %s, told, %s)", name,
+				return nil, fmt.Errorf("-runs: unknown run %q (baseline, replicas, pg, pglatency, faults, %s, told, %s, slackrate)", name,
 					strings.Join(faultKeys(), ", "), strings.Join(toldKeys(), ", "))
 			}
 			want[k] = true
@@ -183,12 +195,16 @@ func selected(names []string) ([]scenario, error) {
 }
 
 // defaultTimeout bounds a suite of scs: 110 s, plus 90 s for each told
-// run (they watch for late work after their fault).
+// run (they watch for late work after their fault) and 120 s for slackrate
+// (Slack's pace).
 func defaultTimeout(scs []scenario) time.Duration {
 	d := 110 * time.Second
 	for _, sc := range scs {
-		if slices.Contains(toldKeys(), sc.key) {
+		switch {
+		case slices.Contains(toldKeys(), sc.key):
 			d += 90 * time.Second
+		case sc.slackLimits:
+			d += 120 * time.Second
 		}
 	}
 	return d
@@ -204,6 +220,8 @@ func runSuite(ctx context.Context, opts options, progress io.Writer) (*report, e
 		return nil, fmt.Errorf("-jobs %d: want 0 to 1000", opts.jobs)
 	case opts.timeout < 0:
 		return nil, fmt.Errorf("-timeout %v: want a positive duration, or 0 for the default", opts.timeout)
+	case opts.profile != "" && (opts.profileSeconds < 1 || opts.profileSeconds > 60):
+		return nil, fmt.Errorf("-profile-seconds %d: want 1 to 60", opts.profileSeconds)
 	}
 	scs, err := selected(opts.runs)
 	if err != nil {
@@ -214,6 +232,11 @@ func runSuite(ctx context.Context, opts options, progress io.Writer) (*report, e
 	}
 	ctx, cancel := context.WithTimeout(ctx, opts.timeout)
 	defer cancel()
+	if opts.profile != "" {
+		if err := os.MkdirAll(opts.profile, 0o755); err != nil {
+			return nil, fmt.Errorf("-profile: %w", err)
+		}
+	}
 	dir, err := os.MkdirTemp("", "backupbot-loadtest-")
 	if err != nil {
 		return nil, err
@@ -224,7 +247,7 @@ func runSuite(ctx context.Context, opts options, progress io.Writer) (*report, e
 		GoVersion: runtime.Version(), Binary: opts.bin}
 	if s.bin == "" {
 		s.progress("building ./cmd/backupbot")
-		if s.bin, err = buildBot(ctx, dir); err != nil {
+		if s.bin, err = buildBot(ctx, dir, opts.profile != ""); err != nil {
 			return nil, err
 		}
 		rep.Binary, rep.Build = "built from ./cmd/backupbot", duration(time.Since(s.started))

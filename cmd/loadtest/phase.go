@@ -234,7 +234,7 @@ func (w *world) follow(ctx context.Context, cmds []*command) (*followResult, err
 	done := make(chan struct{})
 	go w.send(ctx, cmds, 0, done, nil)
 	p, _ := w.settle(ctx, cmds, done, done)
-	w.sim.SetJobDuration(burstJobDuration)
+	w.sim.SetJobDuration(w.sc.burstJobs())
 	f := &followResult{Jobs: len(cmds), Submitted: p.Submitted, Lost: p.Lost, Interval: duration(pollInterval)}
 	if p.Submitted == 0 {
 		return f, nil

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"os/exec"
@@ -73,6 +74,19 @@ func newSchema(ctx context.Context, raw string) (*pgSchema, error) {
 	}
 	return &pgSchema{name: name, admin: db, botURL: botURL.String(), host: adminURL.Hostname(), port: port}, nil
 }
+
+// through is the bots' URL with addr (a proxy's) as the server's address.
+func (s *pgSchema) through(addr string) (string, error) {
+	u, err := url.Parse(s.botURL)
+	if err != nil {
+		return "", err
+	}
+	u.Host = addr
+	return u.String(), nil
+}
+
+// target is the server's address, host:port.
+func (s *pgSchema) target() string { return net.JoinHostPort(s.host, s.port) }
 
 // drop removes the schema and everything in it, and closes the session.
 func (s *pgSchema) drop() error {

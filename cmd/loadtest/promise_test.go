@@ -41,7 +41,8 @@ func TestReaderKnowsTheBotsSentences(t *testing.T) {
 			t.Errorf("%s is read as \"not taken\": %q", name, golden(t, name))
 		}
 	}
-	if !isReceipt(golden(t, "receipt")) || isReceipt(golden(t, "denied")) {
+	if !isReceipt(slacktest.Ephemeral{Via: "ack", Text: golden(t, "receipt")}) ||
+		isReceipt(slacktest.Ephemeral{Via: "ack", Text: golden(t, "denied")}) {
 		t.Error("the receipt of a backup request's ack is not told apart from the answers")
 	}
 	for _, name := range []string{"cannot-post-not-in-channel", "cannot-post-dm"} {

@@ -59,6 +59,7 @@ type runResult struct {
 	// FaultFailed says the fault could not be injected as planned (Fault says why).
 	FaultFailed bool          `json:"fault_failed,omitempty"`
 	Burst       *phaseResult  `json:"burst,omitempty"`
+	Pace        *rateResult   `json:"slack_pace,omitempty"` // what the fake Slack saw of the bot's calls
 	Follow      *followResult `json:"follow,omitempty"`
 	Lost        int           `json:"lost"`
 	Double      int           `json:"double_submissions"` // table groups with more than one CreateTask
@@ -72,6 +73,15 @@ type runResult struct {
 	DoubleParents int     `json:"double_parents"`         // requests with more than one card
 	UnknownTold   int     `json:"unknown_told"`           // commands told "outcome unknown" at some point
 	PeakRSSKB     []int64 `json:"peak_rss_kib,omitempty"` // per replica, VmHWM
+	// CPU is the bots' CPU time (user and system, every replica) from the
+	// start of the burst to the end of its count (job ends included where
+	// the run waits for them); CPUPerCommand is it per command.
+	CPU           duration `json:"cpu_s"`
+	CPUPerCommand duration `json:"cpu_s_per_command"`
+	// RoundTrips is the bots' round trips to PostgreSQL over the same
+	// time (counted by the proxy they connect through), and per command.
+	RoundTrips           int64   `json:"round_trips,omitempty"`
+	RoundTripsPerCommand float64 `json:"round_trips_per_command,omitempty"`
 	// What the live bots say they did with the slash commands' envelopes
 	// (backupbot_slack_envelopes_total by result), and their internal errors.
 	Envelopes      map[string]int `json:"bot_envelopes,omitempty"`
@@ -137,8 +147,8 @@ func (r *runResult) judge(sc scenario, o options) {
 	}
 	if r.Burst != nil {
 		r.Lost += r.Burst.Lost
-		if sc.fault == nil && sc.failRatio == 0 && r.Burst.CreateTasks != o.n {
-			r.Failures = append(r.Failures, fmt.Sprintf("CreateTasks %d, want %d", r.Burst.CreateTasks, o.n))
+		if n := sc.burst(o); sc.fault == nil && sc.failRatio == 0 && r.Burst.CreateTasks != n {
+			r.Failures = append(r.Failures, fmt.Sprintf("CreateTasks %d, want %d", r.Burst.CreateTasks, n))
 		}
 	}
 	if r.Follow != nil {
@@ -151,6 +161,7 @@ func (r *runResult) judge(sc scenario, o options) {
 		r.Failures = append(r.Failures, fmt.Sprintf("%d lost request(s)", r.Lost))
 	}
 	r.judgePromise(sc)
+	r.judgePace(sc)
 	switch why := sc.lateWhy; {
 	case sc.late > 0 && why == "":
 		r.Notes = append(r.Notes, fmt.Sprintf("answers were awaited until %s after the fault struck "+
@@ -230,14 +241,22 @@ func (rep *report) writeText(out io.Writer) {
 	}
 	fmt.Fprintln(out)
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "run\ttopology\tack p99\tlast reply\tCreateTasks\tlost\tdouble\ttold-but-run\tuntold-end\tpeak RSS\treads/interval\tverdict")
+	fmt.Fprintln(tw, "run\ttopology\tack p50/p99/max\tlast reply\tCreateTasks\tlost\tdouble\ttold-but-run\tuntold-end\t"+
+		"peak RSS\tCPU/cmd\tRT/cmd\treads/interval\tverdict")
 	for _, r := range rep.Runs {
-		ack, last, ct, rss, reads := "-", "-", "-", "-", "-"
+		ack, last, ct, rss, reads, cpu, rt := "-", "-", "-", "-", "-", "-", "-"
+		if r.CPUPerCommand > 0 {
+			cpu = r.CPUPerCommand.String()
+		}
+		if r.RoundTripsPerCommand > 0 {
+			rt = strconv.FormatFloat(r.RoundTripsPerCommand, 'f', 1, 64)
+		}
 		if f := r.Follow; f != nil && f.Window > 0 {
 			reads = fmt.Sprintf("%.2f (%d jobs)", f.PerInterval, f.Submitted)
 		}
 		if b := r.Burst; b != nil {
-			ack, last, ct = b.AckP99.String(), b.LastTaskReply.String(), fmt.Sprintf("%d/%d", b.CreateTasks, b.Commands)
+			ack, last, ct = b.AckP50.String()+" / "+b.AckP99.String()+" / "+b.AckMax.String(), b.LastTaskReply.String(),
+				fmt.Sprintf("%d/%d", b.CreateTasks, b.Commands)
 		}
 		var peak int64
 		for _, kb := range r.PeakRSSKB {
@@ -253,8 +272,8 @@ func (rep *report) writeText(out io.Writer) {
 		if r.Verdict == "SKIP" {
 			lost, double, told, untold = "-", "-", "-", "-"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Key, r.Topology, ack, last, ct, lost, double,
-			told, untold, rss, reads, r.Verdict)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Key, r.Topology, ack, last, ct, lost, double,
+			told, untold, rss, cpu, rt, reads, r.Verdict)
 	}
 	_ = tw.Flush()
 	verdict := "PASSED"
@@ -302,11 +321,25 @@ func writeRun(out io.Writer, r runResult) {
 			row("cards", "%d still say submitting or running at the end", b.StaleCards)
 		}
 	}
+	if p := r.Pace; p != nil {
+		row("Slack's pace", "last IDs reply %s, last job end %s after the first command (%d and %d taken); "+
+			"%d Web API calls, %d answered 429, %d early; %d card updates taken, the last %s after the first command",
+			p.LastIDsReply, p.LastJobEnd, p.IDsReplies, p.JobEnds, p.Calls, p.RateLimited, p.EarlyCalls, p.Updates, p.LastUpdate)
+		if p.RateLimited > 0 {
+			row("429s", "by method: %s; early calls by method: %s", counts(p.LimitedBy), counts(p.EarlyBy))
+		}
+	}
 	if r.Burst != nil || r.Follow != nil {
 		row("double submissions", "%d table group(s) with more than one CreateTask", r.Double)
 	}
 	if r.Envelopes != nil {
 		row("bot's own count", "slash-command envelopes %s; internal errors %d", counts(r.Envelopes), r.InternalErrors)
+	}
+	if r.CPU > 0 {
+		row("CPU", "%s in all, %s per command", r.CPU, r.CPUPerCommand)
+	}
+	if r.RoundTrips > 0 {
+		row("PostgreSQL", "%d round trips, %.1f per command", r.RoundTrips, r.RoundTripsPerCommand)
 	}
 	if len(r.PeakRSSKB) > 0 {
 		var s []string

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -65,6 +66,13 @@ type scenario struct {
 	lateWhy string        // why answers may come late, for the report
 	args    []string      // the command line of the last replica (the others get none)
 	checks  checks        // the musts beyond the suite's own
+	// n, when set, is the burst's size instead of -n; channels spreads it
+	// over that many channels, in turn (0: one).
+	n, channels int
+	jobDuration time.Duration // of the burst's jobs; 0: burstJobDuration
+	slackLimits bool          // the fake Slack enforces Slack's rate limits (slacktest.SlackRateLimits)
+	cardsWait   time.Duration // after the job ends, wait up to this long for every card to show its final state
+	dbDelay     time.Duration // PostgreSQL is this far away, each way (the proxy delays every chunk)
 }
 
 // checks are musts that only some runs judge.
@@ -72,6 +80,26 @@ type checks struct {
 	oneParent bool // no request has more than one card
 	noUnknown bool // no command is told "outcome unknown"
 	oneEnd    bool // no job's end is posted twice
+	noEarly   bool // no Web API call before an earlier 429's Retry-After passed
+	// idsWithin and endsWithin, when set, bound the time from the first
+	// command to the last IDs reply and to the last job end Slack took.
+	idsWithin, endsWithin time.Duration
+}
+
+// burst is the scenario's burst size.
+func (sc scenario) burst(o options) int {
+	if sc.n > 0 {
+		return sc.n
+	}
+	return o.n
+}
+
+// burstJobs is how long the burst's jobs run.
+func (sc scenario) burstJobs() time.Duration {
+	if sc.jobDuration > 0 {
+		return sc.jobDuration
+	}
+	return burstJobDuration
 }
 
 // world is what one run runs against: the fakes, the bots, the database.
@@ -85,6 +113,7 @@ type world struct {
 	dbURL      string
 	dbPath     string // the SQLite file; "" on PostgreSQL
 	pg         *pgSchema
+	proxy      *pgProxy // between the bots and PostgreSQL
 	groups     []simulator.TableGroup
 	bots       []*botProc
 	sent       atomic.Int64 // burst commands sent so far
@@ -105,6 +134,9 @@ func (sc scenario) topology() string {
 	db := "SQLite"
 	if sc.postgres {
 		db = "PostgreSQL"
+	}
+	if sc.dbDelay > 0 {
+		db += fmt.Sprintf(" %s away", duration(sc.dbDelay))
 	}
 	if sc.replicas == 1 {
 		return "1 replica, " + db
@@ -161,18 +193,18 @@ func (s *suite) newWorld(ctx context.Context, sc scenario) (*world, error) {
 	}
 	w := &world{s: s, sc: sc, dir: dir, read: newReader(), sendDone: make(chan struct{})}
 	load := simulator.Account{Name: account}
-	for i := range s.opts.n + s.opts.jobs {
+	for i := range sc.burst(s.opts) + s.opts.jobs {
 		load.TableGroups = append(load.TableGroups, simulator.TableGroup{Name: fmt.Sprintf("tg%04d", i)})
 	}
 	w.sim = simulator.New(simulator.Config{
-		Accounts: []simulator.Account{load}, Password: cvPassword, JobDuration: burstJobDuration,
+		Accounts: []simulator.Account{load}, Password: cvPassword, JobDuration: sc.burstJobs(),
 		FailRatio: sc.failRatio, Seed: faultSeed,
 	})
 	w.groups = w.sim.Accounts()[0].TableGroups
 	srv := httptest.NewServer(w.sim) // 127.0.0.1
 	w.simURL = srv.URL
 	w.closers = append(w.closers, func() error { srv.Close(); return nil })
-	if w.slack, err = slacktest.New(slacktest.Config{}); err != nil {
+	if w.slack, err = slacktest.New(sc.slackConfig()); err != nil {
 		return w, err
 	}
 	w.closers = append(w.closers, func() error { w.slack.Close(); return nil })
@@ -187,7 +219,15 @@ func (s *suite) newWorld(ctx context.Context, sc scenario) (*world, error) {
 		if w.pg, err = newSchema(ctx, s.opts.postgres); err != nil {
 			return w, err
 		}
-		w.dbURL = w.pg.botURL
+		// The bots reach the server through a proxy that counts round trips
+		// (and, for dbDelay, delays them).
+		if w.proxy, err = startProxy(w.pg.target(), sc.dbDelay); err != nil {
+			return w, err
+		}
+		w.closers = append(w.closers, w.proxy.close)
+		if w.dbURL, err = w.pg.through(w.proxy.addr()); err != nil {
+			return w, err
+		}
 	}
 	env := w.env(policy)
 	for i := range sc.replicas {
@@ -232,7 +272,7 @@ func (w *world) env(policy string) []string {
 
 // play runs the phases: the followed jobs, then the burst (with the fault).
 func (w *world) play(ctx context.Context, res *runResult) error {
-	n, m := w.s.opts.n, w.s.opts.jobs
+	n, m := w.n(), w.s.opts.jobs
 	if w.sc.follow && m > 0 {
 		w.s.progress("%s: %d followed jobs, counting Commvault reads over %d poll intervals", w.sc.key, m, followIntervals)
 		f, err := w.follow(ctx, w.commands(n, n+m, "follow"))
@@ -243,6 +283,11 @@ func (w *world) play(ctx context.Context, res *runResult) error {
 	}
 	w.s.progress("%s: burst of %d commands", w.sc.key, n)
 	cmds := w.commands(0, n, "burst")
+	for i, c := range cmds {
+		if w.sc.channels > 1 {
+			c.channel = fmt.Sprintf("%s%d", channel, i%w.sc.channels+1)
+		}
+	}
 	for _, c := range cmds[:min(w.sc.busy, n)] {
 		c.channel = busyChannel
 	}
@@ -265,14 +310,22 @@ func (w *world) play(ctx context.Context, res *runResult) error {
 	} else {
 		close(faultDone)
 	}
+	cost := w.startCost()
+	profiled := w.profile(ctx)
 	go w.send(ctx, cmds, w.sc.spread, w.sendDone, &w.sent)
 	b, _ := w.settle(ctx, cmds, w.sendDone, faultDone)
+	profiled()
 	<-faultDone
 	w.watchLate(ctx)
 	if w.sc.jobEnds {
 		w.waitJobEnds(ctx, cmds, b)
 	}
+	if w.sc.cardsWait > 0 {
+		w.waitCards(ctx, cmds)
+	}
 	res.Burst = b
+	cost(res)
+	res.Pace = w.measurePace(w.snapshot(cmds))
 	for _, p := range w.bots {
 		p.sampleRSS()
 		res.PeakRSSKB = append(res.PeakRSSKB, p.rssKB)
@@ -286,7 +339,7 @@ func (w *world) play(ctx context.Context, res *runResult) error {
 // of the followed jobs: CreateTasks, lost and double submissions, and the
 // promise's counts.
 func (w *world) count(cmds []*command, res *runResult) {
-	n, m, b := w.s.opts.n, w.s.opts.jobs, res.Burst
+	n, m, b := w.n(), w.s.opts.jobs, res.Burst
 	subs := w.sim.Submissions()
 	b.CreateTasks = 0
 	for _, g := range w.groups[:n] {
@@ -338,6 +391,39 @@ func (w *world) scrapeInto(ctx context.Context, p *botProc, res *runResult) {
 		}
 	}
 }
+
+// startCost samples the bots' CPU time and the round trips to PostgreSQL
+// so far; the func it returns sets res's CPU time and round trips per
+// command of the burst (its job ends included, in the runs that wait for
+// them) from the difference.
+func (w *world) startCost() func(res *runResult) {
+	var cpu0 time.Duration
+	for _, p := range w.bots {
+		p.sampleCPU()
+		cpu0 += p.cpu
+	}
+	var trips0 int64
+	if w.proxy != nil {
+		trips0 = w.proxy.roundTrips()
+	}
+	return func(res *runResult) {
+		var cpu time.Duration
+		for _, p := range w.bots {
+			p.sampleCPU()
+			cpu += p.cpu
+		}
+		n := float64(w.n())
+		res.CPU = duration(cpu - cpu0)
+		res.CPUPerCommand = duration(float64(cpu-cpu0) / n)
+		if w.proxy != nil {
+			res.RoundTrips = w.proxy.roundTrips() - trips0
+			res.RoundTripsPerCommand = math.Round(float64(res.RoundTrips)/n*10) / 10
+		}
+	}
+}
+
+// n is the run's burst size.
+func (w *world) n() int { return w.sc.burst(w.s.opts) }
 
 // struck records that the fault struck now.
 func (w *world) struck() {

@@ -73,7 +73,7 @@ func toldKeys() []string {
 // another session, once half the burst is sent: the bot can neither
 // record envelopes nor mark them done meanwhile.
 func stallDatabase(ctx context.Context, w *world) (string, error) {
-	n := w.waitSent(ctx, w.s.opts.n/2)
+	n := w.waitSent(ctx, w.n()/2)
 	if err := ctx.Err(); err != nil {
 		return "not stalled", err
 	}
@@ -88,7 +88,7 @@ func stallDatabase(ctx context.Context, w *world) (string, error) {
 	took := time.Since(held)
 	w.struck()
 	return fmt.Sprintf("%s held for %s by another session once %d of %d commands were sent",
-		how, took.Round(10*time.Millisecond), n, w.s.opts.n), err
+		how, took.Round(10*time.Millisecond), n, w.n()), err
 }
 
 // lockDatabase takes the lock that stalls the bot's writes: SQLite's
