@@ -127,10 +127,6 @@ const (
 	// tombstone among others: what was refused stays refused).
 	qPutInbox = `INSERT INTO inbox (id, kind, payload, received, attempts) VALUES (?, ?, ?, ?, 0)
 	ON CONFLICT (id) DO NOTHING`
-	// qTakeInbox records an item already claimed by the replica that took
-	// it (its first attempt), or does nothing when the id is there.
-	qTakeInbox = `INSERT INTO inbox (id, kind, payload, received, attempts, claimed_by, claimed_until)
-	VALUES (?, ?, ?, ?, 1, ?, ?) ON CONFLICT (id) DO NOTHING`
 	// qRefuseInbox marks an item refused, or records a tombstone for one not
 	// recorded (yet): an insert that comes later finds it and does nothing.
 	qRefuseInbox = `INSERT INTO inbox (id, kind, payload, received, attempts, done, outcome)
