@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -108,5 +109,52 @@ func TestServingAddr(t *testing.T) {
 	}
 	if got := servingAddr("not json\n"); got != "" {
 		t.Errorf("servingAddr of no such line = %q", got)
+	}
+}
+
+func TestCeilingSmall(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the bot")
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
+	defer cancel()
+	var progress bytes.Buffer
+	opts := options{n: 1, jobs: 0, runs: []string{"ceiling1"}, rates: []int{10, 20}, step: time.Second, timeout: 80 * time.Second}
+	rep, err := runSuite(ctx, opts, &progress)
+	if err != nil {
+		t.Fatalf("runSuite: %v\n%s", err, progress.String())
+	}
+	var text bytes.Buffer
+	rep.writeText(&text)
+	t.Logf("report:\n%s", text.String())
+	r := rep.Runs[0]
+	c := r.Ceiling
+	if r.Error != "" || c == nil || r.Burst == nil {
+		t.Fatalf("ceiling1 did not complete: %s", r.Error)
+	}
+	if len(c.Steps) != 2 || c.Steps[0].Sent != 10 || c.Steps[1].Sent != 20 {
+		t.Fatalf("steps = %+v, want 10 then 20 commands", c.Steps)
+	}
+	// 20 commands a second is far below any ceiling: both steps hold.
+	if c.AckCeiling != 20 || c.AckBroke != 0 || c.KeptUp != 20 {
+		t.Errorf("ack ceiling %d, broke at %d, kept up to %d; want 20, 0, 20", c.AckCeiling, c.AckBroke, c.KeptUp)
+	}
+	if r.Burst.Commands != 30 || r.Burst.CreateTasks != 30 || r.Lost != 0 || r.Double != 0 || r.ToldButRun != 0 || r.Verdict != "PASS" {
+		t.Errorf("commands %d, CreateTasks %d, lost %d, double %d, told-but-run %d, verdict %s; want 30, 30, 0, 0, 0, PASS",
+			r.Burst.Commands, r.Burst.CreateTasks, r.Lost, r.Double, r.ToldButRun, r.Verdict)
+	}
+	if !strings.Contains(text.String(), "ceiling: ack p99 within 1s up to 20/s (passed it at no rate tried)") {
+		t.Errorf("report lacks the ceiling line")
+	}
+}
+
+func TestParseRates(t *testing.T) {
+	if got, err := parseRates("50, 100,200"); err != nil || !slices.Equal(got, []int{50, 100, 200}) {
+		t.Errorf("parseRates = %v, %v", got, err)
+	}
+	for _, bad := range []string{"", "50,50", "100,50", "0", "x", "20000"} {
+		if _, err := parseRates(bad); err == nil {
+			t.Errorf("parseRates(%q): no error", bad)
+		}
 	}
 }

@@ -14,10 +14,15 @@
 // neither is slackrate: 30 commands over 3 channels against a fake Slack
 // that enforces Slack's rate limits, which must get every IDs reply out
 // within 20 s and every job's end within 36 s, with no call made before a
-// Retry-After had passed.
+// Retry-After had passed. Nor are the ceiling runs (ceiling1: one replica
+// on SQLite; ceilingpg, ceilingpg2: one and two on PostgreSQL), which send
+// commands at a steady rate over 10 channels, one step per rate of -rates
+// (each -step long, its answers awaited before the next), and report the
+// highest rate whose ack p99 stays within 1 s, and the highest at which
+// every command is taken and answered within 2 s of the last being sent.
 //
 //	go run ./cmd/loadtest [-n 500] [-jobs 50] [-postgres URL] [-runs baseline,replicas,faults]
-//	                      [-timeout 0] [-json] [-bin BINARY] [-logs DIR]
+//	                      [-timeout 0] [-json] [-bin BINARY] [-logs DIR] [-rates 50,100,…] [-step 3s]
 //
 // Every command is for its own table group and user. A command is lost
 // when the bot acked it and then neither replied in its thread nor showed
@@ -68,7 +73,7 @@ func main() {
 		"PostgreSQL URL for the runs with replicas (default $BACKUPBOT_TEST_POSTGRES); empty: they are skipped")
 	runs := flag.String("runs", "baseline,replicas,faults",
 		"runs, comma-separated: baseline, replicas, pg, pglatency, faults (= kill, pgrestart, disconnects, cv500), "+
-			"told (= stall, stallpg, slowslack, skew, endfail), slackrate, or any of those")
+			"told (= stall, stallpg, slowslack, skew, endfail), slackrate, ceiling (= ceiling1, ceilingpg, ceilingpg2), or any of those")
 	timeout := flag.Duration("timeout", 0, "bound on the whole suite, build included (0: 110s, plus 90s for each told run)")
 	asJSON := flag.Bool("json", false, "print the report as JSON")
 	bin := flag.String("bin", "", "run this backupbot binary instead of building ./cmd/backupbot")
@@ -76,10 +81,17 @@ func main() {
 	profile := flag.String("profile", "", "build the bot with -tags loadprofile and write each bot's CPU, block and mutex profiles and execution trace "+
 		"of the burst to this directory (RUN-replica-K.KIND.pprof)")
 	profileSeconds := flag.Int("profile-seconds", 3, "how long -profile profiles, from the start of the burst")
+	rates := flag.String("rates", "50,100,200,400,800,1600", "the ceiling runs' rates, commands per second, rising: one step each")
+	step := flag.Duration("step", defaultStep, "how long each rate of a ceiling run is sent")
 	flag.Parse()
+	steps, err := parseRates(*rates)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "loadtest:", err)
+		os.Exit(2)
+	}
 
 	opts := options{n: *n, jobs: *jobs, postgres: *postgres, timeout: *timeout, bin: *bin, logs: *logs,
-		profile: *profile, profileSeconds: *profileSeconds}
+		profile: *profile, profileSeconds: *profileSeconds, rates: steps, step: *step}
 	for r := range strings.SplitSeq(*runs, ",") {
 		if r = strings.TrimSpace(r); r != "" {
 			opts.runs = append(opts.runs, r)
@@ -115,6 +127,10 @@ type options struct {
 	// taken over profileSeconds.
 	profile        string
 	profileSeconds int
+	// rates and step are the ceiling runs' (defaultRates and defaultStep
+	// when unset).
+	rates []int
+	step  time.Duration
 }
 
 // suite is what every run shares.
@@ -173,11 +189,13 @@ func selected(names []string) ([]scenario, error) {
 			keys = faultKeys()
 		case "told":
 			keys = toldKeys()
+		case "ceiling":
+			keys = ceilingKeys()
 		}
 		for _, k := range keys {
 			if !slices.ContainsFunc(all, func(sc scenario) bool { return sc.key == k }) {
-				return nil, fmt.Errorf("-runs: unknown run %q (baseline, replicas, pg, pglatency, faults, %s, told, %s, slackrate)", name,
-					strings.Join(faultKeys(), ", "), strings.Join(toldKeys(), ", "))
+				return nil, fmt.Errorf("-runs: unknown run %q (baseline, replicas, pg, pglatency, faults, %s, told, %s, slackrate, ceiling, %s)", name,
+					strings.Join(faultKeys(), ", "), strings.Join(toldKeys(), ", "), strings.Join(ceilingKeys(), ", "))
 			}
 			want[k] = true
 		}
@@ -195,9 +213,10 @@ func selected(names []string) ([]scenario, error) {
 }
 
 // defaultTimeout bounds a suite of scs: 110 s, plus 90 s for each told
-// run (they watch for late work after their fault) and 120 s for slackrate
-// (Slack's pace).
-func defaultTimeout(scs []scenario) time.Duration {
+// run (they watch for late work after their fault), 120 s for slackrate
+// (Slack's pace) and, for each ceiling run, its steps and a drain of up to
+// 30 s after each.
+func defaultTimeout(scs []scenario, o options) time.Duration {
 	d := 110 * time.Second
 	for _, sc := range scs {
 		switch {
@@ -205,6 +224,8 @@ func defaultTimeout(scs []scenario) time.Duration {
 			d += 90 * time.Second
 		case sc.slackLimits:
 			d += 120 * time.Second
+		case sc.ceiling:
+			d += time.Duration(len(o.rates)) * (o.step + ceilingDrainCap)
 		}
 	}
 	return d
@@ -222,13 +243,24 @@ func runSuite(ctx context.Context, opts options, progress io.Writer) (*report, e
 		return nil, fmt.Errorf("-timeout %v: want a positive duration, or 0 for the default", opts.timeout)
 	case opts.profile != "" && (opts.profileSeconds < 1 || opts.profileSeconds > 60):
 		return nil, fmt.Errorf("-profile-seconds %d: want 1 to 60", opts.profileSeconds)
+	case opts.step < 0 || opts.step > time.Minute:
+		return nil, fmt.Errorf("-step %v: want up to a minute", opts.step)
+	}
+	if len(opts.rates) == 0 {
+		opts.rates = defaultRates
+	}
+	if opts.step == 0 {
+		opts.step = defaultStep
+	}
+	if n := ceilingSize(opts.rates, opts.step); n > 50000 {
+		return nil, fmt.Errorf("-rates and -step: %d commands in all; want at most 50000", n)
 	}
 	scs, err := selected(opts.runs)
 	if err != nil {
 		return nil, err
 	}
 	if opts.timeout == 0 {
-		opts.timeout = defaultTimeout(scs)
+		opts.timeout = defaultTimeout(scs, opts)
 	}
 	ctx, cancel := context.WithTimeout(ctx, opts.timeout)
 	defer cancel()

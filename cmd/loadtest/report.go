@@ -57,12 +57,13 @@ type runResult struct {
 	Error    string `json:"error,omitempty"`
 	Fault    string `json:"fault,omitempty"`
 	// FaultFailed says the fault could not be injected as planned (Fault says why).
-	FaultFailed bool          `json:"fault_failed,omitempty"`
-	Burst       *phaseResult  `json:"burst,omitempty"`
-	Pace        *rateResult   `json:"slack_pace,omitempty"` // what the fake Slack saw of the bot's calls
-	Follow      *followResult `json:"follow,omitempty"`
-	Lost        int           `json:"lost"`
-	Double      int           `json:"double_submissions"` // table groups with more than one CreateTask
+	FaultFailed bool           `json:"fault_failed,omitempty"`
+	Burst       *phaseResult   `json:"burst,omitempty"`
+	Pace        *rateResult    `json:"slack_pace,omitempty"` // what the fake Slack saw of the bot's calls
+	Ceiling     *ceilingResult `json:"ceiling,omitempty"`    // the steps of a ceiling run
+	Follow      *followResult  `json:"follow,omitempty"`
+	Lost        int            `json:"lost"`
+	Double      int            `json:"double_submissions"` // table groups with more than one CreateTask
 	// ToldButRun is the commands whose user was told they were not taken
 	// ("Nothing was submitted", "try again", "did not start") and whose
 	// table group got a CreateTask anyway, by the end of the run.
@@ -147,7 +148,15 @@ func (r *runResult) judge(sc scenario, o options) {
 	}
 	if r.Burst != nil {
 		r.Lost += r.Burst.Lost
-		if n := sc.burst(o); sc.fault == nil && sc.failRatio == 0 && r.Burst.CreateTasks != n {
+		switch n := sc.burst(o); {
+		case sc.ceiling:
+			// It stops at the first rate past the ceiling, and overload may be
+			// answered busy: every command taken, and only those, is submitted.
+			if taken := r.Burst.Commands - r.Burst.ToldNotTaken; r.Burst.CreateTasks != taken {
+				r.Failures = append(r.Failures, fmt.Sprintf("CreateTasks %d, want %d (the commands sent, less those told they were not taken)",
+					r.Burst.CreateTasks, taken))
+			}
+		case sc.fault == nil && sc.failRatio == 0 && r.Burst.CreateTasks != n:
 			r.Failures = append(r.Failures, fmt.Sprintf("CreateTasks %d, want %d", r.Burst.CreateTasks, n))
 		}
 	}
@@ -305,7 +314,9 @@ func writeRun(out io.Writer, r runResult) {
 	if b := r.Burst; b != nil {
 		row("burst", "%d commands, %d delivered, %d acked", b.Commands, b.Delivered, b.Acked)
 		row("ack latency", "p50 %s, p99 %s, max %s", b.AckP50, b.AckP99, b.AckMax)
-		row("last task reply", "%s after the first command", b.LastTaskReply)
+		if b.LastTaskReply > 0 {
+			row("last task reply", "%s after the first command", b.LastTaskReply)
+		}
 		row("answers", "%d submitted, %d failed (Commvault refused), %d unknown outcome, %d other thread reply, %d private",
 			b.Submitted, b.Failed, b.Unknown, b.OtherReply, b.Private)
 		row("CreateTasks", "%d", b.CreateTasks)
@@ -320,6 +331,10 @@ func writeRun(out io.Writer, r runResult) {
 		if b.JobEndsWaited {
 			row("cards", "%d still say submitting or running at the end", b.StaleCards)
 		}
+	}
+	if c := r.Ceiling; c != nil {
+		_ = tw.Flush()
+		writeCeiling(out, c)
 	}
 	if p := r.Pace; p != nil {
 		row("Slack's pace", "last IDs reply %s, last job end %s after the first command (%d and %d taken); "+

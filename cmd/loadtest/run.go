@@ -73,6 +73,9 @@ type scenario struct {
 	slackLimits bool          // the fake Slack enforces Slack's rate limits (slacktest.SlackRateLimits)
 	cardsWait   time.Duration // after the job ends, wait up to this long for every card to show its final state
 	dbDelay     time.Duration // PostgreSQL is this far away, each way (the proxy delays every chunk)
+	// ceiling runs the rates of -rates one after the other instead of a
+	// burst (see ceiling.go).
+	ceiling bool
 }
 
 // checks are musts that only some runs judge.
@@ -88,6 +91,9 @@ type checks struct {
 
 // burst is the scenario's burst size.
 func (sc scenario) burst(o options) int {
+	if sc.ceiling {
+		return ceilingSize(o.rates, o.step)
+	}
 	if sc.n > 0 {
 		return sc.n
 	}
@@ -272,6 +278,9 @@ func (w *world) env(policy string) []string {
 
 // play runs the phases: the followed jobs, then the burst (with the fault).
 func (w *world) play(ctx context.Context, res *runResult) error {
+	if w.sc.ceiling {
+		return w.ceiling(ctx, res)
+	}
 	n, m := w.n(), w.s.opts.jobs
 	if w.sc.follow && m > 0 {
 		w.s.progress("%s: %d followed jobs, counting Commvault reads over %d poll intervals", w.sc.key, m, followIntervals)
@@ -324,7 +333,7 @@ func (w *world) play(ctx context.Context, res *runResult) error {
 		w.waitCards(ctx, cmds)
 	}
 	res.Burst = b
-	cost(res)
+	cost(res, n)
 	res.Pace = w.measurePace(w.snapshot(cmds))
 	for _, p := range w.bots {
 		p.sampleRSS()
@@ -394,9 +403,9 @@ func (w *world) scrapeInto(ctx context.Context, p *botProc, res *runResult) {
 
 // startCost samples the bots' CPU time and the round trips to PostgreSQL
 // so far; the func it returns sets res's CPU time and round trips per
-// command of the burst (its job ends included, in the runs that wait for
-// them) from the difference.
-func (w *world) startCost() func(res *runResult) {
+// command of the burst of n commands (its job ends included, in the runs
+// that wait for them) from the difference.
+func (w *world) startCost() func(res *runResult, n int) {
 	var cpu0 time.Duration
 	for _, p := range w.bots {
 		p.sampleCPU()
@@ -406,18 +415,18 @@ func (w *world) startCost() func(res *runResult) {
 	if w.proxy != nil {
 		trips0 = w.proxy.roundTrips()
 	}
-	return func(res *runResult) {
+	return func(res *runResult, n int) {
 		var cpu time.Duration
 		for _, p := range w.bots {
 			p.sampleCPU()
 			cpu += p.cpu
 		}
-		n := float64(w.n())
+		per := float64(max(n, 1))
 		res.CPU = duration(cpu - cpu0)
-		res.CPUPerCommand = duration(float64(cpu-cpu0) / n)
+		res.CPUPerCommand = duration(float64(cpu-cpu0) / per)
 		if w.proxy != nil {
 			res.RoundTrips = w.proxy.roundTrips() - trips0
-			res.RoundTripsPerCommand = math.Round(float64(res.RoundTrips)/n*10) / 10
+			res.RoundTripsPerCommand = math.Round(float64(res.RoundTrips)/per*10) / 10
 		}
 	}
 }
