@@ -209,7 +209,7 @@ func stallWrites(t *testing.T, url string) (release func()) {
 	var err error
 	var lock string
 	if path, ok := strings.CutPrefix(url, "sqlite:"); ok {
-		db, err = sql.Open("sqlite", sqliteDSN(path))
+		db, err = sql.Open("sqlite", sqliteDSN(path, sqliteSync))
 		lock = "BEGIN IMMEDIATE"
 	} else {
 		db, err = sql.Open("pgx", url)

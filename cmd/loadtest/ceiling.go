@@ -120,12 +120,7 @@ func (w *world) ceiling(ctx context.Context, res *runResult) error {
 	t := w.read.tally(w.slack, w.snapshot(done))
 	res.Burst = w.sumUp(done, t, time.Time{})
 	cost(res, sent)
-	for _, p := range w.bots {
-		p.sampleRSS()
-		res.PeakRSSKB = append(res.PeakRSSKB, p.rssKB)
-		w.scrapeInto(ctx, p, res)
-	}
-	w.count(done, res)
+	w.finish(ctx, done, res)
 	return ctx.Err()
 }
 
@@ -144,11 +139,7 @@ func keptUp(steps []ceilingStep) int {
 // ceilingStep sends cmds paced over step and waits for their answers.
 func (w *world) ceilingStep(ctx context.Context, cmds []*command, rate int, step time.Duration) ceilingStep {
 	st := ceilingStep{Rate: rate, Sent: len(cmds)}
-	var cpu0 time.Duration
-	for _, p := range w.bots {
-		p.sampleCPU()
-		cpu0 += p.cpu
-	}
+	cpu0 := w.cpuTime()
 	done := make(chan struct{})
 	start := time.Now()
 	go w.send(ctx, cmds, step, done, nil)
@@ -176,12 +167,7 @@ func (w *world) ceilingStep(ctx context.Context, cmds []*command, rate int, step
 			st.NotTaken++
 		}
 	}
-	var cpu time.Duration
-	for _, p := range w.bots {
-		p.sampleCPU()
-		cpu += p.cpu
-	}
-	st.CPUPerCmd = duration(float64(cpu-cpu0) / float64(len(cmds)))
+	st.CPUPerCmd = duration(float64(w.cpuTime()-cpu0) / float64(len(cmds)))
 	st.Kept = time.Duration(st.AckP99) <= ceilingAckBound && st.Unanswered == 0 && st.NotTaken == 0 &&
 		time.Duration(st.Lag) <= ceilingKeepUp
 	return st

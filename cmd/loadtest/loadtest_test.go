@@ -9,20 +9,28 @@ import (
 	"time"
 )
 
-func TestBaselineSmall(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the bot")
-	}
-	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+// runSmall runs a small suite within opts.timeout, and returns its report
+// and the report's text (logged).
+func runSmall(t *testing.T, opts options) (*report, *bytes.Buffer) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), opts.timeout+10*time.Second)
 	defer cancel()
 	var progress bytes.Buffer
-	rep, err := runSuite(ctx, options{n: 20, jobs: 5, runs: []string{"baseline"}, timeout: 50 * time.Second}, &progress)
+	rep, err := runSuite(ctx, opts, &progress)
 	if err != nil {
 		t.Fatalf("runSuite: %v\n%s", err, progress.String())
 	}
 	var text bytes.Buffer
 	rep.writeText(&text)
 	t.Logf("report:\n%s", text.String())
+	return rep, &text
+}
+
+func TestBaselineSmall(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the bot")
+	}
+	rep, text := runSmall(t, options{n: 20, jobs: 5, runs: []string{"baseline"}, timeout: 50 * time.Second})
 	if len(rep.Runs) != 1 {
 		t.Fatalf("runs = %d, want 1", len(rep.Runs))
 	}
@@ -116,17 +124,7 @@ func TestCeilingSmall(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the bot")
 	}
-	ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
-	defer cancel()
-	var progress bytes.Buffer
-	opts := options{n: 1, jobs: 0, runs: []string{"ceiling1"}, rates: []int{10, 20}, step: time.Second, timeout: 80 * time.Second}
-	rep, err := runSuite(ctx, opts, &progress)
-	if err != nil {
-		t.Fatalf("runSuite: %v\n%s", err, progress.String())
-	}
-	var text bytes.Buffer
-	rep.writeText(&text)
-	t.Logf("report:\n%s", text.String())
+	rep, text := runSmall(t, options{n: 1, runs: []string{"ceiling1"}, rates: []int{10, 20}, step: time.Second, timeout: 80 * time.Second})
 	r := rep.Runs[0]
 	c := r.Ceiling
 	if r.Error != "" || c == nil || r.Burst == nil {

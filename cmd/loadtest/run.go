@@ -335,13 +335,29 @@ func (w *world) play(ctx context.Context, res *runResult) error {
 	res.Burst = b
 	cost(res, n)
 	res.Pace = w.measurePace(w.snapshot(cmds))
+	w.finish(ctx, cmds, res)
+	return ctx.Err()
+}
+
+// finish samples the bots' peak RSS and their own counts, and counts what
+// became of cmds.
+func (w *world) finish(ctx context.Context, cmds []*command, res *runResult) {
 	for _, p := range w.bots {
 		p.sampleRSS()
 		res.PeakRSSKB = append(res.PeakRSSKB, p.rssKB)
 		w.scrapeInto(ctx, p, res)
 	}
 	w.count(cmds, res)
-	return ctx.Err()
+}
+
+// cpuTime is the bots' CPU time so far, every replica's.
+func (w *world) cpuTime() time.Duration {
+	var cpu time.Duration
+	for _, p := range w.bots {
+		p.sampleCPU()
+		cpu += p.cpu
+	}
+	return cpu
 }
 
 // count counts, at the end of the run, what became of the burst cmds and
@@ -406,21 +422,13 @@ func (w *world) scrapeInto(ctx context.Context, p *botProc, res *runResult) {
 // command of the burst of n commands (its job ends included, in the runs
 // that wait for them) from the difference.
 func (w *world) startCost() func(res *runResult, n int) {
-	var cpu0 time.Duration
-	for _, p := range w.bots {
-		p.sampleCPU()
-		cpu0 += p.cpu
-	}
+	cpu0 := w.cpuTime()
 	var trips0 int64
 	if w.proxy != nil {
 		trips0 = w.proxy.roundTrips()
 	}
 	return func(res *runResult, n int) {
-		var cpu time.Duration
-		for _, p := range w.bots {
-			p.sampleCPU()
-			cpu += p.cpu
-		}
+		cpu := w.cpuTime()
 		per := float64(max(n, 1))
 		res.CPU = duration(cpu - cpu0)
 		res.CPUPerCommand = duration(float64(cpu-cpu0) / per)
