@@ -3,6 +3,7 @@ package bot
 import (
 	"context"
 	"errors"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -211,17 +212,55 @@ func (b *Bot) pollWhile(ctx context.Context, leading func() bool) (backoff time.
 		for _, j := range jobs {
 			listed[j.ID] = j
 		}
-		for _, r := range rs {
-			if r.State == store.Unknown {
-				b.reconcile(ctx, r, jobs)
-				continue
-			}
-			if wait := b.update(ctx, r, listed); wait > 0 {
-				return wait
-			}
+		if wait := b.updateAll(ctx, rs, jobs, listed); wait > 0 {
+			return wait
 		}
 	}
 	return 0
+}
+
+// updateConcurrency is how many requests one poll brings up to date at
+// once. Each update is a few database round trips and Slack calls: one
+// after another, a burst's job ends ending together would be told at a
+// few dozen a second with the database a millisecond away.
+const updateConcurrency = 8
+
+// updateAll updates rs, the requests on one Commvault client, up to
+// updateConcurrency at a time (reconciling those of unknown outcome, one
+// after another), and returns the longest wait Commvault asked for; once
+// one asked, no further update starts.
+func (b *Bot) updateAll(ctx context.Context, rs []request, jobs []commvault.Job, listed map[string]commvault.Job) time.Duration {
+	var (
+		wg   sync.WaitGroup
+		sem  = make(chan struct{}, updateConcurrency)
+		mu   sync.Mutex
+		wait time.Duration
+	)
+	waited := func() time.Duration {
+		mu.Lock()
+		defer mu.Unlock()
+		return wait
+	}
+	for _, r := range rs {
+		if waited() > 0 {
+			break
+		}
+		if r.State == store.Unknown {
+			b.reconcile(ctx, r, jobs)
+			continue
+		}
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			if w := b.update(ctx, r, listed); w > 0 {
+				mu.Lock()
+				wait = max(wait, w)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	return waited()
 }
 
 // update brings one request's jobs up to date, records and tells those
