@@ -12,7 +12,7 @@ func (s *DB) Audit(ctx context.Context, e Event) error {
 	if e.At.IsZero() {
 		e.At = s.now()
 	}
-	if err := s.writing(ctx, false, func() error { return insertEvent(ctx, s.db, s.q(qInsertEvent), e) }); err != nil {
+	if err := s.writing(ctx, false, func() error { return insertEvent(ctx, s.run, s.q(qInsertEvent), e) }); err != nil {
 		return fmt.Errorf("audit %s of request %q: %w", e.Action, e.RequestID, err)
 	}
 	return nil
@@ -40,7 +40,7 @@ func (s *DB) auditSince(ctx context.Context, since time.Time) ([]Event, error) {
 	if !since.IsZero() {
 		from = since.UnixNano()
 	}
-	rows, err := s.db.QueryContext(ctx, s.q(qEventsSince), from)
+	rows, err := s.run.QueryContext(ctx, s.q(qEventsSince), from)
 	if err != nil {
 		return nil, err
 	}

@@ -71,7 +71,7 @@ func (s *DB) measureOffset(ctx context.Context) (time.Duration, error) {
 	for range 3 {
 		t0 := s.local()
 		var us int64
-		if err := s.db.QueryRowContext(ctx, qServerClock).Scan(&us); err != nil {
+		if err := s.run.QueryRowContext(ctx, qServerClock).Scan(&us); err != nil {
 			return 0, err
 		}
 		t1 := s.local()

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"slices"
@@ -35,7 +34,7 @@ func (s *DB) seen(ctx context.Context, ttl time.Duration, keys ...string) (bool,
 	slices.Sort(uniq)
 	uniq = slices.Compact(uniq)
 	seen := false
-	err := s.inTx(ctx, func(tx *sql.Tx) (err error) {
+	err := s.inTx(ctx, func(tx txn) (err error) {
 		seen, err = s.seenTx(ctx, tx, purge, uniq, expires, at)
 		return err
 	})
@@ -46,7 +45,7 @@ func (s *DB) seen(ctx context.Context, ttl time.Duration, keys ...string) (bool,
 }
 
 // seenTx is seen's work within tx, for keys sorted and unique.
-func (s *DB) seenTx(ctx context.Context, tx *sql.Tx, purge bool, keys []string, expires, at int64) (bool, error) {
+func (s *DB) seenTx(ctx context.Context, tx txn, purge bool, keys []string, expires, at int64) (bool, error) {
 	if purge {
 		if _, err := tx.ExecContext(ctx, s.q(qSeenPurge), at); err != nil {
 			return false, err
@@ -247,10 +246,11 @@ func (s *DB) commitLocked(ctx context.Context, live []*takeReq) ([]bool, error) 
 	// transaction's context): its own bound is longer than the statements'.
 	txCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), commitTimeout)
 	defer cancel()
-	tx, err := s.db.BeginTx(txCtx, s.d.txOptions)
+	sqlTx, err := s.db.BeginTx(txCtx, s.d.txOptions)
 	if err != nil {
 		return nil, err
 	}
+	tx := txn{sqlTx, s.p}
 	now := s.now()
 	seen := make([]bool, len(live))
 	err = func() error {
@@ -282,7 +282,7 @@ func (s *DB) commitLocked(ctx context.Context, live []*takeReq) ([]bool, error) 
 // takeKeys records the keys of live's Takes within tx and sets seen[i] for
 // each Take with a key that was there unexpired, or that an earlier Take
 // of the batch gave; those keys are renewed.
-func (s *DB) takeKeys(ctx context.Context, tx *sql.Tx, live []*takeReq, now time.Time, seen []bool) error {
+func (s *DB) takeKeys(ctx context.Context, tx txn, live []*takeReq, now time.Time, seen []bool) error {
 	first := make(map[string]int)     // key → the Take it is recorded for
 	expires := make(map[string]int64) // key → its new expiry: the latest its Takes ask
 	var keys []string
@@ -339,7 +339,7 @@ func (s *DB) takeKeys(ctx context.Context, tx *sql.Tx, live []*takeReq, now time
 // takeItems records, within tx, the items of live's Takes that saw none of
 // their keys, each claimed by its owner for its lease (unclaimed when the
 // owner is "").
-func (s *DB) takeItems(ctx context.Context, tx *sql.Tx, live []*takeReq, now time.Time, seen []bool) error {
+func (s *DB) takeItems(ctx context.Context, tx txn, live []*takeReq, now time.Time, seen []bool) error {
 	var args []any
 	n := 0
 	for i, r := range live {

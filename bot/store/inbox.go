@@ -26,7 +26,7 @@ func (s *DB) putInbox(ctx context.Context, item InboxItem) (bool, error) {
 	}
 	purge := s.purgeDue(&s.nextInboxPurge, now)
 	added := false
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, func(tx txn) error {
 		if purge {
 			if err := s.purgeInbox(ctx, tx, now); err != nil {
 				return err
@@ -48,7 +48,7 @@ func (s *DB) putInbox(ctx context.Context, item InboxItem) (bool, error) {
 }
 
 // purgeInbox deletes the items done more than inboxKeep before now.
-func (s *DB) purgeInbox(ctx context.Context, tx *sql.Tx, now time.Time) error {
+func (s *DB) purgeInbox(ctx context.Context, tx txn, now time.Time) error {
 	_, err := tx.ExecContext(ctx, s.q(qInboxPurge), now.Add(-inboxKeep).UnixNano())
 	return err
 }
@@ -68,7 +68,7 @@ func (s *DB) ClaimInbox(ctx context.Context, id, owner string, lease time.Durati
 	now := s.now()
 	var item InboxItem
 	ok := false
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, func(tx txn) error {
 		var err error
 		item, err = scanInbox(tx.QueryRowContext(ctx, s.q(qClaimInbox), owner, now.Add(lease).UnixNano(),
 			owner, id, now.UnixNano(), owner))
@@ -94,7 +94,7 @@ func (s *DB) RenewInbox(ctx context.Context, id, owner string, lease time.Durati
 		return false, fmt.Errorf("renew inbox item %s: lease %v is not positive", id, lease)
 	}
 	var n int64
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, func(tx txn) error {
 		res, err := tx.ExecContext(ctx, s.q(qRenewInbox), s.now().Add(lease).UnixNano(), id, owner)
 		if err != nil {
 			return err
@@ -162,7 +162,7 @@ func (s *DB) ClaimExhausted(ctx context.Context, owner string, lease time.Durati
 func (s *DB) claimListed(ctx context.Context, purge bool, now time.Time, list string, listArgs []any,
 	claim string, before, after []any) ([]InboxItem, error) {
 	var out []InboxItem
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, func(tx txn) error {
 		out = nil
 		if purge {
 			if err := s.purgeInbox(ctx, tx, now); err != nil {
@@ -206,7 +206,7 @@ func (s *DB) claimListed(ctx context.Context, purge bool, now time.Time, list st
 }
 
 // staleIDs runs qStaleInbox (query) and returns the ids.
-func staleIDs(ctx context.Context, tx *sql.Tx, query string, args ...any) ([]string, error) {
+func staleIDs(ctx context.Context, tx txn, query string, args ...any) ([]string, error) {
 	rows, err := tx.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, err
@@ -226,7 +226,7 @@ func staleIDs(ctx context.Context, tx *sql.Tx, query string, args ...any) ([]str
 // InboxDone marks item id done, now, with its outcome (Served, GivenUp);
 // an item done already is left as it is. An unknown item is ErrNotFound.
 func (s *DB) InboxDone(ctx context.Context, id, outcome string) error {
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, func(tx txn) error {
 		res, err := tx.ExecContext(ctx, s.q(qInboxDone), s.now().UnixNano(), outcome, id)
 		if err != nil {
 			return err

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"time"
 )
@@ -16,7 +15,7 @@ func (s *DB) JobEnded(ctx context.Context, requestID, jobID, status string, at t
 	if at.IsZero() {
 		at = s.now()
 	}
-	err = s.inTx(ctx, func(tx *sql.Tx) error {
+	err = s.inTx(ctx, func(tx txn) error {
 		first, notice = false, 0
 		var n int
 		if err := tx.QueryRowContext(ctx, s.q(qRequestExists), requestID).Scan(&n); err != nil {
@@ -55,7 +54,7 @@ func (s *DB) EndedJobs(ctx context.Context, requestID string) (map[string]string
 }
 
 func (s *DB) endedJobs(ctx context.Context, requestID string) (map[string]string, error) {
-	rows, err := s.db.QueryContext(ctx, s.q(qEndedJobs), requestID)
+	rows, err := s.run.QueryContext(ctx, s.q(qEndedJobs), requestID)
 	if err != nil {
 		return nil, err
 	}

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"time"
@@ -22,7 +21,7 @@ func (s *DB) Lease(ctx context.Context, name, owner string, ttl time.Duration) (
 	}
 	now := s.now()
 	held := false
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, func(tx txn) error {
 		res, err := tx.ExecContext(ctx, s.q(qLease), name, owner, now.Add(ttl).UnixNano(), now.UnixNano())
 		if err != nil {
 			return err

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"io/fs"
 	"path"
@@ -65,7 +64,7 @@ func (s *DB) migrate(ctx context.Context) error {
 		return err
 	}
 	latest := ms[len(ms)-1].version
-	return s.inTx(ctx, func(tx *sql.Tx) error {
+	return s.inTx(ctx, func(tx txn) error {
 		if s.d.migrateLock != "" {
 			if _, err := tx.ExecContext(ctx, s.d.migrateLock); err != nil {
 				return fmt.Errorf("lock the schema for migrating: %w", err)

@@ -24,7 +24,7 @@ const noticeGrace = 2 * time.Minute
 
 // addNotice adds message to request id's outbox within tx, due for a retry
 // from due.
-func (s *DB) addNotice(ctx context.Context, tx *sql.Tx, id string, message []byte, at, due time.Time) (int64, error) {
+func (s *DB) addNotice(ctx context.Context, tx txn, id string, message []byte, at, due time.Time) (int64, error) {
 	var n int64
 	err := tx.QueryRowContext(ctx, s.q(qInsertNotice), id, string(message), at.UnixNano(), due.UnixNano()).Scan(&n)
 	return n, err
@@ -32,7 +32,7 @@ func (s *DB) addNotice(ctx context.Context, tx *sql.Tx, id string, message []byt
 
 // Untold lists the notices of request requestID not posted yet, in order.
 func (s *DB) Untold(ctx context.Context, requestID string) ([]Notice, error) {
-	out, err := queryNotices(ctx, s.db, s.q(qNoticesOf), requestID)
+	out, err := queryNotices(ctx, s.run, s.q(qNoticesOf), requestID)
 	if err != nil {
 		return nil, fmt.Errorf("list untold notices of request %s: %w", requestID, err)
 	}
@@ -43,7 +43,7 @@ func (s *DB) Untold(ctx context.Context, requestID string) ([]Notice, error) {
 // is due (noticeGrace after they were added, or the retry NoticeFailed
 // set), oldest first.
 func (s *DB) DueNotices(ctx context.Context, limit int) ([]Notice, error) {
-	out, err := queryNotices(ctx, s.db, s.q(qDueNotices), s.now().UnixNano(), limit)
+	out, err := queryNotices(ctx, s.run, s.q(qDueNotices), s.now().UnixNano(), limit)
 	if err != nil {
 		return nil, fmt.Errorf("list due notices: %w", err)
 	}

@@ -72,7 +72,8 @@ func openPostgres(ctx context.Context, rest string, now func() time.Time) (*DB, 
 	db.SetConnMaxLifetime(pgConnMaxLifetime)
 	db.SetConnMaxIdleTime(pgConnMaxIdleTime)
 	s := &DB{
-		db: db,
+		db:  db,
+		run: pool{DB: db},
 		d: dialect{
 			rebind:      rebindDollar,
 			migrations:  migrations,

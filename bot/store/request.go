@@ -43,7 +43,7 @@ func (s *DB) Create(ctx context.Context, r Request, e Event) error {
 	}
 	for range maxAttempts {
 		retry := false
-		err := s.inTx(ctx, func(tx *sql.Tx) error {
+		err := s.inTx(ctx, func(tx txn) error {
 			retry = false
 			res, err := tx.ExecContext(ctx, s.q(qInsertRequest), r.ID, r.User, r.Channel, r.Account,
 				r.Client, r.ClientID, r.TableGroup, r.SubclientID, string(r.Subclient), r.Level, r.Reason,
@@ -90,7 +90,7 @@ func (s *DB) Create(ctx context.Context, r Request, e Event) error {
 
 // Get returns request id, or ErrNotFound.
 func (s *DB) Get(ctx context.Context, id string) (Request, error) {
-	r, err := scanRequest(s.db.QueryRowContext(ctx, s.q(qGetRequest), id))
+	r, err := scanRequest(s.run.QueryRowContext(ctx, s.q(qGetRequest), id))
 	if errors.Is(err, sql.ErrNoRows) {
 		err = ErrNotFound
 	}
@@ -136,7 +136,7 @@ func (s *DB) Transition(ctx context.Context, id string, from []State, ch Change)
 		problem = ch.Problem
 	}
 	var out Request
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, func(tx txn) error {
 		for range maxAttempts {
 			var cur State
 			err := tx.QueryRowContext(ctx, s.q(qRequestState), id).Scan(&cur)
@@ -198,7 +198,7 @@ func (s *DB) holder(ctx context.Context, id string) *BusyError {
 	if err != nil {
 		return nil
 	}
-	existing, err := scanRequest(s.db.QueryRowContext(ctx, s.q(qActiveRequest), r.ClientID, r.SubclientID))
+	existing, err := scanRequest(s.run.QueryRowContext(ctx, s.q(qActiveRequest), r.ClientID, r.SubclientID))
 	if err != nil {
 		return nil
 	}
@@ -210,7 +210,7 @@ func (s *DB) holder(ctx context.Context, id string) *BusyError {
 // that should go (the recorded one is returned as recorded). An unknown
 // request is ErrNotFound.
 func (s *DB) SetParentTS(ctx context.Context, id, ts string) (set bool, recorded string, err error) {
-	err = s.inTx(ctx, func(tx *sql.Tx) error {
+	err = s.inTx(ctx, func(tx txn) error {
 		res, err := tx.ExecContext(ctx, s.q(qSetParentTS), ts, s.now().UnixNano(), id)
 		if err != nil {
 			return err
@@ -259,7 +259,7 @@ func (s *DB) Hold(ctx context.Context, id, owner string, until time.Time) (held 
 // submitted requests, and the unknown ones whose state changed at or after
 // unknownSince (those still looked for in Commvault).
 func (s *DB) Followed(ctx context.Context, unknownSince time.Time) ([]Request, error) {
-	out, err := queryRequests(ctx, s.db, s.q(qFollowed), unknownSince.UnixNano())
+	out, err := queryRequests(ctx, s.run, s.q(qFollowed), unknownSince.UnixNano())
 	if err != nil {
 		return nil, fmt.Errorf("list followed requests: %w", err)
 	}
@@ -275,7 +275,7 @@ func (s *DB) ByState(ctx context.Context, states ...State) ([]Request, error) {
 	for i, st := range states {
 		args[i] = string(st)
 	}
-	out, err := queryRequests(ctx, s.db, s.q(fmt.Sprintf(qByState, inList(len(states)))), args...)
+	out, err := queryRequests(ctx, s.run, s.q(fmt.Sprintf(qByState, inList(len(states)))), args...)
 	if err != nil {
 		return nil, fmt.Errorf("list requests %v: %w", states, err)
 	}
@@ -297,7 +297,7 @@ func (s *DB) Transitions(ctx context.Context, id string) ([]Transition, error) {
 }
 
 func (s *DB) transitions(ctx context.Context, id string) ([]Transition, error) {
-	rows, err := s.db.QueryContext(ctx, s.q(qTransitions), id)
+	rows, err := s.run.QueryContext(ctx, s.q(qTransitions), id)
 	if err != nil {
 		return nil, err
 	}
@@ -318,7 +318,7 @@ func (s *DB) transitions(ctx context.Context, id string) ([]Transition, error) {
 // exists is nil if request id exists, else ErrNotFound.
 func (s *DB) exists(ctx context.Context, id string) error {
 	var n int
-	if err := s.db.QueryRowContext(ctx, s.q(qRequestExists), id).Scan(&n); err != nil {
+	if err := s.run.QueryRowContext(ctx, s.q(qRequestExists), id).Scan(&n); err != nil {
 		return err
 	}
 	if n == 0 {

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"time"
 )
@@ -19,7 +18,7 @@ const endedStates = `'finished', 'rejected', 'expired', 'cancelled', 'failed'`
 // requests and events went.
 func (s *DB) Purge(ctx context.Context, requestsBefore, auditBefore time.Time) (requests, events int64, err error) {
 	before := requestsBefore.UnixNano()
-	err = s.inTx(ctx, func(tx *sql.Tx) error {
+	err = s.inTx(ctx, func(tx txn) error {
 		requests, events = 0, 0
 		for _, q := range []string{qPurgeOutbox, qPurgeJobs, qPurgeTransitions} {
 			if _, err := tx.ExecContext(ctx, s.q(fmt.Sprintf(q, endedStates)), before); err != nil {

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -34,7 +33,7 @@ func (s *DB) ForgetInboxField(ctx context.Context, key string, undoneAfter time.
 	for {
 		var n int64
 		var more bool
-		err := s.inTx(ctx, func(tx *sql.Tx) error {
+		err := s.inTx(ctx, func(tx txn) error {
 			var err error
 			n, more, err = s.forgetBatch(ctx, tx, key, pattern, before)
 			return err
@@ -51,7 +50,7 @@ func (s *DB) ForgetInboxField(ctx context.Context, key string, undoneAfter time.
 
 // forgetBatch rewrites up to scrubBatch payloads that hold key; more says
 // there may be others.
-func (s *DB) forgetBatch(ctx context.Context, tx *sql.Tx, key, pattern string, before int64) (n int64, more bool, err error) {
+func (s *DB) forgetBatch(ctx context.Context, tx txn, key, pattern string, before int64) (n int64, more bool, err error) {
 	rows, err := tx.QueryContext(ctx, s.q(qForgetCandidates), before, pattern, scrubBatch)
 	if err != nil {
 		return 0, false, err

@@ -40,6 +40,8 @@ type dialect struct {
 // concurrent use, by several processes sharing one PostgreSQL database too.
 type DB struct {
 	db   *sql.DB
+	run  pool      // db, its statements prepared where p caches them
+	p    *prepared // nil: none cached (PostgreSQL; SQLite while it migrates)
 	d    dialect
 	name string // what errors call the database: its path, or "postgres HOST:PORT/DATABASE"
 
@@ -90,7 +92,7 @@ type querier interface {
 // COMMITTED) a transaction that the database aborted to break a deadlock is
 // run again, up to maxAttempts times in all: fn must set its results anew
 // each time it runs.
-func (s *DB) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+func (s *DB) inTx(ctx context.Context, fn func(tx txn) error) error {
 	for attempt := 1; ; attempt++ {
 		err := s.writing(ctx, false, func() error { return s.tx(ctx, fn) })
 		if err == nil || s.d.retryable == nil || !s.d.retryable(err) || attempt >= maxAttempts || ctx.Err() != nil {
@@ -115,18 +117,19 @@ func (s *DB) writing(ctx context.Context, urgent bool, fn func() error) error {
 // write runs one statement that writes, outside a transaction.
 func (s *DB) write(ctx context.Context, query string, args ...any) (res sql.Result, err error) {
 	err = s.writing(ctx, false, func() error {
-		res, err = s.db.ExecContext(ctx, query, args...)
+		res, err = s.run.ExecContext(ctx, query, args...)
 		return err
 	})
 	return res, err
 }
 
 // tx runs fn in one transaction and commits it if fn returns nil.
-func (s *DB) tx(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	tx, err := s.db.BeginTx(ctx, s.d.txOptions)
+func (s *DB) tx(ctx context.Context, fn func(tx txn) error) error {
+	sqlTx, err := s.db.BeginTx(ctx, s.d.txOptions)
 	if err != nil {
 		return err
 	}
+	tx := txn{sqlTx, s.p}
 	if err := fn(tx); err != nil {
 		_ = tx.Rollback() // the error that matters is fn's
 		return err
@@ -137,7 +140,7 @@ func (s *DB) tx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 // Ping checks that the database answers and holds the store's schema.
 func (s *DB) Ping(ctx context.Context) error {
 	var v int
-	if err := s.db.QueryRowContext(ctx, s.q(qPing)).Scan(&v); err != nil {
+	if err := s.run.QueryRowContext(ctx, s.q(qPing)).Scan(&v); err != nil {
 		return fmt.Errorf("ping store %s: %w", s.name, err)
 	}
 	return nil
@@ -154,6 +157,7 @@ func (s *DB) Close() error {
 		}
 	})
 	s.taking.Wait()
+	s.p.close()
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("close store %s: %w", s.name, err)
 	}

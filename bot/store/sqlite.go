@@ -81,6 +81,7 @@ func openSQLiteSync(ctx context.Context, path string, now func() time.Time, sync
 	db.SetMaxIdleConns(sqliteMaxConns)
 	s := &DB{
 		db:    db,
+		run:   pool{DB: db},
 		d:     dialect{migrations: migrations, isUnique: sqliteUnique},
 		name:  path,
 		local: now,
@@ -91,6 +92,8 @@ func openSQLiteSync(ctx context.Context, path string, now func() time.Time, sync
 		_ = db.Close() // the error that matters is the migration's
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
+	s.p = newPrepared(db)
+	s.run.p = s.p
 	return s, nil
 }
 

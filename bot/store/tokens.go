@@ -33,7 +33,7 @@ var ErrTokenLockLost = errors.New("store: the token chain's lock expired during 
 // holds it.
 func (s *DB) LatestTokens(ctx context.Context, chain string) (access, refresh string, expires time.Time, err error) {
 	var exp sql.NullInt64
-	err = s.db.QueryRowContext(ctx, s.q(qLatestTokens), chain).Scan(&access, &refresh, &exp)
+	err = s.run.QueryRowContext(ctx, s.q(qLatestTokens), chain).Scan(&access, &refresh, &exp)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return "", "", time.Time{}, nil
@@ -129,7 +129,7 @@ func (s *DB) lockTokens(ctx context.Context, chain string) (owner string, lockFo
 // changed.
 func (s *DB) exec(ctx context.Context, query string, args ...any) (int64, error) {
 	var n int64
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, func(tx txn) error {
 		res, err := tx.ExecContext(ctx, s.q(query), args...)
 		if err != nil {
 			return err
