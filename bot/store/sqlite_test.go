@@ -280,3 +280,59 @@ func TestSQLiteSynchronousFull(t *testing.T) {
 		}
 	}
 }
+
+// The statements a SQLite store runs again are run prepared: the first
+// time as they are, while they are prepared in the background, then from
+// the cache, in and outside transactions; a statement that does not
+// prepare runs as it is and fails there; closing the store closes them.
+func TestSQLitePreparedStatements(t *testing.T) {
+	s, err := Open(t.Context(), "sqlite:"+filepath.Join(t.TempDir(), "b.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if s.p == nil {
+		t.Fatal("no statement cache on SQLite")
+	}
+	cached := func(q string) bool {
+		s.p.mu.Lock()
+		defer s.p.mu.Unlock()
+		return s.p.m[q] != nil
+	}
+	q := s.q(qRequestExists)
+	deadline := time.Now().Add(10 * time.Second)
+	for !cached(q) {
+		if err := s.exists(t.Context(), "r-none"); !errors.Is(err, ErrNotFound) {
+			t.Fatal(err)
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("qRequestExists never prepared")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if err := s.exists(t.Context(), "r-none"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("exists from the cache = %v", err)
+	}
+	err = s.tx(t.Context(), func(tx txn) error {
+		var n int
+		return tx.QueryRowContext(t.Context(), q, "r-none").Scan(&n)
+	})
+	if err != nil {
+		t.Fatalf("a cached statement in a transaction: %v", err)
+	}
+	for range 3 {
+		if _, err := s.run.ExecContext(t.Context(), "SELECT * FROM no_such_table"); err == nil {
+			t.Fatal("a statement that cannot prepare ran")
+		}
+	}
+	if cached("SELECT * FROM no_such_table") {
+		t.Error("a statement that cannot prepare is cached")
+	}
+	st := s.p.stmt(q)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Exec("r-none"); err == nil {
+		t.Error("a cached statement still runs after Close")
+	}
+}
