@@ -19,6 +19,13 @@ type prepared struct {
 	m       map[string]*sql.Stmt
 	pending map[string]bool // being prepared
 	closed  bool
+
+	// preparing counts the prepares under way; close cancels and waits
+	// for them, so that none holds a connection (and the database's
+	// files) once the store is closed.
+	preparing sync.WaitGroup
+	ctx       context.Context
+	cancel    context.CancelFunc
 }
 
 // maxPrepared bounds the cache: a statement built for a batch's size
@@ -26,7 +33,8 @@ type prepared struct {
 const maxPrepared = 256
 
 func newPrepared(db *sql.DB) *prepared {
-	return &prepared{db: db, m: map[string]*sql.Stmt{}, pending: map[string]bool{}}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &prepared{db: db, m: map[string]*sql.Stmt{}, pending: map[string]bool{}, ctx: ctx, cancel: cancel}
 }
 
 // stmt is query prepared, or nil when it is not (yet): the caller runs
@@ -44,6 +52,7 @@ func (p *prepared) stmt(query string) *sql.Stmt {
 	}
 	if !p.closed && !p.pending[query] && len(p.m)+len(p.pending) < maxPrepared {
 		p.pending[query] = true
+		p.preparing.Add(1)
 		go p.prepare(query)
 	}
 	return nil
@@ -52,7 +61,8 @@ func (p *prepared) stmt(query string) *sql.Stmt {
 // prepare prepares query and caches it; a query that does not prepare is
 // left out, to run as it is (and fail there, where its error is told).
 func (p *prepared) prepare(query string) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer p.preparing.Done()
+	ctx, cancel := context.WithTimeout(p.ctx, 10*time.Second)
 	defer cancel()
 	st, err := p.db.PrepareContext(ctx, query)
 	p.mu.Lock()
@@ -67,14 +77,19 @@ func (p *prepared) prepare(query string) {
 	p.m[query] = st
 }
 
-// close closes the cached statements.
+// close stops the prepares under way, waits for them and closes the
+// cached statements.
 func (p *prepared) close() {
 	if p == nil {
 		return
 	}
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	p.closed = true
+	p.mu.Unlock()
+	p.cancel()
+	p.preparing.Wait()
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	for q, st := range p.m {
 		_ = st.Close()
 		delete(p.m, q)
