@@ -223,13 +223,13 @@ func TestOversizedBody(t *testing.T) {
 	base := stub(t, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		fmt.Fprint(w, `{"subClientProperties":[],"pad":"`)
-		fmt.Fprint(w, strings.Repeat("x", maxListingBody))
+		fmt.Fprint(w, strings.Repeat("x", maxSubclientBody))
 		fmt.Fprint(w, `"}`)
 	})
 	c := stubClient(t, base, 5*time.Second)
 	_, err := c.Subclients(context.Background(), prodAccount)
 	if err == nil || !strings.Contains(err.Error(), "larger than") {
-		t.Errorf("Subclients with a %d-byte answer = %v, want a size error", maxListingBody, err)
+		t.Errorf("Subclients with a %d-byte answer = %v, want a size error", maxSubclientBody, err)
 	}
 }
 
