@@ -214,8 +214,8 @@ func selected(names []string) ([]scenario, error) {
 
 // defaultTimeout bounds a suite of scs: 110 s, plus 90 s for each told
 // run (they watch for late work after their fault), 120 s for slackrate
-// (Slack's pace) and, for each ceiling run, its steps and a drain of up to
-// 30 s after each.
+// (Slack's pace) and, for each ceiling run, its warm-up, its steps, a
+// drain of up to 30 s after each and the wait for its backlog.
 func defaultTimeout(scs []scenario, o options) time.Duration {
 	d := 110 * time.Second
 	for _, sc := range scs {
@@ -225,7 +225,7 @@ func defaultTimeout(scs []scenario, o options) time.Duration {
 		case sc.slackLimits:
 			d += 120 * time.Second
 		case sc.ceiling:
-			d += time.Duration(len(o.rates)) * (o.step + ceilingDrainCap)
+			d += 5*time.Second + time.Duration(len(o.rates))*(o.step+ceilingDrainCap) + ceilingSettle
 		}
 	}
 	return d
@@ -267,6 +267,11 @@ func runSuite(ctx context.Context, opts options, progress io.Writer) (*report, e
 	if opts.profile != "" {
 		if err := os.MkdirAll(opts.profile, 0o755); err != nil {
 			return nil, fmt.Errorf("-profile: %w", err)
+		}
+	}
+	if opts.logs != "" {
+		if err := os.MkdirAll(opts.logs, 0o755); err != nil {
+			return nil, fmt.Errorf("-logs: %w", err)
 		}
 	}
 	dir, err := os.MkdirTemp("", "backupbot-loadtest-")

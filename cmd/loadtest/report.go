@@ -264,8 +264,10 @@ func (rep *report) writeText(out io.Writer) {
 			reads = fmt.Sprintf("%.2f (%d jobs)", f.PerInterval, f.Submitted)
 		}
 		if b := r.Burst; b != nil {
-			ack, last, ct = b.AckP50.String()+" / "+b.AckP99.String()+" / "+b.AckMax.String(), b.LastTaskReply.String(),
-				fmt.Sprintf("%d/%d", b.CreateTasks, b.Commands)
+			ack, ct = b.AckP50.String()+" / "+b.AckP99.String()+" / "+b.AckMax.String(), fmt.Sprintf("%d/%d", b.CreateTasks, b.Commands)
+			if b.LastTaskReply > 0 {
+				last = b.LastTaskReply.String()
+			}
 		}
 		var peak int64
 		for _, kb := range r.PeakRSSKB {
