@@ -379,6 +379,9 @@ func writeRun(out io.Writer, r runResult) {
 
 // counts renders a count by key, keys sorted: "busy 2, queued 480".
 func counts(m map[string]int) string {
+	if len(m) == 0 {
+		return "none"
+	}
 	keys := slices.Sorted(maps.Keys(m))
 	s := make([]string, len(keys))
 	for i, k := range keys {
