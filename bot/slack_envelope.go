@@ -20,6 +20,12 @@ type envelope struct {
 	input       *Input
 	click       *Click
 	responseURL string
+	// claimed is when, by this process's monotonic clock, this replica
+	// began the write that claimed the envelope (its Take, or the sweep's
+	// claim); zero when it did not. The claim runs claimLease from a moment
+	// after this on the database's clock, so a worker that starts well
+	// within it holds the claim without claiming it again.
+	claimed time.Time
 }
 
 // maxAcking bounds the envelopes being recorded and acked at once. They
@@ -224,6 +230,7 @@ func (s *Slack) admit(rec context.Context, log *zap.Logger, typ, trigger string,
 		m := busyNowAnswer()
 		return &m, false
 	}
+	e.claimed = time.Now()
 	seen, err := s.remember(rec, trigger, e)
 	switch {
 	case err != nil: // cannot tell: taking it could submit twice, dropping it loses it
@@ -280,19 +287,22 @@ func (s *Slack) ack(ctx context.Context, log *zap.Logger, c *socketmode.Client, 
 	}
 }
 
-// serve claims an envelope, runs it (renewing the claim meanwhile, so no
+// serve claims an envelope (unless this replica's claim from taking or
+// sweeping it surely holds), runs it (renewing the claim meanwhile, so no
 // other replica takes it up while it runs), and marks it done.
 func (s *Slack) serve(base context.Context, e envelope) {
-	ctx, cancel := context.WithTimeout(base, s.cfg.AckTimeout)
-	claimed := s.claim(ctx, e)
-	cancel()
-	if !claimed {
-		return
+	if !s.stillClaimed(e) {
+		ctx, cancel := context.WithTimeout(base, s.cfg.AckTimeout)
+		claimed := s.claim(ctx, e)
+		cancel()
+		if !claimed {
+			return
+		}
 	}
 	stopRenewing := s.renewClaim(base, e)
 	s.process(base, e)
 	stopRenewing()
-	ctx, cancel = context.WithTimeout(base, s.cfg.AckTimeout)
+	ctx, cancel := context.WithTimeout(base, s.cfg.AckTimeout)
 	defer cancel()
 	s.done(ctx, e)
 }

@@ -97,6 +97,16 @@ func (s *Slack) refuse(log *zap.Logger, id string) {
 	}()
 }
 
+// stillClaimed reports whether this replica's claim on e, made when it was
+// taken or swept, surely holds: a quarter of claimLease has not passed
+// since the claiming write began, by this process's monotonic clock, which
+// runs no slower than the database's. The claim then needs no second write
+// (under a burst, one of each command's few); renewClaim keeps it from
+// then on, its first renewal due well before the claim runs out.
+func (s *Slack) stillClaimed(e envelope) bool {
+	return !e.claimed.IsZero() && time.Since(e.claimed) < s.cfg.claimLease/4
+}
+
 // claim takes e for this replica; false means another has it or it is done.
 func (s *Slack) claim(ctx context.Context, e envelope) bool {
 	_, ok, err := s.cfg.Inbox.ClaimInbox(ctx, e.id, s.cfg.Replica, s.cfg.claimLease)
@@ -179,6 +189,7 @@ func (s *Slack) sweepOnce(ctx context.Context) bool {
 	if room == 0 {
 		return false
 	}
+	claimed := time.Now()
 	items, err := s.cfg.Inbox.ClaimStale(ctx, s.cfg.Replica, s.cfg.staleAfter, s.cfg.claimLease, maxAttempts, room)
 	if err != nil {
 		s.log.Warn("sweep the inbox", zap.Error(err))
@@ -191,6 +202,7 @@ func (s *Slack) sweepOnce(ctx context.Context) bool {
 			s.done(ctx, envelope{id: it.ID})
 			continue
 		}
+		e.claimed = claimed
 		s.log.Info("serving work a stopped replica left", zap.String("envelope", it.ID), zap.Int("attempt", it.Attempts))
 		room--      // its place goes with it: the worker gives it back
 		s.work <- e // reserved: this never blocks
