@@ -95,6 +95,9 @@ type Client struct {
 	notify   bool
 	cacheTTL time.Duration
 	now      func() time.Time
+	// subclientLimit bounds a subclient listing: maxSubclientBody, less in
+	// a test that would not send 64 MiB.
+	subclientLimit int64
 
 	sess      session
 	access    accessChain
@@ -117,16 +120,17 @@ func New(cfg Config) (*Client, error) {
 		return nil, fmt.Errorf("commvault config: negative timeout %s", cfg.Timeout)
 	}
 	c := &Client{
-		base:     base,
-		timeout:  cfg.Timeout,
-		mode:     mode,
-		token:    cfg.Token,
-		username: cfg.Username,
-		password: cfg.Password,
-		deviceID: newDeviceID(),
-		notify:   cfg.NotifyOnCompletion,
-		cacheTTL: cfg.CacheTTL,
-		now:      time.Now,
+		base:           base,
+		timeout:        cfg.Timeout,
+		mode:           mode,
+		token:          cfg.Token,
+		username:       cfg.Username,
+		password:       cfg.Password,
+		deviceID:       newDeviceID(),
+		notify:         cfg.NotifyOnCompletion,
+		cacheTTL:       cfg.CacheTTL,
+		subclientLimit: maxSubclientBody,
+		now:            time.Now,
 	}
 	if c.timeout == 0 {
 		c.timeout = defaultTimeout

@@ -219,17 +219,24 @@ func TestTimeout(t *testing.T) {
 	})
 }
 
+// A listing past its bound is refused, not read on (the bound is 64 MiB;
+// this test lowers it to 1 MiB rather than send 64).
 func TestOversizedBody(t *testing.T) {
+	const limit = 1 << 20
 	base := stub(t, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		fmt.Fprint(w, `{"subClientProperties":[],"pad":"`)
-		fmt.Fprint(w, strings.Repeat("x", maxSubclientBody))
+		fmt.Fprint(w, strings.Repeat("x", limit))
 		fmt.Fprint(w, `"}`)
 	})
 	c := stubClient(t, base, 5*time.Second)
+	if c.subclientLimit != maxSubclientBody {
+		t.Fatalf("subclient listing bound %d, want %d", c.subclientLimit, maxSubclientBody)
+	}
+	c.subclientLimit = limit
 	_, err := c.Subclients(context.Background(), prodAccount)
 	if err == nil || !strings.Contains(err.Error(), "larger than") {
-		t.Errorf("Subclients with a %d-byte answer = %v, want a size error", maxSubclientBody, err)
+		t.Errorf("Subclients with a %d-byte answer = %v, want a size error", limit, err)
 	}
 }
 

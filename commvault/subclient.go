@@ -86,7 +86,7 @@ func (c *Client) subclients(ctx context.Context, key, param, value string) ([]Su
 		method: http.MethodGet,
 		path:   "/Subclient",
 		query:  url.Values{param: {value}},
-		limit:  maxSubclientBody,
+		limit:  c.subclientLimit,
 	}
 	if err := c.do(ctx, r, &out); err != nil {
 		return nil, fmt.Errorf("list subclients of %s: %w", value, err)

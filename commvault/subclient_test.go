@@ -291,19 +291,19 @@ func TestTableGroupInTwoDynamoDBInstances(t *testing.T) {
 	}
 }
 
-// An account with many table groups (20,000: a listing of some 9 MB from
-// the simulator, more from a CommServe that lists its other agents too)
+// An account with many table groups (12,000: a listing of some 5.5 MB
+// from the simulator, more from a CommServe that lists its other agents too)
 // is listed whole: a 9,460-group load run once answered every command
 // "internal error" at a 4 MiB cap.
 func TestTableGroupInALargeAccount(t *testing.T) {
 	acct := simulator.Account{Name: prodAccount, ID: prodClientID}
-	for i := range 20000 {
+	for i := range 12000 {
 		acct.TableGroups = append(acct.TableGroups, simulator.TableGroup{Name: fmt.Sprintf("tg%05d", i)})
 	}
 	e := newEnv(t, simulator.Config{Accounts: []simulator.Account{acct}})
-	c := e.client(t, nil)
-	sc, err := c.TableGroup(context.Background(), prodAccount, "tg19999")
-	if err != nil || sc.Name != "tg19999" {
-		t.Fatalf("TableGroup(tg19999) = %+v, %v", sc, err)
+	c := e.client(t, func(c *Config) { c.Timeout = time.Minute }) // -race on a busy machine
+	sc, err := c.TableGroup(context.Background(), prodAccount, "tg11999")
+	if err != nil || sc.Name != "tg11999" {
+		t.Fatalf("TableGroup(tg11999) = %+v, %v", sc, err)
 	}
 }
