@@ -95,12 +95,7 @@ func (s *DB) Take(ctx context.Context, ttl time.Duration, keys []string, item In
 	if owner != "" && lease <= 0 {
 		return false, fmt.Errorf("take: lease %v is not positive", lease)
 	}
-	s.takers.Do(func() {
-		s.takes, s.closing = make(chan *takeReq, maxTakeBatch), make(chan struct{})
-		s.taking.Add(1)
-		go s.commitTakes()
-	})
-	if s.closing == nil {
+	if !s.startCommitters() {
 		return false, fmt.Errorf("take envelope %s: store closed", item.ID)
 	}
 	uniq := slices.Clone(keys)
@@ -126,6 +121,18 @@ func (s *DB) Take(ctx context.Context, ttl time.Duration, keys []string, item In
 		return false, fmt.Errorf("take envelope %s: %w", item.ID, r.err)
 	}
 	return r.seen, nil
+}
+
+// startCommitters starts, once, the group committers of Take and
+// InboxDone; false means the store is closed.
+func (s *DB) startCommitters() bool {
+	s.takers.Do(func() {
+		s.takes, s.dones, s.closing = make(chan *takeReq, maxTakeBatch), make(chan *doneReq, maxDoneBatch), make(chan struct{})
+		s.taking.Add(2)
+		go s.commitTakes()
+		go s.commitDones()
+	})
+	return s.closing != nil
 }
 
 // maxTakeBatch is the most Takes one transaction commits.

@@ -223,32 +223,6 @@ func staleIDs(ctx context.Context, tx txn, query string, args ...any) ([]string,
 	return ids, rows.Err()
 }
 
-// InboxDone marks item id done, now, with its outcome (Served, GivenUp);
-// an item done already is left as it is. An unknown item is ErrNotFound.
-func (s *DB) InboxDone(ctx context.Context, id, outcome string) error {
-	err := s.inTx(ctx, func(tx txn) error {
-		res, err := tx.ExecContext(ctx, s.q(qInboxDone), s.now().UnixNano(), outcome, id)
-		if err != nil {
-			return err
-		}
-		if n, err := res.RowsAffected(); err != nil || n > 0 {
-			return err
-		}
-		var n int
-		if err := tx.QueryRowContext(ctx, s.q(qInboxExists), id).Scan(&n); err != nil {
-			return err
-		}
-		if n == 0 {
-			return ErrNotFound
-		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("mark inbox item %s done: %w", id, err)
-	}
-	return nil
-}
-
 // Refuse marks item id done and refused, because its sender was told to try
 // again: recorded or not (yet), it never runs. When it is not recorded, a
 // tombstone takes its place, which a Take that commits later finds and

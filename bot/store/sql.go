@@ -60,8 +60,9 @@ type DB struct {
 	// which takes concurrent writers): see writeLock.
 	wl *writeLock
 
-	takers    sync.Once     // starts the group committer of Take
+	takers    sync.Once     // starts the group committers of Take and InboxDone
 	takes     chan *takeReq // Takes waiting for the committer
+	dones     chan *doneReq // InboxDones waiting for theirs
 	closing   chan struct{} // closed by Close: the committer stops
 	closeOnce sync.Once
 	taking    sync.WaitGroup

@@ -47,6 +47,7 @@ func testStore(t *testing.T, newURL func(t *testing.T) string) {
 		{"inbox", testInbox},
 		{"take", testTake},
 		{"takes committed together", testTakeTogether},
+		{"done marks committed together", testDoneTogether},
 		{"claim stale", testClaimStale},
 		{"concurrent claim stale", testConcurrentClaimStale},
 		{"inbox purge", testInboxPurge},
