@@ -177,24 +177,34 @@ var errAbandoned = errors.New("a take was given up")
 func (s *DB) commitTakes() {
 	defer s.taking.Done()
 	for {
-		var batch []*takeReq
-		select {
-		case <-s.closing:
+		batch, ok := nextBatch(s.takes, s.closing, maxTakeBatch)
+		if !ok {
 			return
-		case r := <-s.takes:
-			batch = append(batch, r)
-		}
-	more:
-		for len(batch) < maxTakeBatch {
-			select {
-			case r := <-s.takes:
-				batch = append(batch, r)
-			default:
-				break more
-			}
 		}
 		s.commit(batch)
 	}
+}
+
+// nextBatch waits for a request on ch, then takes those waiting behind it,
+// up to limit in all: a group committer's next batch. It returns false once
+// closing is closed.
+func nextBatch[T any](ch <-chan T, closing <-chan struct{}, limit int) ([]T, bool) {
+	var batch []T
+	select {
+	case <-closing:
+		return nil, false
+	case r := <-ch:
+		batch = append(batch, r)
+	}
+	for len(batch) < limit {
+		select {
+		case r := <-ch:
+			batch = append(batch, r)
+		default:
+			return batch, true
+		}
+	}
+	return batch, true
 }
 
 // commit runs a batch of Takes in one transaction and answers each. Before

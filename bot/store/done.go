@@ -53,21 +53,9 @@ type doneReq struct {
 func (s *DB) commitDones() {
 	defer s.taking.Done()
 	for {
-		var batch []*doneReq
-		select {
-		case <-s.closing:
+		batch, ok := nextBatch(s.dones, s.closing, maxDoneBatch)
+		if !ok {
 			return
-		case r := <-s.dones:
-			batch = append(batch, r)
-		}
-	more:
-		for len(batch) < maxDoneBatch {
-			select {
-			case r := <-s.dones:
-				batch = append(batch, r)
-			default:
-				break more
-			}
 		}
 		s.markDone(batch)
 	}
@@ -105,8 +93,12 @@ func (s *DB) markDone(batch []*doneReq) {
 			for _, id := range ids {
 				args = append(args, id)
 			}
-			if err := collectIDs(ctx, tx, found, s.q(fmt.Sprintf(qInboxDone, inList(len(ids)))), args...); err != nil {
+			marked, err := queryIDs(ctx, tx, s.q(fmt.Sprintf(qInboxDone, inList(len(ids)))), args...)
+			if err != nil {
 				return err
+			}
+			for _, id := range marked {
+				found[id] = true
 			}
 		}
 		var rest []any
@@ -118,7 +110,11 @@ func (s *DB) markDone(batch []*doneReq) {
 		if len(rest) == 0 {
 			return nil
 		}
-		return collectIDs(ctx, tx, found, s.q(fmt.Sprintf(qInboxListed, inList(len(rest)))), rest...)
+		there, err := queryIDs(ctx, tx, s.q(fmt.Sprintf(qInboxListed, inList(len(rest)))), rest...)
+		for _, id := range there {
+			found[id] = true
+		}
+		return err
 	})
 	for _, r := range batch {
 		switch {
@@ -130,21 +126,4 @@ func (s *DB) markDone(batch []*doneReq) {
 			r.done <- nil
 		}
 	}
-}
-
-// collectIDs runs query, whose rows are ids, and adds them to found.
-func collectIDs(ctx context.Context, tx txn, found map[string]bool, query string, args ...any) error {
-	rows, err := tx.QueryContext(ctx, query, args...)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = rows.Close() }()
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return err
-		}
-		found[id] = true
-	}
-	return rows.Err()
 }

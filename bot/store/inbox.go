@@ -169,7 +169,7 @@ func (s *DB) claimListed(ctx context.Context, purge bool, now time.Time, list st
 				return err
 			}
 		}
-		ids, err := staleIDs(ctx, tx, list, listArgs...)
+		ids, err := queryIDs(ctx, tx, list, listArgs...)
 		if err != nil || len(ids) == 0 {
 			return err
 		}
@@ -205,8 +205,8 @@ func (s *DB) claimListed(ctx context.Context, purge bool, now time.Time, list st
 	return out, nil
 }
 
-// staleIDs runs qStaleInbox (query) and returns the ids.
-func staleIDs(ctx context.Context, tx txn, query string, args ...any) ([]string, error) {
+// queryIDs runs query, whose rows are ids, and returns them.
+func queryIDs(ctx context.Context, tx txn, query string, args ...any) ([]string, error) {
 	rows, err := tx.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, err

@@ -63,7 +63,7 @@ type DB struct {
 	takers    sync.Once     // starts the group committers of Take and InboxDone
 	takes     chan *takeReq // Takes waiting for the committer
 	dones     chan *doneReq // InboxDones waiting for theirs
-	closing   chan struct{} // closed by Close: the committer stops
+	closing   chan struct{} // closed by Close: the committers stop
 	closeOnce sync.Once
 	taking    sync.WaitGroup
 }
