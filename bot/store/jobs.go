@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"time"
 )
@@ -44,9 +45,6 @@ func (s *DB) JobEnded(ctx context.Context, requestID, jobID, status string, at t
 // ended; none is an empty map. A request that does not exist is ErrNotFound.
 func (s *DB) EndedJobs(ctx context.Context, requestID string) (map[string]string, error) {
 	out, err := s.endedJobs(ctx, requestID)
-	if err == nil && len(out) == 0 {
-		err = s.exists(ctx, requestID)
-	}
 	if err != nil {
 		return nil, fmt.Errorf("list ended jobs of request %s: %w", requestID, err)
 	}
@@ -59,13 +57,24 @@ func (s *DB) endedJobs(ctx context.Context, requestID string) (map[string]string
 		return nil, err
 	}
 	defer rows.Close()
-	out := make(map[string]string)
+	var out map[string]string // nil: no row, no such request
 	for rows.Next() {
-		var job, status string
+		var job, status sql.NullString
 		if err := rows.Scan(&job, &status); err != nil {
 			return nil, err
 		}
-		out[job] = status
+		if out == nil {
+			out = make(map[string]string)
+		}
+		if job.Valid { // else the request's one row: no job has ended
+			out[job.String] = status.String
+		}
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if out == nil {
+		return nil, ErrNotFound
+	}
+	return out, nil
 }

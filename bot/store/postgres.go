@@ -98,6 +98,19 @@ func openPostgres(ctx context.Context, rest string, now func() time.Time) (*DB, 
 		}
 		return nil, redact(fmt.Errorf("open store %s: %w", name, err), secrets)
 	}
+	// A statement outside a transaction runs at the connections' default
+	// isolation. Where that is READ COMMITTED, as it is unless the server,
+	// the role or the URL says otherwise, Transition is one statement: its
+	// row lock makes it see the state another transaction committed. At
+	// REPEATABLE READ or SERIALIZABLE that statement would fail whenever
+	// another moved the request first, so there it is a transaction of
+	// several statements, READ COMMITTED like the store's others.
+	var isolation string
+	if err := db.QueryRowContext(ctx, "SHOW default_transaction_isolation").Scan(&isolation); err != nil {
+		_ = db.Close()
+		return nil, redact(fmt.Errorf("open store %s: %w", name, err), secrets)
+	}
+	s.d.oneStatement = isolation == "read committed" || isolation == "read uncommitted"
 	return s, nil
 }
 

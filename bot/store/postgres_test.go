@@ -103,6 +103,29 @@ func TestPostgresSerializableDefault(t *testing.T) {
 	})
 }
 
+// TestPostgresTransitionStatements checks which way Transition runs: as
+// one statement at PostgreSQL's default isolation, READ COMMITTED, and as
+// a transaction of several where the connections' default is stricter
+// (where the one statement would fail each time another moved the
+// request first: the suite's concurrent chain finds that).
+func TestPostgresTransitionStatements(t *testing.T) {
+	postgresURL(t)
+	for _, tt := range []struct {
+		param string
+		one   bool
+	}{
+		{"", true},
+		{"&default_transaction_isolation=read%20committed", true},
+		{"&default_transaction_isolation=repeatable%20read", false},
+		{"&default_transaction_isolation=serializable", false},
+	} {
+		s := reopen(t, newPostgresURL(t)+tt.param, newClock())
+		if s.d.oneStatement != tt.one {
+			t.Errorf("URL parameters %q: one-statement transitions %v, want %v", tt.param, s.d.oneStatement, tt.one)
+		}
+	}
+}
+
 // TestPostgresMigrations checks that the migrations are applied once, in
 // the URL's schema, and that a newer schema is refused.
 func TestPostgresMigrations(t *testing.T) {

@@ -66,10 +66,15 @@ const (
 	task_id = COALESCE(?, task_id), job_ids = COALESCE(?, job_ids), problem = COALESCE(?, problem),
 	owner = COALESCE(?, owner), held_until = COALESCE(?, held_until)
 	WHERE id = ? AND state = ?`
-	qInsertTransition = `INSERT INTO transitions (request_id, from_state, to_state, actor, at, detail)
+	// qTransitionReturning is qTransition that returns the request as it
+	// now is (SQLite, in the transaction that read its state).
+	qTransitionReturning = qTransition + ` RETURNING ` + requestColumns
+	qInsertTransition    = `INSERT INTO transitions (request_id, from_state, to_state, actor, at, detail)
 	VALUES (?, ?, ?, ?, ?, ?)`
-	qTransitions = `SELECT request_id, from_state, to_state, actor, at, detail
-	FROM transitions WHERE request_id = ? ORDER BY id`
+	// qTransitions is like qEndedJobs: a row of NULLs for a request that
+	// never moved, none for one that does not exist.
+	qTransitions = `SELECT t.request_id, t.from_state, t.to_state, t.actor, t.at, t.detail
+	FROM requests r LEFT JOIN transitions t ON t.request_id = r.id WHERE r.id = ? ORDER BY t.id`
 
 	qInsertEvent = `INSERT INTO audit (at, request_id, actor, action, rule, account, table_group, channel, detail, review)
 	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
@@ -104,7 +109,10 @@ const (
 
 	qJobEnded = `INSERT INTO jobs (request_id, job_id, status, ended_at) VALUES (?, ?, ?, ?)
 	ON CONFLICT (request_id, job_id) DO NOTHING`
-	qEndedJobs = `SELECT job_id, status FROM jobs WHERE request_id = ?`
+	// qEndedJobs has a row for each ended job of the request, one of NULLs
+	// if none has ended, and none if there is no such request: one
+	// statement tells the three apart.
+	qEndedJobs = `SELECT j.job_id, j.status FROM requests r LEFT JOIN jobs j ON j.request_id = r.id WHERE r.id = ?`
 	qPing      = qSchemaVersion
 
 	// Retention: what ended before a time goes, children first.
@@ -207,6 +215,44 @@ func rebindDollar(q string) string {
 	}
 	return b.String()
 }
+
+// rRequestColumns are requestColumns of the table named r.
+var rRequestColumns = "r." + strings.Join(strings.Split(strings.Join(strings.Fields(requestColumns), " "), ", "), ", r.")
+
+// qTransitionOne is the whole of a transition in one statement, for
+// PostgreSQL: it locks the request's row and reads its state (cur),
+// moves it on if that state is one of the caller's (moved, whose
+// RETURNING holds the previous state, read under the lock), records the
+// transition and, where there is one (a message that is not NULL), the
+// notice. Its one row is "moved", the previous state, the request as
+// it now is and the notice's id; or "stayed", the state it is in and
+// the request unchanged; no row: there is no such request. The
+// arguments: id; to, at, decided_by, decided_at, task_id, job_ids,
+// problem, owner, held_until as in qTransition; the states to move from
+// (an array); to, actor, at, detail of the transition; the message, at,
+// due and the message again of the notice.
+var qTransitionOne = `WITH cur AS (
+	SELECT id, state FROM requests WHERE id = ? FOR UPDATE
+), moved AS (
+	UPDATE requests r SET
+	state = ?, updated = ?,
+	decided_by = COALESCE(?, r.decided_by), decided_at = COALESCE(?, r.decided_at),
+	task_id = COALESCE(?, r.task_id), job_ids = COALESCE(?, r.job_ids), problem = COALESCE(?, r.problem),
+	owner = COALESCE(?, r.owner), held_until = COALESCE(?, r.held_until)
+	FROM cur WHERE r.id = cur.id AND cur.state = ANY (?::text[])
+	RETURNING cur.state AS prev, ` + rRequestColumns + `
+), logged AS (
+	INSERT INTO transitions (request_id, from_state, to_state, actor, at, detail)
+	SELECT id, prev, ?::text, ?::text, ?::bigint, ?::text FROM moved
+), told AS (
+	INSERT INTO outbox (request_id, message, created, attempts, next_attempt)
+	SELECT id, ?::text, ?::bigint, 0, ?::bigint FROM moved WHERE ?::text IS NOT NULL
+	RETURNING id
+)
+SELECT 'moved', prev, ` + requestColumns + `, (SELECT id FROM told) FROM moved
+UNION ALL
+SELECT 'stayed', cur.state, ` + rRequestColumns + `, NULL FROM cur JOIN requests r ON r.id = cur.id
+WHERE NOT EXISTS (SELECT 1 FROM moved)`
 
 // The statements of the Commvault token chains (migrations 0004).
 const (

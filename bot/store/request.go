@@ -135,6 +135,32 @@ func (s *DB) Transition(ctx context.Context, id string, from []State, ch Change)
 	if ch.Problem != "" {
 		problem = ch.Problem
 	}
+	set := []any{string(ch.To), at.UnixNano(), decidedBy, decidedAt, taskID, jobs, problem, owner, held}
+	var out Request
+	var err error
+	if s.d.oneStatement {
+		out, err = s.transitionOne(ctx, id, from, ch, at, set)
+	} else {
+		out, err = s.transitionTx(ctx, id, from, ch, at, set)
+	}
+	var conflict *ConflictError
+	switch {
+	case err == nil:
+		return out, nil
+	case errors.As(err, &conflict):
+		return Request{}, conflict
+	case s.d.isUnique(err):
+		if busy := s.holder(ctx, id); busy != nil {
+			return Request{}, busy
+		}
+	}
+	return Request{}, fmt.Errorf("transition request %s to %s: %w", id, ch.To, err)
+}
+
+// transitionTx is Transition in a transaction of several statements
+// (SQLite's, which hold the write lock throughout). set are qTransition's
+// arguments before the id.
+func (s *DB) transitionTx(ctx context.Context, id string, from []State, ch Change, at time.Time, set []any) (Request, error) {
 	var out Request
 	err := s.inTx(ctx, func(tx txn) error {
 		for range maxAttempts {
@@ -149,46 +175,84 @@ func (s *DB) Transition(ctx context.Context, id string, from []State, ch Change)
 			if !slices.Contains(from, cur) {
 				return &ConflictError{ID: id, State: cur}
 			}
-			res, err := tx.ExecContext(ctx, s.q(qTransition), string(ch.To), at.UnixNano(),
-				decidedBy, decidedAt, taskID, jobs, problem, owner, held, id, string(cur))
-			if err != nil {
-				return err
-			}
-			n, err := res.RowsAffected()
-			if err != nil {
-				return err
-			}
-			if n == 0 {
+			out, err = scanRequest(tx.QueryRowContext(ctx, s.q(qTransitionReturning), append(set, id, string(cur))...))
+			if errors.Is(err, sql.ErrNoRows) {
 				continue // it moved between the read and the update: look again
+			}
+			if err != nil {
+				return err
 			}
 			if _, err := tx.ExecContext(ctx, s.q(qInsertTransition), id, string(cur), string(ch.To),
 				ch.Actor, at.UnixNano(), ch.Detail); err != nil {
 				return err
 			}
-			var notice int64
 			if len(ch.Tell) > 0 {
-				if notice, err = s.addNotice(ctx, tx, id, ch.Tell, at, at.Add(noticeGrace)); err != nil {
-					return err
-				}
+				out.Notice, err = s.addNotice(ctx, tx, id, ch.Tell, at, at.Add(noticeGrace))
 			}
-			out, err = scanRequest(tx.QueryRowContext(ctx, s.q(qGetRequest), id))
-			out.Notice = notice
 			return err
 		}
 		return errors.New("its state keeps changing")
 	})
-	var conflict *ConflictError
-	switch {
-	case err == nil:
-		return out, nil
-	case errors.As(err, &conflict):
-		return Request{}, conflict
-	case s.d.isUnique(err):
-		if busy := s.holder(ctx, id); busy != nil {
-			return Request{}, busy
+	return out, err
+}
+
+// transitionOne is Transition in one statement, qTransitionOne
+// (PostgreSQL's): one round trip, where a transaction of its parts took
+// six or seven. It locks the row before it reads the state, so the state
+// it moves from is the one it read.
+func (s *DB) transitionOne(ctx context.Context, id string, from []State, ch Change, at time.Time, set []any) (Request, error) {
+	states := make([]string, len(from))
+	for i, st := range from {
+		states[i] = string(st)
+	}
+	var tell any // NULL: no notice
+	if len(ch.Tell) > 0 {
+		tell = string(ch.Tell)
+	}
+	args := make([]any, 0, 20)
+	args = append(args, id)
+	args = append(args, set...)
+	args = append(args, states, string(ch.To), ch.Actor, at.UnixNano(), ch.Detail,
+		tell, at.UnixNano(), at.Add(noticeGrace).UnixNano(), tell)
+	for attempt := 1; ; attempt++ {
+		var (
+			what   string
+			state  State
+			notice sql.NullInt64
+		)
+		row := s.run.QueryRowContext(ctx, s.q(qTransitionOne), args...)
+		out, err := scanRequest(around{row, []any{&what, &state}, []any{&notice}})
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			return Request{}, ErrNotFound
+		case err != nil && s.d.retryable != nil && s.d.retryable(err) && attempt < maxAttempts && ctx.Err() == nil:
+			continue
+		case err != nil:
+			return Request{}, err
+		case what == "moved":
+			out.Notice = notice.Int64
+			return out, nil
+		case !slices.Contains(from, state):
+			return Request{}, &ConflictError{ID: id, State: state}
+		case attempt >= maxAttempts:
+			// The state it read under the lock is one of from, yet it did
+			// not move: it cannot happen, short of a bug in qTransitionOne.
+			return Request{}, fmt.Errorf("the request stayed %s", state)
 		}
 	}
-	return Request{}, fmt.Errorf("transition request %s to %s: %w", id, ch.To, err)
+}
+
+// around scans a row into pre, then the scanner's own destinations, then
+// post: a statement's extra columns around those scanRequest reads.
+type around struct {
+	row       scanner
+	pre, post []any
+}
+
+func (a around) Scan(dest ...any) error {
+	all := make([]any, 0, len(a.pre)+len(dest)+len(a.post))
+	all = append(append(append(all, a.pre...), dest...), a.post...)
+	return a.row.Scan(all...)
 }
 
 // holder is the *BusyError for the active request that holds request id's
@@ -287,9 +351,6 @@ func (s *DB) ByState(ctx context.Context, states ...State) ([]Request, error) {
 // ErrNotFound.
 func (s *DB) Transitions(ctx context.Context, id string) ([]Transition, error) {
 	out, err := s.transitions(ctx, id)
-	if err == nil && len(out) == 0 {
-		err = s.exists(ctx, id)
-	}
 	if err != nil {
 		return nil, fmt.Errorf("list transitions of request %s: %w", id, err)
 	}
@@ -303,26 +364,24 @@ func (s *DB) transitions(ctx context.Context, id string) ([]Transition, error) {
 	}
 	defer rows.Close()
 	var out []Transition
+	found := false // a row, of NULLs if the request never moved
 	for rows.Next() {
-		var t Transition
-		var at int64
-		if err := rows.Scan(&t.RequestID, &t.From, &t.To, &t.Actor, &at, &t.Detail); err != nil {
+		found = true
+		var requestID, from, to, actor, detail sql.NullString
+		var at sql.NullInt64
+		if err := rows.Scan(&requestID, &from, &to, &actor, &at, &detail); err != nil {
 			return nil, err
 		}
-		t.At = fromUnixNano(sql.NullInt64{Int64: at, Valid: true})
-		out = append(out, t)
+		if requestID.Valid {
+			out = append(out, Transition{RequestID: requestID.String, From: State(from.String), To: State(to.String),
+				Actor: actor.String, At: fromUnixNano(at), Detail: detail.String})
+		}
 	}
-	return out, rows.Err()
-}
-
-// exists is nil if request id exists, else ErrNotFound.
-func (s *DB) exists(ctx context.Context, id string) error {
-	var n int
-	if err := s.run.QueryRowContext(ctx, s.q(qRequestExists), id).Scan(&n); err != nil {
-		return err
+	if err := rows.Err(); err != nil {
+		return nil, err
 	}
-	if n == 0 {
-		return ErrNotFound
+	if !found {
+		return nil, ErrNotFound
 	}
-	return nil
+	return out, nil
 }

@@ -33,6 +33,11 @@ type dialect struct {
 	// concurrent transactions must lock the rows they claim and pass over
 	// those another locked; "" where transactions are serialised (SQLite).
 	skipLocked string
+	// oneStatement runs Transition as the one statement qTransitionOne
+	// (PostgreSQL's data-modifying WITH), where a round trip to the
+	// database is what a statement costs; false: in a transaction of
+	// several (SQLite's, in process).
+	oneStatement bool
 }
 
 // DB is backupbot's durable state in a SQLite or PostgreSQL database, through

@@ -30,6 +30,7 @@ func testStore(t *testing.T, newURL func(t *testing.T) string) {
 		{"transition changes", testTransitionChanges},
 		{"transitions log", testTransitionsLog},
 		{"concurrent transitions", testConcurrentTransitions},
+		{"concurrent transitions, a chain", testConcurrentChain},
 		{"two replicas", testReplicas},
 		{"concurrent open", testConcurrentOpen},
 		{"set parent ts", testSetParentTS},

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"reflect"
 	"sync"
 	"testing"
@@ -192,6 +193,63 @@ func testConcurrentTransitions(t *testing.T, su suite) {
 	}
 	if log, err := s.Transitions(ctx, "r1"); err != nil || len(log) != 1 {
 		t.Errorf("Transitions = %+v, %v; want exactly one", log, err)
+	}
+}
+
+// testConcurrentChain has callers move one request back and forth
+// between two states at once, each from either of them: every call moves
+// it, and the log records each transition from the state the one before
+// left it in, a chain with no gap, however the calls interleave.
+func testConcurrentChain(t *testing.T, su suite) {
+	ctx := context.Background()
+	s, _ := su.open(t, newClock())
+	r := request("r1", 3, 12)
+	r.State = Submitted
+	create(t, s, r)
+	const callers, calls = 6, 15
+	var wg sync.WaitGroup
+	errs := make(chan error, callers*calls)
+	for i := range callers {
+		to := Unknown
+		if i%2 == 1 {
+			to = Submitted
+		}
+		wg.Go(func() {
+			for range calls {
+				got, err := s.Transition(ctx, "r1", []State{Submitted, Unknown}, Change{To: to, Actor: "U" + itoa(i), Tell: []byte(`"moved"`)})
+				if err == nil && (got.State != to || got.Notice == 0) {
+					err = fmt.Errorf("Transition returned state %s, notice %d; want %s and a notice", got.State, got.Notice, to)
+				}
+				if err != nil {
+					errs <- err
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Errorf("Transition: %v", err)
+	}
+	log, err := s.Transitions(ctx, "r1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(log) != callers*calls {
+		t.Fatalf("%d transitions recorded, want %d", len(log), callers*calls)
+	}
+	prev := Submitted
+	for i, tr := range log {
+		if tr.From != prev {
+			t.Fatalf("transition %d is from %s, but the one before left the request %s", i, tr.From, prev)
+		}
+		prev = tr.To
+	}
+	if got := get(t, s, "r1").State; got != prev {
+		t.Errorf("the request is %s, but its last transition left it %s", got, prev)
+	}
+	if untold, err := s.Untold(ctx, "r1"); err != nil || len(untold) != callers*calls {
+		t.Errorf("Untold = %d notices, %v; want %d", len(untold), err, callers*calls)
 	}
 }
 
