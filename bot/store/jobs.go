@@ -16,6 +16,42 @@ func (s *DB) JobEnded(ctx context.Context, requestID, jobID, status string, at t
 	if at.IsZero() {
 		at = s.now()
 	}
+	if s.d.oneStatement {
+		first, notice, err = s.jobEndedOne(ctx, requestID, jobID, status, at, tell)
+	} else {
+		first, notice, err = s.jobEndedTx(ctx, requestID, jobID, status, at, tell)
+	}
+	if err != nil {
+		return false, 0, fmt.Errorf("record end of job %s of request %s: %w", jobID, requestID, err)
+	}
+	return first, notice, nil
+}
+
+// jobEndedOne is JobEnded in one statement, qJobEndedOne (PostgreSQL's).
+func (s *DB) jobEndedOne(ctx context.Context, requestID, jobID, status string, at time.Time, tell []byte) (first bool, notice int64, err error) {
+	var message any // NULL: no notice
+	if len(tell) > 0 {
+		message = string(tell)
+	}
+	for attempt := 1; ; attempt++ {
+		var found bool
+		var id sql.NullInt64
+		err = s.run.QueryRowContext(ctx, s.q(qJobEndedOne), requestID, jobID, status, at.UnixNano(),
+			message, at.UnixNano(), at.UnixNano(), message).Scan(&found, &first, &id)
+		switch {
+		case err != nil && s.d.retryable != nil && s.d.retryable(err) && attempt < maxAttempts && ctx.Err() == nil:
+			continue
+		case err != nil:
+			return false, 0, err
+		case !found:
+			return false, 0, ErrNotFound
+		}
+		return first, id.Int64, nil
+	}
+}
+
+// jobEndedTx is JobEnded in a transaction of several statements (SQLite's).
+func (s *DB) jobEndedTx(ctx context.Context, requestID, jobID, status string, at time.Time, tell []byte) (first bool, notice int64, err error) {
 	err = s.inTx(ctx, func(tx txn) error {
 		first, notice = false, 0
 		var n int
@@ -35,10 +71,7 @@ func (s *DB) JobEnded(ctx context.Context, requestID, jobID, status string, at t
 		}
 		return err
 	})
-	if err != nil {
-		return false, 0, fmt.Errorf("record end of job %s of request %s: %w", jobID, requestID, err)
-	}
-	return first, notice, nil
+	return first, notice, err
 }
 
 // EndedJobs returns jobID → final status of the request's jobs that have

@@ -254,6 +254,38 @@ UNION ALL
 SELECT 'stayed', cur.state, ` + rRequestColumns + `, NULL FROM cur JOIN requests r ON r.id = cur.id
 WHERE NOT EXISTS (SELECT 1 FROM moved)`
 
+// qCreateOne is Create's happy path in one statement, for PostgreSQL:
+// qInsertRequest, and qInsertEvent only if the request was inserted. Its
+// one row counts the requests inserted: 0 means the id is taken or the
+// table group busy, as qInsertRequest's nothing done. The arguments:
+// qInsertRequest's, then qInsertEvent's.
+var qCreateOne = `WITH req AS (
+	` + strings.Replace(qInsertRequest, "ON CONFLICT DO NOTHING", "ON CONFLICT DO NOTHING RETURNING id", 1) + `
+), ev AS (
+	INSERT INTO audit (at, request_id, actor, action, rule, account, table_group, channel, detail, review)
+	SELECT ?::bigint, ?::text, ?::text, ?::text, ?::text, ?::text, ?::text, ?::text, ?::text, ?::integer FROM req
+)
+SELECT COUNT(*) FROM req`
+
+// qJobEndedOne is JobEnded in one statement, for PostgreSQL: qJobEnded for
+// a request that exists, and the notice (where the message is not NULL)
+// only if the job's end was not recorded before. Its one row: whether
+// the request exists, whether this recorded the end, the notice's id.
+// The arguments: the request id, job id, status, ended at; the message,
+// at and due of the notice, and the message again.
+const qJobEndedOne = `WITH req AS (
+	SELECT id FROM requests WHERE id = ?
+), ended AS (
+	INSERT INTO jobs (request_id, job_id, status, ended_at) SELECT id, ?::text, ?::text, ?::bigint FROM req
+	ON CONFLICT (request_id, job_id) DO NOTHING
+	RETURNING request_id
+), told AS (
+	INSERT INTO outbox (request_id, message, created, attempts, next_attempt)
+	SELECT request_id, ?::text, ?::bigint, 0, ?::bigint FROM ended WHERE ?::text IS NOT NULL
+	RETURNING id
+)
+SELECT EXISTS (SELECT 1 FROM req), EXISTS (SELECT 1 FROM ended), (SELECT id FROM told)`
+
 // The statements of the Commvault token chains (migrations 0004).
 const (
 	qLatestTokens = `SELECT access_token, refresh_token, expires FROM token_chains WHERE name = ?`

@@ -41,15 +41,30 @@ func (s *DB) Create(ctx context.Context, r Request, e Event) error {
 	if e.At.IsZero() {
 		e.At = r.Created
 	}
+	args := []any{r.ID, r.User, r.Channel, r.Account,
+		r.Client, r.ClientID, r.TableGroup, r.SubclientID, string(r.Subclient), r.Level, r.Reason,
+		boolInt(r.Emergency), boolInt(r.Review), string(r.State), r.ParentTS, r.TaskID,
+		jobIDs(r.JobIDs), r.Problem, r.DecidedBy, unixNano(r.DecidedAt), unixNano(r.Expires),
+		r.Created.UnixNano(), r.Updated.UnixNano(), r.Owner, unixNano(r.HeldUntil)}
 	for range maxAttempts {
 		retry := false
+		if s.d.oneStatement {
+			// The request and its event in one statement: one round trip
+			// where it is inserted, the usual case; the transaction below
+			// tells why where it is not.
+			var n int
+			err := s.run.QueryRowContext(ctx, s.q(qCreateOne), append(args, e.At.UnixNano(), e.RequestID, e.Actor,
+				e.Action, e.Rule, e.Account, e.TableGroup, e.Channel, e.Detail, boolInt(e.Review))...).Scan(&n)
+			if err == nil && n > 0 {
+				return nil
+			}
+			if err != nil && !(s.d.retryable != nil && s.d.retryable(err)) {
+				return fmt.Errorf("create request %s: %w", r.ID, err)
+			}
+		}
 		err := s.inTx(ctx, func(tx txn) error {
 			retry = false
-			res, err := tx.ExecContext(ctx, s.q(qInsertRequest), r.ID, r.User, r.Channel, r.Account,
-				r.Client, r.ClientID, r.TableGroup, r.SubclientID, string(r.Subclient), r.Level, r.Reason,
-				boolInt(r.Emergency), boolInt(r.Review), string(r.State), r.ParentTS, r.TaskID,
-				jobIDs(r.JobIDs), r.Problem, r.DecidedBy, unixNano(r.DecidedAt), unixNano(r.Expires),
-				r.Created.UnixNano(), r.Updated.UnixNano(), r.Owner, unixNano(r.HeldUntil))
+			res, err := tx.ExecContext(ctx, s.q(qInsertRequest), args...)
 			if err != nil {
 				return err
 			}
@@ -274,8 +289,11 @@ func (s *DB) holder(ctx context.Context, id string) *BusyError {
 // that should go (the recorded one is returned as recorded). An unknown
 // request is ErrNotFound.
 func (s *DB) SetParentTS(ctx context.Context, id, ts string) (set bool, recorded string, err error) {
-	err = s.inTx(ctx, func(tx txn) error {
-		res, err := tx.ExecContext(ctx, s.q(qSetParentTS), ts, s.now().UnixNano(), id)
+	// No transaction: a recorded parent message is never changed, so the
+	// one that made the UPDATE do nothing is there to read after it (one
+	// statement where the UPDATE sets it, the usual case).
+	err = func() error {
+		res, err := s.write(ctx, s.q(qSetParentTS), ts, s.now().UnixNano(), id)
 		if err != nil {
 			return err
 		}
@@ -287,12 +305,12 @@ func (s *DB) SetParentTS(ctx context.Context, id, ts string) (set bool, recorded
 			recorded = ts
 			return nil
 		}
-		err = tx.QueryRowContext(ctx, s.q(qParentTS), id).Scan(&recorded)
+		err = s.run.QueryRowContext(ctx, s.q(qParentTS), id).Scan(&recorded)
 		if errors.Is(err, sql.ErrNoRows) {
 			return ErrNotFound
 		}
 		return err
-	})
+	}()
 	if err != nil {
 		return false, "", fmt.Errorf("set parent message of request %s: %w", id, err)
 	}

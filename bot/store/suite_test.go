@@ -291,6 +291,39 @@ func testSetParentTS(t *testing.T, su suite) {
 	if got.ParentTS != "1700000000.000200" || !got.Updated.Equal(c.now()) {
 		t.Errorf("after SetParentTS: ParentTS %q, Updated %v; want %q, %v", got.ParentTS, got.Updated, "1700000000.000200", c.now())
 	}
+
+	// Posts racing: one is recorded, and each of the others is told that one.
+	r2 := request("r2", 3, 13)
+	r2.ParentTS = ""
+	create(t, s, r2)
+	const racers = 8
+	type answer struct {
+		set      bool
+		recorded string
+		err      error
+	}
+	answers := make([]answer, racers)
+	var wg sync.WaitGroup
+	for i := range racers {
+		wg.Go(func() {
+			a := &answers[i]
+			a.set, a.recorded, a.err = s.SetParentTS(context.Background(), "r2", "1700000001.00000"+itoa(i))
+		})
+	}
+	wg.Wait()
+	winner := get(t, s, "r2").ParentTS
+	won := 0
+	for i, a := range answers {
+		if a.err != nil || a.recorded != winner {
+			t.Errorf("racer %d: SetParentTS = %v, %q, %v; want the recorded %q", i, a.set, a.recorded, a.err, winner)
+		}
+		if a.set {
+			won++
+		}
+	}
+	if won != 1 || winner == "" {
+		t.Errorf("%d racers set the parent message (%q), want 1", won, winner)
+	}
 }
 
 func testByState(t *testing.T, su suite) {
