@@ -225,8 +225,7 @@ func (s *DB) commit(batch []*takeReq) {
 			return
 		}
 		seen, err := s.commitOnce(ctx, live)
-		if errors.Is(err, errAbandoned) || (err != nil && s.d.retryable != nil && s.d.retryable(err) &&
-			attempt < maxAttempts && ctx.Err() == nil) {
+		if errors.Is(err, errAbandoned) || s.again(ctx, err, attempt) {
 			batch = live
 			continue
 		}

@@ -39,7 +39,7 @@ func (s *DB) jobEndedOne(ctx context.Context, requestID, jobID, status string, a
 		err = s.run.QueryRowContext(ctx, s.q(qJobEndedOne), requestID, jobID, status, at.UnixNano(),
 			message, at.UnixNano(), at.UnixNano(), message).Scan(&found, &first, &id)
 		switch {
-		case err != nil && s.d.retryable != nil && s.d.retryable(err) && attempt < maxAttempts && ctx.Err() == nil:
+		case s.again(ctx, err, attempt):
 			continue
 		case err != nil:
 			return false, 0, err

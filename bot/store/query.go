@@ -217,7 +217,7 @@ func rebindDollar(q string) string {
 }
 
 // rRequestColumns are requestColumns of the table named r.
-var rRequestColumns = "r." + strings.Join(strings.Split(strings.Join(strings.Fields(requestColumns), " "), ", "), ", r.")
+var rRequestColumns = "r." + strings.ReplaceAll(strings.Join(strings.Fields(requestColumns), " "), ", ", ", r.")
 
 // qTransitionOne is the whole of a transition in one statement, for
 // PostgreSQL: it locks the request's row and reads its state (cur),

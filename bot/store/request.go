@@ -58,7 +58,7 @@ func (s *DB) Create(ctx context.Context, r Request, e Event) error {
 			if err == nil && n > 0 {
 				return nil
 			}
-			if err != nil && !(s.d.retryable != nil && s.d.retryable(err)) {
+			if err != nil && !s.retryableErr(err) {
 				return fmt.Errorf("create request %s: %w", r.ID, err)
 			}
 		}
@@ -240,7 +240,7 @@ func (s *DB) transitionOne(ctx context.Context, id string, from []State, ch Chan
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
 			return Request{}, ErrNotFound
-		case err != nil && s.d.retryable != nil && s.d.retryable(err) && attempt < maxAttempts && ctx.Err() == nil:
+		case s.again(ctx, err, attempt):
 			continue
 		case err != nil:
 			return Request{}, err

@@ -101,10 +101,23 @@ type querier interface {
 func (s *DB) inTx(ctx context.Context, fn func(tx txn) error) error {
 	for attempt := 1; ; attempt++ {
 		err := s.writing(ctx, false, func() error { return s.tx(ctx, fn) })
-		if err == nil || s.d.retryable == nil || !s.d.retryable(err) || attempt >= maxAttempts || ctx.Err() != nil {
+		if !s.again(ctx, err, attempt) {
 			return err
 		}
 	}
+}
+
+// again reports whether what failed with err on its attempt-th run should
+// run again: the database aborted it to break a deadlock (or it lost a
+// serialization race), it has runs left of maxAttempts, and ctx has not
+// ended.
+func (s *DB) again(ctx context.Context, err error, attempt int) bool {
+	return s.retryableErr(err) && attempt < maxAttempts && ctx.Err() == nil
+}
+
+// retryableErr reports whether err lost a race that running again can win.
+func (s *DB) retryableErr(err error) bool {
+	return err != nil && s.d.retryable != nil && s.d.retryable(err)
 }
 
 // writing runs fn, which writes, holding the write lock where the database
