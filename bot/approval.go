@@ -56,6 +56,7 @@ func (b *Bot) decide(ctx context.Context, t *turn, id, card string, approve bool
 	if !approve {
 		ch.To, ch.Problem, action = store.Rejected, reason, "rejected"
 	}
+	ch.Event = r.audited(t.in.User, action, d.Rule, reason+b.console(t))
 	r, err = b.transition(ctx, r, []store.State{store.Pending}, ch)
 	switch {
 	case errors.Is(err, store.ErrConflict):
@@ -68,7 +69,6 @@ func (b *Bot) decide(ctx context.Context, t *turn, id, card string, approve bool
 	}
 	t.log.Info("click", zap.String("outcome", action))
 	b.metrics.decisions.WithLabelValues(action).Inc()
-	b.audit(ctx, t.log, r.event(t.in.User, action, d.Rule, reason+b.console(t)))
 	ctx, cancel := detached(ctx)
 	defer cancel()
 	b.updateParent(ctx, t.log, r)
@@ -153,12 +153,12 @@ func (b *Bot) expire(ctx context.Context, log *zap.Logger, r request) {
 // audit trail and shows it on the card (buttons gone), and returns r as it
 // now is. A request already moved on is *store.ConflictError.
 func (b *Bot) finish(ctx context.Context, log *zap.Logger, r request, from []store.State, ch store.Change, action string) (request, error) {
+	ch.Event = r.audited(ch.Actor, action, "", ch.Problem)
 	r, err := b.transition(ctx, r, from, ch)
 	if err != nil {
 		return r, err
 	}
 	log.Info("request", zap.String("request", r.ID), zap.String("outcome", action))
-	b.audit(ctx, log, r.event(ch.Actor, action, "", ch.Problem))
 	b.updateParent(ctx, log, r)
 	return r, nil
 }

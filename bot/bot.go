@@ -45,7 +45,7 @@ type requests interface {
 	Followed(ctx context.Context, unknownSince time.Time) ([]store.Request, error)
 	Transitions(ctx context.Context, id string) ([]store.Transition, error)
 	Audit(ctx context.Context, e store.Event) error
-	JobEnded(ctx context.Context, requestID, jobID, status string, at time.Time, tell []byte) (first bool, notice int64, err error)
+	JobEnded(ctx context.Context, requestID, jobID, status string, at time.Time, tell []byte, e *store.Event) (first bool, notice int64, err error)
 	EndedJobs(ctx context.Context, requestID string) (map[string]string, error)
 }
 

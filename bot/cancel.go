@@ -122,7 +122,8 @@ func (b *Bot) withdraw(ctx context.Context, t *turn, r request, rule, reason str
 		return false
 	}
 	next, err := b.transition(ctx, r, []store.State{r.State}, store.Change{To: store.Cancelled, Actor: t.in.User,
-		Decided: true, Problem: reason, Detail: "rule " + rule})
+		Decided: true, Problem: reason, Detail: "rule " + rule,
+		Event: r.audited(t.in.User, "cancelled", rule, cancelDetail(reason, "before it was sent; nothing runs"))})
 	switch {
 	case errors.Is(err, store.ErrConflict):
 		return true
@@ -131,7 +132,6 @@ func (b *Bot) withdraw(ctx context.Context, t *turn, r request, rule, reason str
 		return false
 	}
 	b.outcome(t, kindCancel, "cancelled", zap.String("from", string(r.State)))
-	b.audit(ctx, t.log, next.event(t.in.User, "cancelled", rule, cancelDetail(reason, "before it was sent; nothing runs")))
 	ctx, cancel := detached(ctx)
 	defer cancel()
 	b.updateParent(ctx, t.log, next)

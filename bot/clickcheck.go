@@ -158,12 +158,11 @@ func (b *Bot) endNoLongerAllowed(ctx context.Context, log *zap.Logger, r request
 		detail = "rule " + d.Rule + "; at the approval of " + clicker
 	}
 	next, err := b.transition(ctx, r, from, store.Change{To: store.Rejected, Actor: actorBot, Decided: true, Problem: problem,
-		Detail: detail})
+		Detail: detail, Event: r.audited(actorBot, "rejected", d.Rule, problem+" ("+detail+")")})
 	if err != nil {
 		return r, err
 	}
 	b.metrics.decisions.WithLabelValues("rejected").Inc()
-	b.audit(ctx, log, next.event(actorBot, "rejected", d.Rule, problem+" ("+detail+")"))
 	ctx, cancel := detached(ctx)
 	defer cancel()
 	b.updateParent(ctx, log, next)

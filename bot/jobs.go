@@ -324,7 +324,8 @@ func (b *Bot) update(ctx context.Context, r request, listed map[string]commvault
 // ended records a job's end with the reply that tells it; it reports
 // whether the end is recorded (by this call or an earlier one).
 func (b *Bot) ended(ctx context.Context, log *zap.Logger, r request, jobID, status string, tell Message) bool {
-	first, _, err := b.store.JobEnded(ctx, r.ID, jobID, status, b.now(), noticeOf(tell))
+	e := r.event(actorBot, "job-ended", "", "job "+jobID+": "+status)
+	first, _, err := b.store.JobEnded(ctx, r.ID, jobID, status, b.now(), noticeOf(tell), &e)
 	if err != nil {
 		log.Error("record job end; the next poll tries again", zap.String("job", jobID), zap.Error(err))
 		return false
@@ -332,7 +333,6 @@ func (b *Bot) ended(ctx context.Context, log *zap.Logger, r request, jobID, stat
 	if first {
 		log.Info("job ended", zap.String("job", jobID), zap.String("status", status))
 		b.metrics.jobsEnded.WithLabelValues(status).Inc()
-		b.audit(ctx, log, r.event(actorBot, "job-ended", "", "job "+jobID+": "+status))
 	}
 	return true
 }
@@ -353,12 +353,12 @@ func (b *Bot) finishJobs(ctx context.Context, log *zap.Logger, r request, ended 
 	if lost > 0 {
 		ch = store.Change{To: store.Unknown, Actor: actorBot, Problem: "Commvault lost track of a job"}
 	}
+	ch.Event = r.audited(actorBot, string(ch.To), "", "")
 	next, err := b.transition(ctx, r, []store.State{store.Submitted}, ch)
 	if err != nil {
 		log.Error("record that every job ended", zap.String("to", string(ch.To)), zap.Error(err))
 		return
 	}
-	b.audit(ctx, log, r.event(actorBot, string(next.State), "", ""))
 	b.updateParent(ctx, log, next)
 }
 

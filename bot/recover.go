@@ -193,14 +193,14 @@ func (b *Bot) reconcile(ctx context.Context, r request, jobs []commvault.Job) {
 			continue
 		}
 		next, err := b.transition(ctx, r, []store.State{store.Unknown}, store.Change{To: store.Submitted, Actor: actorBot,
-			JobIDs: []string{j.ID}, Detail: "reconciled with job " + j.ID, Tell: noticeOf(reconciledReply(r, j, b.links))})
+			JobIDs: []string{j.ID}, Detail: "reconciled with job " + j.ID, Tell: noticeOf(reconciledReply(r, j, b.links)),
+			Event: r.audited(actorBot, "reconciled", "", "job "+j.ID)})
 		if err != nil {
 			log.Error("record the reconciled job", zap.String("job", j.ID), zap.Error(err))
 			return
 		}
 		log.Info("reconciled", zap.String("job", j.ID))
 		b.tell(ctx, log, next)
-		b.audit(ctx, log, r.event(actorBot, "reconciled", "", "job "+j.ID))
 		b.updateParent(ctx, log, next)
 		return
 	}

@@ -82,6 +82,13 @@ func (r request) event(actor, action, rule, detail string) store.Event {
 		TableGroup: r.TableGroup.Name, Channel: r.Channel, Detail: detail}
 }
 
+// audited is r.event, for a store.Change to record with the change it
+// makes.
+func (r request) audited(actor, action, rule, detail string) *store.Event {
+	e := r.event(actor, action, rule, detail)
+	return &e
+}
+
 // transition moves r from one of the states from as ch says, in the store,
 // and returns r as it now is (with the approvers and ended jobs r knew). A
 // move into a state a flow passes through holds the request for this

@@ -57,13 +57,12 @@ func (b *Bot) keepWithin(ctx context.Context) {
 		log := b.log.With(zap.String("request", r.ID))
 		problem := "no job for it appeared in Commvault in the hour after it was sent"
 		next, err := b.transition(ctx, r, []store.State{store.Unknown}, store.Change{To: store.Failed, Actor: actorBot,
-			Problem: problem, Tell: noticeOf(noJobAppearedReply(r))})
+			Problem: problem, Tell: noticeOf(noJobAppearedReply(r)), Event: r.audited(actorBot, "failed", "", problem)})
 		if err != nil {
 			log.Error("record that no job appeared", zap.Error(err))
 			continue
 		}
 		b.tell(ctx, log, next)
-		b.audit(ctx, log, next.event(actorBot, "failed", "", problem))
 		b.updateParent(ctx, log, next)
 	}
 	n, events, err := b.store.Purge(ctx, now.Add(-b.retention), now.Add(-b.auditKeep))

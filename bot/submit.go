@@ -73,7 +73,8 @@ func (b *Bot) submit(ctx context.Context, log *zap.Logger, r request) {
 // the thread was told, and told until Slack takes it.
 func (b *Bot) submitted(ctx context.Context, log *zap.Logger, r request, task commvault.Task) {
 	ch := store.Change{To: store.Submitted, Actor: actorBot, TaskID: task.ID, JobIDs: task.JobIDs,
-		Tell: noticeOf(submittedReply(r, b.links))}
+		Tell:  noticeOf(submittedReply(r, b.links)),
+		Event: r.audited(actorBot, "submitted", "", fmt.Sprintf("task %d, jobs %s", task.ID, strings.Join(task.JobIDs, ", ")))}
 	next, err := b.transition(ctx, r, []store.State{store.Submitting}, ch)
 	var conflict *store.ConflictError
 	if errors.As(err, &conflict) && conflict.State == store.Unknown {
@@ -87,7 +88,6 @@ func (b *Bot) submitted(ctx context.Context, log *zap.Logger, r request, task co
 		return
 	}
 	b.tell(ctx, log, next)
-	b.audit(ctx, log, next.event(actorBot, "submitted", "", fmt.Sprintf("task %d, jobs %s", task.ID, strings.Join(task.JobIDs, ", "))))
 	b.updateParent(ctx, log, next)
 }
 
@@ -99,14 +99,13 @@ func (b *Bot) failed(ctx context.Context, log *zap.Logger, r request, problem st
 // failedWith is failed, telling the thread m.
 func (b *Bot) failedWith(ctx context.Context, log *zap.Logger, r request, problem string, m Message) {
 	r, err := b.transition(ctx, r, []store.State{store.Submitting}, store.Change{To: store.Failed, Actor: actorBot, Problem: problem,
-		Tell: noticeOf(m)})
+		Tell: noticeOf(m), Event: r.audited(actorBot, "failed", "", problem)})
 	if err != nil {
 		log.Error("record the failed submission", zap.Error(err))
 		return
 	}
 	b.metrics.submissions.WithLabelValues("failed").Inc()
 	b.tell(ctx, log, r)
-	b.audit(ctx, log, r.event(actorBot, "failed", "", problem))
 	b.updateParent(ctx, log, r)
 }
 
@@ -121,14 +120,13 @@ type unknownCause struct {
 // unknown records and reports a submission whose outcome is not known.
 func (b *Bot) unknown(ctx context.Context, log *zap.Logger, r request, cause unknownCause, problem, ref string) {
 	r, err := b.transition(ctx, r, []store.State{store.Submitting}, store.Change{To: store.Unknown, Actor: actorBot, Problem: problem,
-		Tell: noticeOf(outcomeUnknownReply(r, cause, ref))})
+		Tell: noticeOf(outcomeUnknownReply(r, cause, ref)), Event: r.audited(actorBot, "unknown", "", problem+" (ref "+ref+")")})
 	if err != nil {
 		log.Error("record the unknown outcome", zap.Error(err))
 		return
 	}
 	b.metrics.submissions.WithLabelValues("unknown").Inc()
 	b.tell(ctx, log, r)
-	b.audit(ctx, log, r.event(actorBot, "unknown", "", problem+" (ref "+ref+")"))
 	b.updateParent(ctx, log, r)
 }
 

@@ -286,11 +286,12 @@ type failingEnds struct {
 	left atomic.Int32
 }
 
-func (s *failingEnds) JobEnded(ctx context.Context, requestID, jobID, status string, at time.Time, tell []byte) (bool, int64, error) {
+func (s *failingEnds) JobEnded(ctx context.Context, requestID, jobID, status string, at time.Time, tell []byte,
+	e *store.Event) (bool, int64, error) {
 	if s.left.Add(-1) >= 0 {
 		return false, 0, errors.New("injected: database is locked")
 	}
-	return s.storage.JobEnded(ctx, requestID, jobID, status, at, tell)
+	return s.storage.JobEnded(ctx, requestID, jobID, status, at, tell, e)
 }
 
 func TestJobEndWriteThatFailsIsMadeAgain(t *testing.T) {

@@ -20,9 +20,38 @@ func (s *DB) Audit(ctx context.Context, e Event) error {
 
 // insertEvent runs qInsertEvent (in query) for e, whose At is set.
 func insertEvent(ctx context.Context, db querier, query string, e Event) error {
-	_, err := db.ExecContext(ctx, query, e.At.UnixNano(), e.RequestID, e.Actor, e.Action, e.Rule,
-		e.Account, e.TableGroup, e.Channel, e.Detail, boolInt(e.Review))
+	_, err := db.ExecContext(ctx, query, e.args()...)
 	return err
+}
+
+// args are qInsertEvent's arguments for e, whose At is set.
+func (e Event) args() []any {
+	return []any{e.At.UnixNano(), e.RequestID, e.Actor, e.Action, e.Rule,
+		e.Account, e.TableGroup, e.Channel, e.Detail, boolInt(e.Review)}
+}
+
+// with is e, where it is set, as a write of request id at at records it:
+// its RequestID is id, and a zero At is at. It is nil where e is.
+func (e *Event) with(id string, at time.Time) *Event {
+	if e == nil {
+		return nil
+	}
+	out := *e
+	out.RequestID = id
+	if out.At.IsZero() {
+		out.At = at
+	}
+	return &out
+}
+
+// eventArgs are the arguments of an audit insert that a NULL action
+// skips (qTransitionOne's, qJobEndedOne's): e's, then its action again;
+// all NULL where e is nil.
+func eventArgs(e *Event) []any {
+	if e == nil {
+		return make([]any, 11)
+	}
+	return append(e.args(), e.Action)
 }
 
 // AuditSince lists events at or after since, oldest first (in the order

@@ -11,15 +11,18 @@ import (
 // first is true only for the one caller that recorded it, and only then is
 // tell (if not empty) added to the request's outbox, in the same
 // transaction, due at once (the lease holder posts it): notice is its ID.
+// So is e, where it is set, added to the audit trail (as Change.Event).
 // The request must exist (ErrNotFound).
-func (s *DB) JobEnded(ctx context.Context, requestID, jobID, status string, at time.Time, tell []byte) (first bool, notice int64, err error) {
+func (s *DB) JobEnded(ctx context.Context, requestID, jobID, status string, at time.Time, tell []byte,
+	e *Event) (first bool, notice int64, err error) {
 	if at.IsZero() {
 		at = s.now()
 	}
+	e = e.with(requestID, at)
 	if s.d.oneStatement {
-		first, notice, err = s.jobEndedOne(ctx, requestID, jobID, status, at, tell)
+		first, notice, err = s.jobEndedOne(ctx, requestID, jobID, status, at, tell, e)
 	} else {
-		first, notice, err = s.jobEndedTx(ctx, requestID, jobID, status, at, tell)
+		first, notice, err = s.jobEndedTx(ctx, requestID, jobID, status, at, tell, e)
 	}
 	if err != nil {
 		return false, 0, fmt.Errorf("record end of job %s of request %s: %w", jobID, requestID, err)
@@ -28,16 +31,18 @@ func (s *DB) JobEnded(ctx context.Context, requestID, jobID, status string, at t
 }
 
 // jobEndedOne is JobEnded in one statement, qJobEndedOne (PostgreSQL's).
-func (s *DB) jobEndedOne(ctx context.Context, requestID, jobID, status string, at time.Time, tell []byte) (first bool, notice int64, err error) {
+func (s *DB) jobEndedOne(ctx context.Context, requestID, jobID, status string, at time.Time, tell []byte,
+	e *Event) (first bool, notice int64, err error) {
 	var message any // NULL: no notice
 	if len(tell) > 0 {
 		message = string(tell)
 	}
+	args := append([]any{requestID, jobID, status, at.UnixNano(), message, at.UnixNano(), at.UnixNano(), message},
+		eventArgs(e)...)
 	for attempt := 1; ; attempt++ {
 		var found bool
 		var id sql.NullInt64
-		err = s.run.QueryRowContext(ctx, s.q(qJobEndedOne), requestID, jobID, status, at.UnixNano(),
-			message, at.UnixNano(), at.UnixNano(), message).Scan(&found, &first, &id)
+		err = s.run.QueryRowContext(ctx, s.q(qJobEndedOne), args...).Scan(&found, &first, &id)
 		switch {
 		case s.again(ctx, err, attempt):
 			continue
@@ -51,7 +56,8 @@ func (s *DB) jobEndedOne(ctx context.Context, requestID, jobID, status string, a
 }
 
 // jobEndedTx is JobEnded in a transaction of several statements (SQLite's).
-func (s *DB) jobEndedTx(ctx context.Context, requestID, jobID, status string, at time.Time, tell []byte) (first bool, notice int64, err error) {
+func (s *DB) jobEndedTx(ctx context.Context, requestID, jobID, status string, at time.Time, tell []byte,
+	e *Event) (first bool, notice int64, err error) {
 	err = s.inTx(ctx, func(tx txn) error {
 		first, notice = false, 0
 		var n int
@@ -66,10 +72,21 @@ func (s *DB) jobEndedTx(ctx context.Context, requestID, jobID, status string, at
 			return err
 		}
 		added, err := res.RowsAffected()
-		if first = added > 0; first && len(tell) > 0 {
-			notice, err = s.addNotice(ctx, tx, requestID, tell, at, at)
+		if err != nil {
+			return err
 		}
-		return err
+		if first = added > 0; !first {
+			return nil
+		}
+		if len(tell) > 0 {
+			if notice, err = s.addNotice(ctx, tx, requestID, tell, at, at); err != nil {
+				return err
+			}
+		}
+		if e != nil {
+			return insertEvent(ctx, tx, s.q(qInsertEvent), *e)
+		}
+		return nil
 	})
 	return first, notice, err
 }

@@ -230,7 +230,8 @@ var rRequestColumns = "r." + strings.ReplaceAll(strings.Join(strings.Fields(requ
 // arguments: id; to, at, decided_by, decided_at, task_id, job_ids,
 // problem, owner, held_until as in qTransition; the states to move from
 // (an array); to, actor, at, detail of the transition; the message, at,
-// due and the message again of the notice.
+// due and the message again of the notice; the audit event's columns as
+// in qInsertEvent and its action again (NULL: no event).
 var qTransitionOne = `WITH cur AS (
 	SELECT id, state FROM requests WHERE id = ? FOR UPDATE
 ), moved AS (
@@ -248,11 +249,19 @@ var qTransitionOne = `WITH cur AS (
 	INSERT INTO outbox (request_id, message, created, attempts, next_attempt)
 	SELECT id, ?::text, ?::bigint, 0, ?::bigint FROM moved WHERE ?::text IS NOT NULL
 	RETURNING id
+), audited AS (
+	` + qAuditIf + ` FROM moved WHERE ?::text IS NOT NULL
 )
 SELECT 'moved', prev, ` + requestColumns + `, (SELECT id FROM told) FROM moved
 UNION ALL
 SELECT 'stayed', cur.state, ` + rRequestColumns + `, NULL FROM cur JOIN requests r ON r.id = cur.id
 WHERE NOT EXISTS (SELECT 1 FROM moved)`
+
+// qAuditIf is qInsertEvent as the SELECT of a data-modifying WITH, for
+// PostgreSQL: the caller adds its FROM (a row only where the event is to
+// be recorded) and any WHERE.
+const qAuditIf = `INSERT INTO audit (at, request_id, actor, action, rule, account, table_group, channel, detail, review)
+	SELECT ?::bigint, ?::text, ?::text, ?::text, ?::text, ?::text, ?::text, ?::text, ?::text, ?::integer`
 
 // qCreateOne is Create's happy path in one statement, for PostgreSQL:
 // qInsertRequest, and qInsertEvent only if the request was inserted. Its
@@ -262,8 +271,7 @@ WHERE NOT EXISTS (SELECT 1 FROM moved)`
 var qCreateOne = `WITH req AS (
 	` + strings.Replace(qInsertRequest, "ON CONFLICT DO NOTHING", "ON CONFLICT DO NOTHING RETURNING id", 1) + `
 ), ev AS (
-	INSERT INTO audit (at, request_id, actor, action, rule, account, table_group, channel, detail, review)
-	SELECT ?::bigint, ?::text, ?::text, ?::text, ?::text, ?::text, ?::text, ?::text, ?::text, ?::integer FROM req
+	` + qAuditIf + ` FROM req
 )
 SELECT COUNT(*) FROM req`
 
@@ -272,7 +280,9 @@ SELECT COUNT(*) FROM req`
 // only if the job's end was not recorded before. Its one row: whether
 // the request exists, whether this recorded the end, the notice's id.
 // The arguments: the request id, job id, status, ended at; the message,
-// at and due of the notice, and the message again.
+// at and due of the notice, and the message again; the audit event's
+// columns as in qInsertEvent and its action again (NULL: no event), which
+// is recorded only with the end.
 const qJobEndedOne = `WITH req AS (
 	SELECT id FROM requests WHERE id = ?
 ), ended AS (
@@ -283,6 +293,8 @@ const qJobEndedOne = `WITH req AS (
 	INSERT INTO outbox (request_id, message, created, attempts, next_attempt)
 	SELECT request_id, ?::text, ?::bigint, 0, ?::bigint FROM ended WHERE ?::text IS NOT NULL
 	RETURNING id
+), audited AS (
+	` + qAuditIf + ` FROM ended WHERE ?::text IS NOT NULL
 )
 SELECT EXISTS (SELECT 1 FROM req), EXISTS (SELECT 1 FROM ended), (SELECT id FROM told)`
 

@@ -53,8 +53,7 @@ func (s *DB) Create(ctx context.Context, r Request, e Event) error {
 			// where it is inserted, the usual case; the transaction below
 			// tells why where it is not.
 			var n int
-			err := s.run.QueryRowContext(ctx, s.q(qCreateOne), append(args, e.At.UnixNano(), e.RequestID, e.Actor,
-				e.Action, e.Rule, e.Account, e.TableGroup, e.Channel, e.Detail, boolInt(e.Review))...).Scan(&n)
+			err := s.run.QueryRowContext(ctx, s.q(qCreateOne), append(args, e.args()...)...).Scan(&n)
 			if err == nil && n > 0 {
 				return nil
 			}
@@ -201,6 +200,11 @@ func (s *DB) transitionTx(ctx context.Context, id string, from []State, ch Chang
 				ch.Actor, at.UnixNano(), ch.Detail); err != nil {
 				return err
 			}
+			if e := ch.Event.with(id, at); e != nil {
+				if err := insertEvent(ctx, tx, s.q(qInsertEvent), *e); err != nil {
+					return err
+				}
+			}
 			if len(ch.Tell) > 0 {
 				out.Notice, err = s.addNotice(ctx, tx, id, ch.Tell, at, at.Add(noticeGrace))
 			}
@@ -224,11 +228,12 @@ func (s *DB) transitionOne(ctx context.Context, id string, from []State, ch Chan
 	if len(ch.Tell) > 0 {
 		tell = string(ch.Tell)
 	}
-	args := make([]any, 0, 20)
+	args := make([]any, 0, 31)
 	args = append(args, id)
 	args = append(args, set...)
 	args = append(args, states, string(ch.To), ch.Actor, at.UnixNano(), ch.Detail,
 		tell, at.UnixNano(), at.Add(noticeGrace).UnixNano(), tell)
+	args = append(args, eventArgs(ch.Event.with(id, at))...)
 	for attempt := 1; ; attempt++ {
 		var (
 			what   string

@@ -121,6 +121,10 @@ type Change struct {
 	// added to the outbox in the same transaction, and stays there until it
 	// is marked posted (NoticePosted). JSON, opaque to the store.
 	Tell []byte
+	// Event, when set, is added to the audit trail in the same
+	// transaction, so that the trail holds every change and only those
+	// made. Its RequestID is the request's; a zero At is the change's.
+	Event *Event
 }
 
 // Notice is a message a request's thread must be told, kept in the outbox

@@ -180,7 +180,7 @@ func testJobEnded(t *testing.T, su suite) {
 		{"r1", "1002", "Killed", true},
 		{"r2", "1001", "Failed", true}, // per request
 	} {
-		first, _, err := s.JobEnded(ctx, tt.request, tt.job, tt.status, t0, nil)
+		first, _, err := s.JobEnded(ctx, tt.request, tt.job, tt.status, t0, nil, nil)
 		if err != nil || first != tt.first {
 			t.Errorf("JobEnded(%s, %s, %s) = %v, %v; want %v, nil", tt.request, tt.job, tt.status, first, err, tt.first)
 		}
@@ -200,7 +200,7 @@ func testConcurrentJobEnded(t *testing.T, su suite) {
 	var wg sync.WaitGroup
 	for i := range n {
 		wg.Go(func() {
-			first[i], _, errs[i] = s.JobEnded(context.Background(), "r1", "1001", "Completed", time.Time{}, nil)
+			first[i], _, errs[i] = s.JobEnded(context.Background(), "r1", "1001", "Completed", time.Time{}, nil, nil)
 		})
 	}
 	wg.Wait()
@@ -234,7 +234,7 @@ func testReopen(t *testing.T, su suite) {
 	if _, err := s.seen(ctx, time.Hour, "env-1"); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := s.JobEnded(ctx, "r2", "1001", "Completed", t0, nil); err != nil {
+	if _, _, err := s.JobEnded(ctx, "r2", "1001", "Completed", t0, nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	events, err := s.AuditSince(ctx, time.Time{})
@@ -257,7 +257,7 @@ func testReopen(t *testing.T, su suite) {
 	if seen, err := s.seen(ctx, time.Hour, "env-1"); err != nil || !seen {
 		t.Errorf("Seen(env-1) after reopening = %v, %v; want true", seen, err)
 	}
-	if first, _, err := s.JobEnded(ctx, "r2", "1001", "Completed", t0, nil); err != nil || first {
+	if first, _, err := s.JobEnded(ctx, "r2", "1001", "Completed", t0, nil, nil); err != nil || first {
 		t.Errorf("JobEnded after reopening = %v, %v; want false", first, err)
 	}
 	// The table group lock outlives the restart too.

@@ -36,6 +36,7 @@ func testStore(t *testing.T, newURL func(t *testing.T) string) {
 		{"set parent ts", testSetParentTS},
 		{"by state", testByState},
 		{"audit", testAudit},
+		{"audited changes", testAuditedChanges},
 		{"seen", testSeen},
 		{"concurrent seen", testConcurrentSeen},
 		{"seen, keys in either order", testSeenEitherOrder},
@@ -254,7 +255,7 @@ func testNotFound(t *testing.T, su suite) {
 	_, getErr := s.Get(ctx, "nope")
 	_, trErr := s.Transition(ctx, "nope", []State{Pending}, Change{To: Approved})
 	_, listErr := s.Transitions(ctx, "nope")
-	_, _, jobErr := s.JobEnded(ctx, "nope", "1001", "Completed", t0, nil)
+	_, _, jobErr := s.JobEnded(ctx, "nope", "1001", "Completed", t0, nil, nil)
 	_, _, parentErr := s.SetParentTS(ctx, "nope", "1.2")
 	_, endedErr := s.EndedJobs(ctx, "nope")
 	for name, err := range map[string]error{

@@ -146,11 +146,11 @@ func testJobEndTold(t *testing.T, su suite) {
 	ctx := context.Background()
 	s, _ := su.open(t, newClock())
 	create(t, s, request("r1", 3, 12))
-	first, notice, err := s.JobEnded(ctx, "r1", "1001", "Completed", t0, []byte(`"ended"`))
+	first, notice, err := s.JobEnded(ctx, "r1", "1001", "Completed", t0, []byte(`"ended"`), nil)
 	if err != nil || !first || notice == 0 {
 		t.Fatalf("JobEnded with a notice = %v, %d, %v", first, notice, err)
 	}
-	first, notice, err = s.JobEnded(ctx, "r1", "1001", "Completed", t0, []byte(`"ended again"`))
+	first, notice, err = s.JobEnded(ctx, "r1", "1001", "Completed", t0, []byte(`"ended again"`), nil)
 	if err != nil || first || notice != 0 {
 		t.Errorf("JobEnded again = %v, %d, %v; want no second notice", first, notice, err)
 	}
