@@ -317,11 +317,22 @@ func (s *DB) takeKeys(ctx context.Context, tx txn, live []*takeReq, now time.Tim
 	if len(keys) == 0 {
 		return nil
 	}
-	args := make([]any, 0, 2*len(keys)+1)
-	for _, k := range keys {
-		args = append(args, k, expires[k])
+	var query string
+	var args []any
+	if s.d.arrays {
+		exps := make([]int64, len(keys))
+		for i, k := range keys {
+			exps[i] = expires[k]
+		}
+		query, args = qTakeKeysArrays, []any{keys, exps, now.UnixNano()}
+	} else {
+		args = make([]any, 0, 2*len(keys)+1)
+		for _, k := range keys {
+			args = append(args, k, expires[k])
+		}
+		query, args = fmt.Sprintf(qTakeKeys, valuesList(len(keys), 2)), append(args, now.UnixNano())
 	}
-	rows, err := tx.QueryContext(ctx, s.q(fmt.Sprintf(qTakeKeys, valuesList(len(keys), 2))), append(args, now.UnixNano())...)
+	rows, err := tx.QueryContext(ctx, s.q(query), args...)
 	if err != nil {
 		return err
 	}
@@ -356,8 +367,7 @@ func (s *DB) takeKeys(ctx context.Context, tx txn, live []*takeReq, now time.Tim
 // their keys, each claimed by its owner for its lease (unclaimed when the
 // owner is "").
 func (s *DB) takeItems(ctx context.Context, tx txn, live []*takeReq, now time.Time, seen []bool) error {
-	var args []any
-	n := 0
+	var cols itemColumns
 	for i, r := range live {
 		if seen[i] {
 			continue
@@ -366,18 +376,53 @@ func (s *DB) takeItems(ctx context.Context, tx txn, live []*takeReq, now time.Ti
 		if received.IsZero() {
 			received = now
 		}
-		attempts, owner, until := 0, any(nil), any(nil)
+		var attempts int32
+		var until int64
 		if r.owner != "" {
-			attempts, owner, until = 1, r.owner, now.Add(r.lease).UnixNano()
+			attempts, until = 1, now.Add(r.lease).UnixNano()
 		}
-		args = append(args, r.item.ID, r.item.Kind, string(r.item.Payload), received.UnixNano(), attempts, owner, until)
-		n++
+		cols.add(r.item, received.UnixNano(), attempts, r.owner, until)
 	}
-	if n == 0 {
+	if len(cols.ids) == 0 {
 		return nil
 	}
-	_, err := tx.ExecContext(ctx, s.q(fmt.Sprintf(qTakeItems, valuesList(n, 7))), args...)
+	var err error
+	if s.d.arrays {
+		_, err = tx.ExecContext(ctx, s.q(qTakeItemsArrays), cols.ids, cols.kinds, cols.payloads, cols.received,
+			cols.attempts, cols.owners, cols.until)
+	} else {
+		_, err = tx.ExecContext(ctx, s.q(fmt.Sprintf(qTakeItems, valuesList(len(cols.ids), 7))), cols.rows()...)
+	}
 	return err
+}
+
+// itemColumns are the new inbox items of a batch, a slice for each column
+// of qTakeItemsArrays: an owner "" and an until 0 are NULL.
+type itemColumns struct {
+	ids, kinds, payloads []string
+	received             []int64
+	attempts             []int32
+	owners               []string
+	until                []int64
+}
+
+func (c *itemColumns) add(item InboxItem, received int64, attempts int32, owner string, until int64) {
+	c.ids, c.kinds, c.payloads = append(c.ids, item.ID), append(c.kinds, item.Kind), append(c.payloads, string(item.Payload))
+	c.received, c.attempts = append(c.received, received), append(c.attempts, attempts)
+	c.owners, c.until = append(c.owners, owner), append(c.until, until)
+}
+
+// rows are the items as qTakeItems's VALUES list takes them, row by row.
+func (c *itemColumns) rows() []any {
+	args := make([]any, 0, 7*len(c.ids))
+	for i := range c.ids {
+		var owner, until any // NULL: unclaimed
+		if c.owners[i] != "" {
+			owner, until = c.owners[i], c.until[i]
+		}
+		args = append(args, c.ids[i], c.kinds[i], c.payloads[i], c.received[i], c.attempts[i], owner, until)
+	}
+	return args
 }
 
 // purgeDue reports whether it is time to purge (next is when, one of

@@ -86,6 +86,7 @@ func openPostgres(ctx context.Context, rest string, now func() time.Time) (*DB, 
 			// state that another transaction committed.
 			txOptions:  &sql.TxOptions{Isolation: sql.LevelReadCommitted},
 			skipLocked: " FOR UPDATE SKIP LOCKED",
+			arrays:     true,
 		},
 		name:  name,
 		local: now,

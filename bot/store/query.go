@@ -96,6 +96,17 @@ const (
 	// NULL), doing nothing for an id that is there.
 	qTakeItems = `INSERT INTO inbox (id, kind, payload, received, attempts, claimed_by, claimed_until) VALUES %s
 	ON CONFLICT (id) DO NOTHING`
+	// qTakeKeysArrays and qTakeItemsArrays are qTakeKeys and qTakeItems
+	// with an array for each column (dialect.arrays): keys and expiries;
+	// ids, kinds, payloads, received, attempts, claimers ('' for NULL) and
+	// claimed until (0 for NULL).
+	qTakeKeysArrays = `INSERT INTO dedup (key, expires) SELECT * FROM unnest(?::text[], ?::bigint[])
+	ON CONFLICT (key) DO UPDATE SET expires = excluded.expires WHERE dedup.expires < ? RETURNING key`
+	qTakeItemsArrays = `INSERT INTO inbox (id, kind, payload, received, attempts, claimed_by, claimed_until)
+	SELECT id, kind, payload, received, attempts, NULLIF(owner, ''), NULLIF(until, 0)
+	FROM unnest(?::text[], ?::text[], ?::text[], ?::bigint[], ?::integer[], ?::text[], ?::bigint[])
+	AS t (id, kind, payload, received, attempts, owner, until)
+	ON CONFLICT (id) DO NOTHING`
 	qSeenPurge = `DELETE FROM dedup WHERE expires < ?`
 	// The outbox: what threads must be told.
 	qInsertNotice = `INSERT INTO outbox (request_id, message, created, attempts, next_attempt)

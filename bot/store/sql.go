@@ -38,6 +38,13 @@ type dialect struct {
 	// database is what a statement costs; false: in a transaction of
 	// several (SQLite's, in process).
 	oneStatement bool
+	// arrays runs the group commit's batch statements with an array for
+	// each column (PostgreSQL's unnest), so that a statement's text is the
+	// same whatever the batch's size: prepared and planned once on each
+	// connection, where a VALUES list of each size was parsed and planned
+	// again (a round trip more, and CPU the burst needs); false: VALUES
+	// lists (SQLite's, whose statement cache is the store's own).
+	arrays bool
 }
 
 // DB is backupbot's durable state in a SQLite or PostgreSQL database, through
