@@ -324,8 +324,8 @@ func (b *Bot) update(ctx context.Context, r request, listed map[string]commvault
 // ended records a job's end with the reply that tells it; it reports
 // whether the end is recorded (by this call or an earlier one).
 func (b *Bot) ended(ctx context.Context, log *zap.Logger, r request, jobID, status string, tell Message) bool {
-	e := r.event(actorBot, "job-ended", "", "job "+jobID+": "+status)
-	first, _, err := b.store.JobEnded(ctx, r.ID, jobID, status, b.now(), noticeOf(tell), &e)
+	first, _, err := b.store.JobEnded(ctx, r.ID, jobID, status, b.now(), noticeOf(tell),
+		r.audited(actorBot, "job-ended", "", "job "+jobID+": "+status))
 	if err != nil {
 		log.Error("record job end; the next poll tries again", zap.String("job", jobID), zap.Error(err))
 		return false
