@@ -2,9 +2,11 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"time"
 )
@@ -182,7 +184,21 @@ func (s *DB) commitTakes() {
 			return
 		}
 		s.commit(batch)
+		if s.purgeDue(&s.nextPurge, s.now()) {
+			s.taking.Add(1)
+			go s.purgeKeys()
+		}
 	}
+}
+
+// purgeKeys deletes the expired keys, away from the acks' way: a purge
+// that fails is tried again after purgeEvery, and until then the table
+// only holds more keys than it needs to.
+func (s *DB) purgeKeys() {
+	defer s.taking.Done()
+	ctx, cancel := context.WithTimeout(context.Background(), takeTimeout)
+	defer cancel()
+	_, _ = s.write(ctx, s.q(qSeenPurge), s.now().UnixNano())
 }
 
 // nextBatch waits for a request on ch, then takes those waiting behind it,
@@ -247,7 +263,10 @@ func (s *DB) commit(batch []*takeReq) {
 // there unexpired; a renewal of each key that was (a retry, rarely); every
 // new item in one INSERT. They do what the Takes one after another would:
 // a key given by two Takes of the batch is the first one's, and the second
-// has seen it.
+// has seen it. On PostgreSQL the three are one statement (takeOne), so a
+// batch is three round trips: BEGIN, it, COMMIT. The COMMIT stays a round
+// trip of its own so that a Take given up while the statement runs (a
+// database that stalls) is rolled back with the batch, never recorded.
 func (s *DB) commitOnce(ctx context.Context, live []*takeReq) (seen []bool, err error) {
 	err = s.writing(ctx, true, func() error {
 		seen, err = s.commitLocked(ctx, live)
@@ -262,7 +281,7 @@ func (s *DB) commitLocked(ctx context.Context, live []*takeReq) ([]bool, error) 
 	// transaction's context): its own bound is longer than the statements'.
 	txCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), commitTimeout)
 	defer cancel()
-	sqlTx, err := s.db.BeginTx(txCtx, s.d.txOptions)
+	sqlTx, err := s.takeDB.BeginTx(txCtx, s.d.txOptions)
 	if err != nil {
 		return nil, err
 	}
@@ -270,16 +289,17 @@ func (s *DB) commitLocked(ctx context.Context, live []*takeReq) ([]bool, error) 
 	now := s.now()
 	seen := make([]bool, len(live))
 	err = func() error {
-		if s.purgeDue(&s.nextPurge, now) {
-			if _, err := tx.ExecContext(ctx, s.q(qSeenPurge), now.UnixNano()); err != nil {
+		if s.d.arrays {
+			if err := s.takeOne(ctx, tx, live, now, seen); err != nil {
 				return err
 			}
-		}
-		if err := s.takeKeys(ctx, tx, live, now, seen); err != nil {
-			return err
-		}
-		if err := s.takeItems(ctx, tx, live, now, seen); err != nil {
-			return err
+		} else {
+			if err := s.takeKeys(ctx, tx, live, now, seen); err != nil {
+				return err
+			}
+			if err := s.takeItems(ctx, tx, live, now, seen); err != nil {
+				return err
+			}
 		}
 		for _, r := range live {
 			if !r.state.CompareAndSwap(takeWaiting, takeCommitting) && r.state.Load() != takeCommitting {
@@ -295,78 +315,123 @@ func (s *DB) commitLocked(ctx context.Context, live []*takeReq) ([]bool, error) 
 	return seen, tx.Commit()
 }
 
-// takeKeys records the keys of live's Takes within tx and sets seen[i] for
-// each Take with a key that was there unexpired, or that an earlier Take
-// of the batch gave; those keys are renewed.
-func (s *DB) takeKeys(ctx context.Context, tx txn, live []*takeReq, now time.Time, seen []bool) error {
-	first := make(map[string]int)     // key → the Take it is recorded for
-	expires := make(map[string]int64) // key → its new expiry: the latest its Takes ask
-	var keys []string
+// batchKeys are the keys of a batch's Takes, each once, sorted: with the
+// Take it is recorded for (the first that gives it) and its expiry (the
+// latest its Takes ask).
+type batchKeys struct {
+	keys    []string
+	expires []int64
+	first   []int32 // the index of its Take in the batch
+}
+
+// keysOf is the keys of live's Takes; it sets seen[i] for each Take with a
+// key that an earlier Take of the batch gave.
+func keysOf(live []*takeReq, now time.Time, seen []bool) batchKeys {
+	at := make(map[string]int) // key → its index in b
+	var b batchKeys
 	for i, r := range live {
 		exp := now.Add(r.ttl).UnixNano()
 		for _, k := range r.keys {
-			if _, dup := first[k]; dup {
+			if j, dup := at[k]; dup {
 				seen[i] = true
-				expires[k] = max(expires[k], exp)
+				b.expires[j] = max(b.expires[j], exp)
 				continue
 			}
-			first[k], expires[k] = i, exp
-			keys = append(keys, k)
+			at[k] = len(b.keys)
+			b.keys, b.expires, b.first = append(b.keys, k), append(b.expires, exp), append(b.first, int32(i))
 		}
 	}
-	if len(keys) == 0 {
-		return nil
+	// One order for every batch: two that share keys (a retry on another
+	// replica) lock them in the same order, and neither waits for the
+	// other while it waits for it.
+	idx := make([]int, len(b.keys))
+	for i := range idx {
+		idx[i] = i
 	}
-	var query string
-	var args []any
-	if s.d.arrays {
-		exps := make([]int64, len(keys))
-		for i, k := range keys {
-			exps[i] = expires[k]
-		}
-		query, args = qTakeKeysArrays, []any{keys, exps, now.UnixNano()}
-	} else {
-		args = make([]any, 0, 2*len(keys)+1)
-		for _, k := range keys {
-			args = append(args, k, expires[k])
-		}
-		query, args = fmt.Sprintf(qTakeKeys, valuesList(len(keys), 2)), append(args, now.UnixNano())
+	slices.SortFunc(idx, func(x, y int) int { return strings.Compare(b.keys[x], b.keys[y]) })
+	sorted := batchKeys{keys: make([]string, len(idx)), expires: make([]int64, len(idx)), first: make([]int32, len(idx))}
+	for i, j := range idx {
+		sorted.keys[i], sorted.expires[i], sorted.first[i] = b.keys[j], b.expires[j], b.first[j]
 	}
-	rows, err := tx.QueryContext(ctx, s.q(query), args...)
-	if err != nil {
-		return err
-	}
-	recorded := make(map[string]bool, len(keys))
+	return sorted
+}
+
+// scanKeys reads the keys that rows return, and closes them.
+func scanKeys(rows *sql.Rows, n int) (map[string]bool, error) {
+	keys := make(map[string]bool, n)
 	for rows.Next() {
 		var k string
 		if err := rows.Scan(&k); err != nil {
 			_ = rows.Close()
-			return err
+			return nil, err
 		}
-		recorded[k] = true
+		keys[k] = true
 	}
 	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	return keys, rows.Err()
+}
+
+// takeOne is takeKeys and takeItems as the one statement qTakeOne
+// (PostgreSQL): it records the keys, renews those that were there unexpired
+// and records the items of the Takes none of whose keys was there.
+func (s *DB) takeOne(ctx context.Context, tx txn, live []*takeReq, now time.Time, seen []bool) error {
+	keys := keysOf(live, now, seen)
+	items := itemsOf(live, now, seen)
+	rows, err := tx.QueryContext(ctx, s.q(qTakeOne), keys.keys, keys.expires, keys.first, now.UnixNano(),
+		items.ids, items.kinds, items.payloads, items.received, items.attempts, items.owners, items.until, items.takes)
+	if err != nil {
 		return err
 	}
-	if err := rows.Err(); err != nil {
+	recorded, err := scanKeys(rows, len(keys.keys))
+	if err != nil {
 		return err
 	}
-	for _, k := range keys {
+	for i, k := range keys.keys {
+		if !recorded[k] {
+			seen[keys.first[i]] = true // there, unexpired: renewed by the statement
+		}
+	}
+	return nil
+}
+
+// takeKeys records the keys of live's Takes within tx and sets seen[i] for
+// each Take with a key that was there unexpired, or that an earlier Take
+// of the batch gave; those keys are renewed.
+func (s *DB) takeKeys(ctx context.Context, tx txn, live []*takeReq, now time.Time, seen []bool) error {
+	b := keysOf(live, now, seen)
+	if len(b.keys) == 0 {
+		return nil
+	}
+	args := make([]any, 0, 2*len(b.keys)+1)
+	for i, k := range b.keys {
+		args = append(args, k, b.expires[i])
+	}
+	args = append(args, now.UnixNano())
+	rows, err := tx.QueryContext(ctx, s.q(fmt.Sprintf(qTakeKeys, valuesList(len(b.keys), 2))), args...)
+	if err != nil {
+		return err
+	}
+	recorded, err := scanKeys(rows, len(b.keys))
+	if err != nil {
+		return err
+	}
+	for i, k := range b.keys {
 		if recorded[k] {
 			continue
 		}
-		seen[first[k]] = true // there, unexpired: renewed, so it outlives its last retry
-		if _, err := tx.ExecContext(ctx, s.q(qSeenRenew), expires[k], k, expires[k]); err != nil {
+		seen[b.first[i]] = true // there, unexpired: renewed, so it outlives its last retry
+		if _, err := tx.ExecContext(ctx, s.q(qSeenRenew), b.expires[i], k, b.expires[i]); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// takeItems records, within tx, the items of live's Takes that saw none of
-// their keys, each claimed by its owner for its lease (unclaimed when the
-// owner is "").
-func (s *DB) takeItems(ctx context.Context, tx txn, live []*takeReq, now time.Time, seen []bool) error {
+// itemsOf is the items of live's Takes that saw none of their keys, each
+// claimed by its owner for its lease (unclaimed when the owner is "").
+func itemsOf(live []*takeReq, now time.Time, seen []bool) itemColumns {
 	var cols itemColumns
 	for i, r := range live {
 		if seen[i] {
@@ -381,24 +446,27 @@ func (s *DB) takeItems(ctx context.Context, tx txn, live []*takeReq, now time.Ti
 		if r.owner != "" {
 			attempts, until = 1, now.Add(r.lease).UnixNano()
 		}
-		cols.add(r.item, received.UnixNano(), attempts, r.owner, until)
+		cols.add(int32(i), r.item, received.UnixNano(), attempts, r.owner, until)
 	}
+	return cols
+}
+
+// takeItems records, within tx, the items of live's Takes that saw none of
+// their keys.
+func (s *DB) takeItems(ctx context.Context, tx txn, live []*takeReq, now time.Time, seen []bool) error {
+	cols := itemsOf(live, now, seen)
 	if len(cols.ids) == 0 {
 		return nil
 	}
-	var err error
-	if s.d.arrays {
-		_, err = tx.ExecContext(ctx, s.q(qTakeItemsArrays), cols.ids, cols.kinds, cols.payloads, cols.received,
-			cols.attempts, cols.owners, cols.until)
-	} else {
-		_, err = tx.ExecContext(ctx, s.q(fmt.Sprintf(qTakeItems, valuesList(len(cols.ids), 7))), cols.rows()...)
-	}
+	_, err := tx.ExecContext(ctx, s.q(fmt.Sprintf(qTakeItems, valuesList(len(cols.ids), 7))), cols.rows()...)
 	return err
 }
 
 // itemColumns are the new inbox items of a batch, a slice for each column
-// of qTakeItemsArrays: an owner "" and an until 0 are NULL.
+// of qTakeOne's items (an owner "" and an until 0 are NULL), and the index
+// of each one's Take in the batch.
 type itemColumns struct {
+	takes                []int32
 	ids, kinds, payloads []string
 	received             []int64
 	attempts             []int32
@@ -406,7 +474,8 @@ type itemColumns struct {
 	until                []int64
 }
 
-func (c *itemColumns) add(item InboxItem, received int64, attempts int32, owner string, until int64) {
+func (c *itemColumns) add(take int32, item InboxItem, received int64, attempts int32, owner string, until int64) {
+	c.takes = append(c.takes, take)
 	c.ids, c.kinds, c.payloads = append(c.ids, item.ID), append(c.kinds, item.Kind), append(c.payloads, string(item.Payload))
 	c.received, c.attempts = append(c.received, received), append(c.attempts, attempts)
 	c.owners, c.until = append(c.owners, owner), append(c.until, until)

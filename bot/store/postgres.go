@@ -24,8 +24,9 @@ var postgresFiles embed.FS
 // The connection pool: enough connections for the bot's concurrent work
 // (each Store call holds one for a statement or a transaction, never two),
 // few enough that a few replicas stay far below the server's
-// max_connections (100 by default); connections are renewed now and then, so
-// that a failover or a server restart is left behind.
+// max_connections (100 by default), with one more of Take's own;
+// connections are renewed now and then, so that a failover or a server
+// restart is left behind.
 const (
 	pgMaxConns        = 10
 	pgMaxIdleConns    = 5
@@ -71,9 +72,18 @@ func openPostgres(ctx context.Context, rest string, now func() time.Time) (*DB, 
 	db.SetMaxIdleConns(pgMaxIdleConns)
 	db.SetConnMaxLifetime(pgConnMaxLifetime)
 	db.SetConnMaxIdleTime(pgConnMaxIdleTime)
+	// The group commit of Take (what every ack waits for) has a connection
+	// of its own, kept open while idle: under a burst the workers hold all
+	// of db's, and an ack that waited for one of them would wait for their
+	// statements too. It is renewed as the others are.
+	takeDB := stdlib.OpenDB(*cfg)
+	takeDB.SetMaxOpenConns(1)
+	takeDB.SetMaxIdleConns(1)
+	takeDB.SetConnMaxLifetime(pgConnMaxLifetime)
 	s := &DB{
-		db:  db,
-		run: pool{DB: db},
+		db:     db,
+		takeDB: takeDB,
+		run:    pool{DB: db},
 		d: dialect{
 			rebind:      rebindDollar,
 			migrations:  migrations,
@@ -93,7 +103,7 @@ func openPostgres(ctx context.Context, rest string, now func() time.Time) (*DB, 
 		stop:  make(chan struct{}),
 	}
 	if err := s.migrate(ctx); err != nil {
-		_ = db.Close() // the error that matters is the migration's
+		_ = s.Close() // the error that matters is the migration's
 		if pgCode(err) == pgInvalidSchemaName {
 			err = fmt.Errorf("%w (does the search_path's schema exist?)", err)
 		}
@@ -108,10 +118,15 @@ func openPostgres(ctx context.Context, rest string, now func() time.Time) (*DB, 
 	// several statements, READ COMMITTED like the store's others.
 	var isolation string
 	if err := db.QueryRowContext(ctx, "SHOW default_transaction_isolation").Scan(&isolation); err != nil {
-		_ = db.Close()
+		_ = s.Close()
 		return nil, redact(fmt.Errorf("open store %s: %w", name, err), secrets)
 	}
 	s.d.oneStatement = isolation == "read committed" || isolation == "read uncommitted"
+	// Take's connection is opened now, not by the first envelope's ack.
+	if err := takeDB.PingContext(ctx); err != nil {
+		_ = s.Close()
+		return nil, redact(fmt.Errorf("open store %s: %w", name, err), secrets)
+	}
 	return s, nil
 }
 

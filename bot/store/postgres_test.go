@@ -47,7 +47,7 @@ var postgresAdmin = sync.OnceValues(func() (*sql.DB, error) {
 })
 
 // postgresSlots bounds the tests' schemas in use at once, and so their
-// connections (at most pgMaxConns per store, two stores in one test), below
+// connections (at most pgMaxConns+1 per store, two stores in one test), below
 // the server's max_connections however many tests run in parallel.
 var postgresSlots = make(chan struct{}, 4)
 

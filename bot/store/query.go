@@ -96,18 +96,31 @@ const (
 	// NULL), doing nothing for an id that is there.
 	qTakeItems = `INSERT INTO inbox (id, kind, payload, received, attempts, claimed_by, claimed_until) VALUES %s
 	ON CONFLICT (id) DO NOTHING`
-	// qTakeKeysArrays and qTakeItemsArrays are qTakeKeys and qTakeItems
-	// with an array for each column (dialect.arrays): keys and expiries;
-	// ids, kinds, payloads, received, attempts, claimers ('' for NULL) and
-	// claimed until (0 for NULL).
-	qTakeKeysArrays = `INSERT INTO dedup (key, expires) SELECT * FROM unnest(?::text[], ?::bigint[])
-	ON CONFLICT (key) DO UPDATE SET expires = excluded.expires WHERE dedup.expires < ? RETURNING key`
-	qTakeItemsArrays = `INSERT INTO inbox (id, kind, payload, received, attempts, claimed_by, claimed_until)
-	SELECT id, kind, payload, received, attempts, NULLIF(owner, ''), NULLIF(until, 0)
-	FROM unnest(?::text[], ?::text[], ?::text[], ?::bigint[], ?::integer[], ?::text[], ?::bigint[])
-	AS t (id, kind, payload, received, attempts, owner, until)
-	ON CONFLICT (id) DO NOTHING`
 	qSeenPurge = `DELETE FROM dedup WHERE expires < ?`
+	// qTakeOne is qTakeKeys, qSeenRenew and qTakeItems for a batch of
+	// Takes as one statement (PostgreSQL, within the batch's READ COMMITTED
+	// transaction), with an array for each column so that its text is the
+	// same whatever the batch's size (prepared and planned once on each
+	// connection): the keys (n: key, expires and the index of its Take in
+	// the batch), recorded, or renewed where expired; a renewal of each key
+	// that was there unexpired; and the items (with their Takes' indexes;
+	// an owner '' and an until 0 are NULL) of the Takes none of whose keys
+	// was there. It returns the keys it recorded or renewed, as qTakeKeys
+	// does. The renewal sees the keys as they were when the statement
+	// began (a key another replica recorded meanwhile keeps the expiry that
+	// one set).
+	qTakeOne = `WITH n AS (SELECT * FROM unnest(?::text[], ?::bigint[], ?::integer[]) AS n (key, expires, take)),
+	k AS (INSERT INTO dedup (key, expires) SELECT key, expires FROM n
+		ON CONFLICT (key) DO UPDATE SET expires = excluded.expires WHERE dedup.expires < ? RETURNING key),
+	renewed AS (UPDATE dedup SET expires = n.expires FROM n
+		WHERE dedup.key = n.key AND dedup.expires < n.expires AND NOT EXISTS (SELECT 1 FROM k WHERE k.key = n.key)),
+	items AS (INSERT INTO inbox (id, kind, payload, received, attempts, claimed_by, claimed_until)
+		SELECT id, kind, payload, received, attempts, NULLIF(owner, ''), NULLIF(until, 0)
+		FROM unnest(?::text[], ?::text[], ?::text[], ?::bigint[], ?::integer[], ?::text[], ?::bigint[], ?::integer[])
+		AS t (id, kind, payload, received, attempts, owner, until, take)
+		WHERE NOT EXISTS (SELECT 1 FROM n WHERE n.take = t.take AND NOT EXISTS (SELECT 1 FROM k WHERE k.key = n.key))
+		ON CONFLICT (id) DO NOTHING)
+	SELECT key FROM k`
 	// The outbox: what threads must be told.
 	qInsertNotice = `INSERT INTO outbox (request_id, message, created, attempts, next_attempt)
 	VALUES (?, ?, ?, 0, ?) RETURNING id`

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io/fs"
 	"sync"
@@ -38,12 +39,12 @@ type dialect struct {
 	// database is what a statement costs; false: in a transaction of
 	// several (SQLite's, in process).
 	oneStatement bool
-	// arrays runs the group commit's batch statements with an array for
-	// each column (PostgreSQL's unnest), so that a statement's text is the
-	// same whatever the batch's size: prepared and planned once on each
-	// connection, where a VALUES list of each size was parsed and planned
-	// again (a round trip more, and CPU the burst needs); false: VALUES
-	// lists (SQLite's, whose statement cache is the store's own).
+	// arrays runs the group commit's batch as the one statement qTakeOne,
+	// with an array for each column (PostgreSQL's unnest), so that its
+	// text is the same whatever the batch's size: prepared and planned once
+	// on each connection, where a VALUES list of each size was parsed and
+	// planned again; false: two statements with VALUES lists (SQLite's,
+	// whose statement cache is the store's own, in process).
 	arrays bool
 }
 
@@ -51,11 +52,16 @@ type dialect struct {
 // database/sql; Open returns one. Its SQL is in query.go. It is safe for
 // concurrent use, by several processes sharing one PostgreSQL database too.
 type DB struct {
-	db   *sql.DB
-	run  pool      // db, its statements prepared where p caches them
-	p    *prepared // nil: none cached (PostgreSQL; SQLite while it migrates)
-	d    dialect
-	name string // what errors call the database: its path, or "postgres HOST:PORT/DATABASE"
+	db *sql.DB
+	// takeDB is the connection the group commit of Take runs on: on
+	// PostgreSQL a pool of one of its own, so that an ack never waits for
+	// a connection the workers hold; db on SQLite, whose writers take
+	// turns on wl.
+	takeDB *sql.DB
+	run    pool      // db, its statements prepared where p caches them
+	p      *prepared // nil: none cached (PostgreSQL; SQLite while it migrates)
+	d      dialect
+	name   string // what errors call the database: its path, or "postgres HOST:PORT/DATABASE"
 
 	local     func() time.Time // this process's clock, as Open was given it
 	offset    atomic.Int64     // the database's clock minus local, in nanoseconds (FollowServerClock)
@@ -184,7 +190,11 @@ func (s *DB) Close() error {
 	})
 	s.taking.Wait()
 	s.p.close()
-	if err := s.db.Close(); err != nil {
+	err := s.db.Close()
+	if s.takeDB != s.db {
+		err = errors.Join(err, s.takeDB.Close())
+	}
+	if err != nil {
 		return fmt.Errorf("close store %s: %w", s.name, err)
 	}
 	return nil

@@ -80,13 +80,14 @@ func openSQLiteSync(ctx context.Context, path string, now func() time.Time, sync
 	db.SetMaxOpenConns(sqliteMaxConns)
 	db.SetMaxIdleConns(sqliteMaxConns)
 	s := &DB{
-		db:    db,
-		run:   pool{DB: db},
-		d:     dialect{migrations: migrations, isUnique: sqliteUnique},
-		name:  path,
-		local: now,
-		stop:  make(chan struct{}),
-		wl:    &writeLock{},
+		db:     db,
+		takeDB: db,
+		run:    pool{DB: db},
+		d:      dialect{migrations: migrations, isUnique: sqliteUnique},
+		name:   path,
+		local:  now,
+		stop:   make(chan struct{}),
+		wl:     &writeLock{},
 	}
 	if err := s.migrateBusy(ctx); err != nil {
 		_ = db.Close() // the error that matters is the migration's

@@ -603,3 +603,51 @@ func testTakeTogether(t *testing.T, su suite) {
 		t.Errorf("Take of live after its first expiry = %v, %v; want seen (renewed by the batch)", seen, err)
 	}
 }
+
+// Take deletes the expired keys now and then (purgeEvery), after the
+// batch it commits: a key past its expiry is gone soon after a later Take,
+// and one not yet expired is kept.
+func testTakePurge(t *testing.T, su suite) {
+	ctx := context.Background()
+	c := newClock()
+	s, _ := su.open(t, c)
+	for _, k := range []string{"old", "live"} {
+		ttl := time.Minute
+		if k == "live" {
+			ttl = time.Hour
+		}
+		if seen, err := s.Take(ctx, ttl, []string{"envelope:" + k}, item(k, 0), "", 0); err != nil || seen {
+			t.Fatalf("Take %s = %v, %v", k, seen, err)
+		}
+	}
+	c.advance(purgeEvery + time.Minute) // old has expired, and a purge is due
+	if seen, err := s.Take(ctx, time.Minute, []string{"envelope:new"}, item("new", 0), "", 0); err != nil || seen {
+		t.Fatalf("Take new = %v, %v", seen, err)
+	}
+	keys := func() []string {
+		rows, err := s.db.QueryContext(ctx, "SELECT key FROM dedup ORDER BY key")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var keys []string
+		for rows.Next() {
+			var k string
+			if err := rows.Scan(&k); err != nil {
+				t.Fatal(err)
+			}
+			keys = append(keys, k)
+		}
+		if err := rows.Close(); err != nil {
+			t.Fatal(err)
+		}
+		return keys
+	}
+	want := []string{"envelope:live", "envelope:new"}
+	deadline := time.Now().Add(10 * time.Second)
+	for got := keys(); !slices.Equal(got, want); got = keys() {
+		if time.Now().After(deadline) {
+			t.Fatalf("keys after the purge = %q, want %q", got, want)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

@@ -49,6 +49,7 @@ func testStore(t *testing.T, newURL func(t *testing.T) string) {
 		{"inbox", testInbox},
 		{"take", testTake},
 		{"takes committed together", testTakeTogether},
+		{"take purges expired keys", testTakePurge},
 		{"done marks committed together", testDoneTogether},
 		{"claim stale", testClaimStale},
 		{"concurrent claim stale", testConcurrentClaimStale},
