@@ -73,8 +73,12 @@ func (s *Slack) acking(f func(rec context.Context), ctx context.Context, receive
 // ackYield is how long a worker that is about to start on an envelope
 // waits for the envelopes being recorded and acked: under a burst the
 // acks go first (Slack waits for them; the work waits in the queue), on a
-// store and CPUs that both would share.
-const ackYield = 20 * time.Millisecond
+// store and CPUs that both would share. With the database a round trip of
+// 2 ms away, a burst's group commits take tens of ms each: at 20 ms the
+// workers' statements came in between them (the load suite's pglatency
+// ack p99 was 190–430 ms; 150–290 ms at 100 ms). Under a steady load an
+// ack is in flight for a few ms, so the wait is that short.
+const ackYield = 100 * time.Millisecond
 
 // lull tells the workers when no envelope is being acked.
 type lull struct {
