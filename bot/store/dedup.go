@@ -174,6 +174,19 @@ type takeRes struct {
 // errAbandoned rolls a batch back because a Take in it was given up.
 var errAbandoned = errors.New("a take was given up")
 
+// beginError is a batch whose BEGIN failed: nothing of it was sent, and it
+// runs again once, on another connection (Take's connection is not pinged
+// before it is used, so a broken one is found here).
+type beginError struct{ err error }
+
+func (e beginError) Error() string { return e.err.Error() }
+func (e beginError) Unwrap() error { return e.err }
+
+func isBeginError(err error) bool {
+	_, ok := errors.AsType[beginError](err)
+	return ok
+}
+
 // commitTakes commits the waiting Takes, as many at a time as are waiting,
 // until the store closes.
 func (s *DB) commitTakes() {
@@ -241,7 +254,7 @@ func (s *DB) commit(batch []*takeReq) {
 			return
 		}
 		seen, err := s.commitOnce(ctx, live)
-		if errors.Is(err, errAbandoned) || s.again(ctx, err, attempt) {
+		if errors.Is(err, errAbandoned) || s.again(ctx, err, attempt) || (isBeginError(err) && attempt == 1) {
 			batch = live
 			continue
 		}
@@ -283,7 +296,7 @@ func (s *DB) commitLocked(ctx context.Context, live []*takeReq) ([]bool, error) 
 	defer cancel()
 	sqlTx, err := s.takeDB.BeginTx(txCtx, s.d.txOptions)
 	if err != nil {
-		return nil, err
+		return nil, beginError{err}
 	}
 	tx := txn{sqlTx, s.p}
 	now := s.now()

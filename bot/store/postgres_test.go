@@ -126,6 +126,36 @@ func TestPostgresTransitionStatements(t *testing.T) {
 	}
 }
 
+// TestPostgresTakeConnectionBroken checks that Take's own connection,
+// which is not pinged before a batch, is replaced when it broke while idle
+// (a server restart, a failover): the batch whose BEGIN finds it broken
+// runs again on a new one, and the envelope is recorded.
+func TestPostgresTakeConnectionBroken(t *testing.T) {
+	ctx := context.Background()
+	s := reopen(t, newPostgresURL(t), newClock())
+	if seen, err := s.Take(ctx, time.Minute, []string{"envelope:before"}, item("before", 0), "a", time.Minute); err != nil || seen {
+		t.Fatalf("Take before = %v, %v", seen, err)
+	}
+	var pid int
+	if err := s.takeDB.QueryRowContext(ctx, "SELECT pg_backend_pid()").Scan(&pid); err != nil {
+		t.Fatal(err)
+	}
+	admin, err := postgresAdmin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ok bool
+	if err := admin.QueryRowContext(ctx, "SELECT pg_terminate_backend($1, 5000)", pid).Scan(&ok); err != nil || !ok {
+		t.Fatalf("pg_terminate_backend(%d) = %v, %v", pid, ok, err)
+	}
+	if seen, err := s.Take(ctx, time.Minute, []string{"envelope:after"}, item("after", 0), "a", time.Minute); err != nil || seen {
+		t.Fatalf("Take after its connection broke = %v, %v; want recorded", seen, err)
+	}
+	if _, ok := claim(t, s, "after", "a", time.Minute); !ok {
+		t.Error("the envelope taken after the connection broke is not in the inbox")
+	}
+}
+
 // TestPostgresMigrations checks that the migrations are applied once, in
 // the URL's schema, and that a newer schema is refused.
 func TestPostgresMigrations(t *testing.T) {
