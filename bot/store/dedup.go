@@ -276,11 +276,12 @@ func (s *DB) commit(batch []*takeReq) {
 // there unexpired; a renewal of each key that was (a retry, rarely); every
 // new item in one INSERT. They do what the Takes one after another would:
 // a key given by two Takes of the batch is the first one's, and the second
-// has seen it. On PostgreSQL the three are one statement (takeOne), so a
-// batch is three round trips: BEGIN, it, COMMIT. The COMMIT stays a round
-// trip of its own so that a Take given up while the statement runs (a
-// database that stalls) is rolled back with the batch, never recorded.
+// has seen it. On PostgreSQL the three are one statement, sent with the
+// BEGIN (takePipelined): a batch is two round trips.
 func (s *DB) commitOnce(ctx context.Context, live []*takeReq) (seen []bool, err error) {
+	if s.d.arrays {
+		return s.takePipelined(ctx, live)
+	}
 	err = s.writing(ctx, true, func() error {
 		seen, err = s.commitLocked(ctx, live)
 		return err
@@ -288,7 +289,7 @@ func (s *DB) commitOnce(ctx context.Context, live []*takeReq) (seen []bool, err 
 	return seen, err
 }
 
-// commitLocked is commitOnce holding the write lock.
+// commitLocked is commitOnce holding the write lock (SQLite).
 func (s *DB) commitLocked(ctx context.Context, live []*takeReq) ([]bool, error) {
 	// The COMMIT must not be cut short once sent (pgx cancels it with the
 	// transaction's context): its own bound is longer than the statements'.
@@ -302,30 +303,30 @@ func (s *DB) commitLocked(ctx context.Context, live []*takeReq) ([]bool, error) 
 	now := s.now()
 	seen := make([]bool, len(live))
 	err = func() error {
-		if s.d.arrays {
-			if err := s.takeOne(ctx, tx, live, now, seen); err != nil {
-				return err
-			}
-		} else {
-			if err := s.takeKeys(ctx, tx, live, now, seen); err != nil {
-				return err
-			}
-			if err := s.takeItems(ctx, tx, live, now, seen); err != nil {
-				return err
-			}
+		if err := s.takeKeys(ctx, tx, live, now, seen); err != nil {
+			return err
 		}
-		for _, r := range live {
-			if !r.state.CompareAndSwap(takeWaiting, takeCommitting) && r.state.Load() != takeCommitting {
-				return errAbandoned
-			}
+		if err := s.takeItems(ctx, tx, live, now, seen); err != nil {
+			return err
 		}
-		return nil
+		return committing(live)
 	}()
 	if err != nil {
 		_ = tx.Rollback() // the error that matters is the statement's
 		return nil, err
 	}
 	return seen, tx.Commit()
+}
+
+// committing moves each Take of live from waiting to committing, before
+// the COMMIT; errAbandoned when one was given up.
+func committing(live []*takeReq) error {
+	for _, r := range live {
+		if !r.state.CompareAndSwap(takeWaiting, takeCommitting) && r.state.Load() != takeCommitting {
+			return errAbandoned
+		}
+	}
+	return nil
 }
 
 // batchKeys are the keys of a batch's Takes, each once, sorted: with the
@@ -384,29 +385,6 @@ func scanKeys(rows *sql.Rows, n int) (map[string]bool, error) {
 		return nil, err
 	}
 	return keys, rows.Err()
-}
-
-// takeOne is takeKeys and takeItems as the one statement qTakeOne
-// (PostgreSQL): it records the keys, renews those that were there unexpired
-// and records the items of the Takes none of whose keys was there.
-func (s *DB) takeOne(ctx context.Context, tx txn, live []*takeReq, now time.Time, seen []bool) error {
-	keys := keysOf(live, now, seen)
-	items := itemsOf(live, now, seen)
-	rows, err := tx.QueryContext(ctx, s.q(qTakeOne), keys.keys, keys.expires, keys.first, now.UnixNano(),
-		items.ids, items.kinds, items.payloads, items.received, items.attempts, items.owners, items.until, items.takes)
-	if err != nil {
-		return err
-	}
-	recorded, err := scanKeys(rows, len(keys.keys))
-	if err != nil {
-		return err
-	}
-	for i, k := range keys.keys {
-		if !recorded[k] {
-			seen[keys.first[i]] = true // there, unexpired: renewed by the statement
-		}
-	}
-	return nil
 }
 
 // takeKeys records the keys of live's Takes within tx and sets seen[i] for

@@ -76,15 +76,18 @@ func openPostgres(ctx context.Context, rest string, now func() time.Time) (*DB, 
 	// of its own, kept open while idle: under a burst the workers hold all
 	// of db's, and an ack that waited for one of them would wait for their
 	// statements too. It is renewed as the others are. Every round trip of
-	// that connection is one a burst's acks wait for: its statement is
+	// that connection is one a burst's acks wait for: its statements are
 	// prepared as it opens, and it is not pinged before each batch, as
 	// database/sql's connections idle for a second are (a broken one fails
 	// the batch's BEGIN, and the batch runs again on a new one).
-	takeQuery := rebindDollar(qTakeOne)
 	takeDB := stdlib.OpenDB(*cfg,
 		stdlib.OptionAfterConnect(func(ctx context.Context, c *pgx.Conn) error {
-			_, err := c.Prepare(ctx, takeQuery, takeQuery)
-			return err
+			for _, q := range []string{qBeginTake, rebindDollar(qTakeOne)} {
+				if _, err := c.Prepare(ctx, q, q); err != nil {
+					return err
+				}
+			}
+			return nil
 		}),
 		stdlib.OptionShouldPing(func(context.Context, stdlib.ShouldPingParams) bool { return false }))
 	takeDB.SetMaxOpenConns(1)
