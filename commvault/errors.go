@@ -1,6 +1,7 @@
 package commvault
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -192,8 +193,8 @@ func errorFromJSON(body []byte) (code int, msg string, isJSON bool) {
 			ErrList []errItem `json:"errList"`
 		} `json:"errors"`
 	}
-	trimmed := strings.TrimSpace(string(body))
-	if !strings.HasPrefix(trimmed, "{") || json.Unmarshal([]byte(trimmed), &v) != nil {
+	trimmed := bytes.TrimSpace(body) // no copy: a listing's body is megabytes
+	if !bytes.HasPrefix(trimmed, []byte("{")) || json.Unmarshal(trimmed, &v) != nil {
 		return 0, "", false
 	}
 	items := []errItem{v.errItem}

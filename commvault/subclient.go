@@ -3,6 +3,7 @@ package commvault
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -74,9 +75,36 @@ func (c *Client) SubclientsByClientID(ctx context.Context, clientID int) ([]Subc
 // subclients lists the DynamoDB subclients of a client, from the cache when
 // it has them: the slice returned is shared, and read only.
 func (c *Client) subclients(ctx context.Context, key, param, value string) ([]Subclient, error) {
-	if subs, ok := c.cache.get(key, c.now()); ok {
-		return subs, nil
+	for {
+		if subs, ok := c.cache.get(key, c.now()); ok {
+			return subs, nil
+		}
+		call, first := c.cache.join(key)
+		if first {
+			func() {
+				defer c.cache.leave(key, call)
+				call.subs, call.err = c.fetchSubclients(ctx, param, value)
+				if call.err == nil && c.cacheTTL > 0 {
+					c.cache.put(key, call.subs, c.now().Add(c.cacheTTL))
+				}
+			}()
+			return call.subs, call.err
+		}
+		select {
+		case <-call.done:
+		case <-ctx.Done():
+			return nil, fmt.Errorf("list subclients of %s: %w", value, ctx.Err())
+		}
+		// The listing that the first caller's context cut short is listed
+		// again, by the next caller whose context still runs.
+		if call.err == nil || !errors.Is(call.err, context.Canceled) && !errors.Is(call.err, context.DeadlineExceeded) {
+			return call.subs, call.err
+		}
 	}
+}
+
+// fetchSubclients lists a client's DynamoDB subclients from Commvault.
+func (c *Client) fetchSubclients(ctx context.Context, param, value string) ([]Subclient, error) {
 	var out struct {
 		Properties []struct {
 			Entity json.RawMessage `json:"subClientEntity"`
@@ -120,9 +148,6 @@ func (c *Client) subclients(ctx context.Context, key, param, value string) ([]Su
 	subs, err := c.dynamoDB(ctx, subs)
 	if err != nil {
 		return nil, fmt.Errorf("list subclients of %s: %w", value, err)
-	}
-	if c.cacheTTL > 0 {
-		c.cache.put(key, subs, c.now().Add(c.cacheTTL))
 	}
 	return subs, nil
 }
@@ -224,10 +249,46 @@ func TableGroupNames(subs []Subclient) []string {
 	return out
 }
 
-// subclientCache keeps subclient listings per client until they expire.
+// subclientCache keeps subclient listings per client until they expire,
+// and the listings being fetched: callers that miss the cache together (a
+// burst of commands for one account) wait for one fetch, rather than each
+// fetching and decoding the whole listing.
 type subclientCache struct {
-	mu      sync.Mutex
-	entries map[string]cacheEntry
+	mu       sync.Mutex
+	entries  map[string]cacheEntry
+	fetching map[string]*listingCall
+}
+
+// listingCall is a listing being fetched; subs and err are set before done
+// is closed.
+type listingCall struct {
+	done chan struct{}
+	subs []Subclient
+	err  error
+}
+
+// join returns the fetch of key under way, or a new one that the caller
+// makes (first) and ends with leave.
+func (sc *subclientCache) join(key string) (call *listingCall, first bool) {
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	if call, ok := sc.fetching[key]; ok {
+		return call, false
+	}
+	if sc.fetching == nil {
+		sc.fetching = make(map[string]*listingCall)
+	}
+	call = &listingCall{done: make(chan struct{})}
+	sc.fetching[key] = call
+	return call, true
+}
+
+// leave ends the fetch of key: its waiters read call's answer.
+func (sc *subclientCache) leave(key string, call *listingCall) {
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	delete(sc.fetching, key)
+	close(call.done)
 }
 
 type cacheEntry struct {

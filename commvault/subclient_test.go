@@ -307,3 +307,51 @@ func TestTableGroupInALargeAccount(t *testing.T) {
 		t.Fatalf("TableGroup(tg11999) = %+v, %v", sc, err)
 	}
 }
+
+// TestSubclientsFetchedOnce checks that callers who miss the cache together
+// wait for one listing instead of each fetching it, and that when the
+// first caller gives up, a caller still waiting lists it again.
+func TestSubclientsFetchedOnce(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, simulator.Config{})
+	c := e.client(t, func(c *Config) { c.CacheTTL = time.Minute })
+	e.sim.Inject(simulator.Fault{Op: simulator.OpSubclient, Kind: simulator.FaultHang, Hang: 300 * time.Millisecond})
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			if sc, err := c.TableGroup(ctx, prodAccount, "orders"); err != nil || sc.Name != "orders" {
+				t.Errorf("TableGroup = %q, %v", sc.Name, err)
+			}
+		})
+	}
+	wg.Wait()
+	if n := e.count(simulator.OpSubclient); n != 1 {
+		t.Errorf("subclient requests of 8 callers that missed the cache together = %d, want 1", n)
+	}
+
+	t.Run("first gives up", func(t *testing.T) {
+		e := newEnv(t, simulator.Config{})
+		c := e.client(t, func(c *Config) { c.CacheTTL = time.Minute })
+		e.sim.Inject(simulator.Fault{Op: simulator.OpSubclient, Kind: simulator.FaultHang})
+		short, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+		defer cancel()
+		first := make(chan error, 1)
+		go func() {
+			_, err := c.Subclients(short, prodAccount)
+			first <- err
+		}()
+		for e.count(simulator.OpSubclient) == 0 { // the first caller's request is hanging
+			time.Sleep(5 * time.Millisecond)
+		}
+		subs, err := c.Subclients(ctx, prodAccount)
+		if err != nil || len(subs) == 0 {
+			t.Errorf("Subclients of the caller that waited = %d subclients, %v; want the listing", len(subs), err)
+		}
+		if err := <-first; err == nil {
+			t.Error("the first caller, whose context ended, got no error")
+		}
+		if n := e.count(simulator.OpSubclient); n != 2 {
+			t.Errorf("subclient requests = %d, want 2 (the one given up, and the waiter's own)", n)
+		}
+	})
+}
