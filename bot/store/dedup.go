@@ -341,33 +341,34 @@ type batchKeys struct {
 // keysOf is the keys of live's Takes; it sets seen[i] for each Take with a
 // key that an earlier Take of the batch gave.
 func keysOf(live []*takeReq, now time.Time, seen []bool) batchKeys {
-	at := make(map[string]int) // key → its index in b
-	var b batchKeys
+	type entry struct {
+		key     string
+		expires int64
+		first   int32
+	}
+	at := make(map[string]int) // key → its index in entries
+	var entries []entry
 	for i, r := range live {
 		exp := now.Add(r.ttl).UnixNano()
 		for _, k := range r.keys {
 			if j, dup := at[k]; dup {
 				seen[i] = true
-				b.expires[j] = max(b.expires[j], exp)
+				entries[j].expires = max(entries[j].expires, exp)
 				continue
 			}
-			at[k] = len(b.keys)
-			b.keys, b.expires, b.first = append(b.keys, k), append(b.expires, exp), append(b.first, int32(i))
+			at[k] = len(entries)
+			entries = append(entries, entry{k, exp, int32(i)})
 		}
 	}
 	// One order for every batch: two that share keys (a retry on another
 	// replica) lock them in the same order, and neither waits for the
 	// other while it waits for it.
-	idx := make([]int, len(b.keys))
-	for i := range idx {
-		idx[i] = i
+	slices.SortFunc(entries, func(x, y entry) int { return strings.Compare(x.key, y.key) })
+	var b batchKeys
+	for _, e := range entries {
+		b.keys, b.expires, b.first = append(b.keys, e.key), append(b.expires, e.expires), append(b.first, e.first)
 	}
-	slices.SortFunc(idx, func(x, y int) int { return strings.Compare(b.keys[x], b.keys[y]) })
-	sorted := batchKeys{keys: make([]string, len(idx)), expires: make([]int64, len(idx)), first: make([]int32, len(idx))}
-	for i, j := range idx {
-		sorted.keys[i], sorted.expires[i], sorted.first[i] = b.keys[j], b.expires[j], b.first[j]
-	}
-	return sorted
+	return b
 }
 
 // scanKeys reads the keys that rows return, and closes them.

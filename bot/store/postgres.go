@@ -82,7 +82,7 @@ func openPostgres(ctx context.Context, rest string, now func() time.Time) (*DB, 
 	// the batch's BEGIN, and the batch runs again on a new one).
 	takeDB := stdlib.OpenDB(*cfg,
 		stdlib.OptionAfterConnect(func(ctx context.Context, c *pgx.Conn) error {
-			for _, q := range []string{qBeginTake, rebindDollar(qTakeOne)} {
+			for _, q := range []string{qBeginTake, pgTakeOne} {
 				if _, err := c.Prepare(ctx, q, q); err != nil {
 					return err
 				}

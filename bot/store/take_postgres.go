@@ -12,6 +12,10 @@ import (
 // COMMITTED whatever the connections' default, as s.d.txOptions does.
 const qBeginTake = "BEGIN ISOLATION LEVEL READ COMMITTED"
 
+// pgTakeOne is qTakeOne with PostgreSQL's placeholders: the text it is
+// prepared under as Take's connection opens, and sent as.
+var pgTakeOne = rebindDollar(qTakeOne)
+
 // takePipelined is commitOnce on PostgreSQL: the BEGIN and the batch's one
 // statement (qTakeOne) are sent together, in one round trip, on Take's own
 // connection; then, once every Take of the batch has moved from waiting to
@@ -37,7 +41,7 @@ func (s *DB) takePipelined(ctx context.Context, live []*takeReq) ([]bool, error)
 		c := dc.Conn()
 		var b pgx.Batch
 		b.Queue(qBeginTake)
-		b.Queue(s.q(qTakeOne), keys.keys, keys.expires, keys.first, now.UnixNano(),
+		b.Queue(pgTakeOne, keys.keys, keys.expires, keys.first, now.UnixNano(),
 			items.ids, items.kinds, items.payloads, items.received, items.attempts, items.owners, items.until, items.takes)
 		br := c.SendBatch(ctx, &b)
 		if _, err := br.Exec(); err != nil {
