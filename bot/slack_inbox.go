@@ -54,13 +54,15 @@ type envelopeRecord struct {
 	ResponseURL string `json:"response_url,omitempty"`
 }
 
-// remember records e's keys (its envelope ID and its trigger ID, which
-// Slack's retries share) and, unless one was seen before, e itself in the
-// inbox, claimed by this replica, in one write.
+// remember records e's trigger ID (which Slack's retries share, under new
+// envelope IDs) and, unless it was seen before, e itself in the inbox,
+// claimed by this replica, in one write. A retry under the same envelope
+// ID is seen by the inbox item's ID, which is kept a day after it is done:
+// no key of its own is needed (one row less to write before the ack).
 func (s *Slack) remember(ctx context.Context, trigger string, e envelope) (seen bool, err error) {
-	keys := []string{"envelope:" + e.id}
+	var keys []string
 	if trigger != "" {
-		keys = append(keys, "trigger:"+trigger)
+		keys = []string{"trigger:" + trigger}
 	}
 	payload, err := json.Marshal(envelopeRecord{Input: e.input, Click: e.click, ResponseURL: e.responseURL})
 	if err != nil {

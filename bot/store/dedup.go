@@ -77,7 +77,9 @@ func (s *DB) seenTx(ctx context.Context, tx txn, purge bool, keys []string, expi
 // Take is seen and, when none of the keys was seen, records item in the
 // inbox claimed by owner for lease (unclaimed when owner is ""), in one
 // transaction: what the bot does with every envelope before acking it. A
-// zero item.Received is now.
+// zero item.Received is now. An item whose id is in the inbox already (kept
+// a day after it is done, or refused) is seen too, and left as it is: the
+// item's id is a key of its own, which needs no row of its keys.
 //
 // Concurrent Takes are committed together (group commit), in the order they
 // arrive, so a burst costs a few transactions rather than one each: SQLite
@@ -371,7 +373,7 @@ func keysOf(live []*takeReq, now time.Time, seen []bool) batchKeys {
 	return b
 }
 
-// scanKeys reads the keys that rows return, and closes them.
+// scanKeys reads the keys (or item ids) that rows return, and closes them.
 func scanKeys(rows *sql.Rows, n int) (map[string]bool, error) {
 	keys := make(map[string]bool, n)
 	for rows.Next() {
@@ -422,13 +424,21 @@ func (s *DB) takeKeys(ctx context.Context, tx txn, live []*takeReq, now time.Tim
 }
 
 // itemsOf is the items of live's Takes that saw none of their keys, each
-// claimed by its owner for its lease (unclaimed when the owner is "").
+// claimed by its owner for its lease (unclaimed when the owner is ""); it
+// sets seen[i] for each Take whose item id an earlier Take of the batch
+// gave.
 func itemsOf(live []*takeReq, now time.Time, seen []bool) itemColumns {
 	var cols itemColumns
+	ids := make(map[string]bool, len(live))
 	for i, r := range live {
 		if seen[i] {
 			continue
 		}
+		if ids[r.item.ID] {
+			seen[i] = true
+			continue
+		}
+		ids[r.item.ID] = true
 		received := r.item.Received
 		if received.IsZero() {
 			received = now
@@ -444,14 +454,32 @@ func itemsOf(live []*takeReq, now time.Time, seen []bool) itemColumns {
 }
 
 // takeItems records, within tx, the items of live's Takes that saw none of
-// their keys.
+// their keys, and sets seen[i] for each Take whose item was there already.
 func (s *DB) takeItems(ctx context.Context, tx txn, live []*takeReq, now time.Time, seen []bool) error {
 	cols := itemsOf(live, now, seen)
 	if len(cols.ids) == 0 {
 		return nil
 	}
-	_, err := tx.ExecContext(ctx, s.q(fmt.Sprintf(qTakeItems, valuesList(len(cols.ids), 7))), cols.rows()...)
-	return err
+	rows, err := tx.QueryContext(ctx, s.q(fmt.Sprintf(qTakeItems, valuesList(len(cols.ids), 7))), cols.rows()...)
+	if err != nil {
+		return err
+	}
+	recorded, err := scanKeys(rows, len(cols.ids))
+	if err != nil {
+		return err
+	}
+	cols.seenUnless(recorded, seen)
+	return nil
+}
+
+// seenUnless sets seen[i] for each Take whose item is not among those
+// recorded: its id was in the inbox already.
+func (c *itemColumns) seenUnless(recorded map[string]bool, seen []bool) {
+	for i, id := range c.ids {
+		if !recorded[id] {
+			seen[c.takes[i]] = true
+		}
+	}
 }
 
 // itemColumns are the new inbox items of a batch, a slice for each column

@@ -93,9 +93,10 @@ const (
 	ON CONFLICT (key) DO UPDATE SET expires = excluded.expires WHERE dedup.expires < ? RETURNING key`
 	// qTakeItems records many inbox items at once (%s: their rows), each
 	// claimed (attempts 1, claimed_by and claimed_until) or not (0, NULL,
-	// NULL), doing nothing for an id that is there.
+	// NULL), doing nothing for an id that is there; it returns the ids it
+	// recorded.
 	qTakeItems = `INSERT INTO inbox (id, kind, payload, received, attempts, claimed_by, claimed_until) VALUES %s
-	ON CONFLICT (id) DO NOTHING`
+	ON CONFLICT (id) DO NOTHING RETURNING id`
 	qSeenPurge = `DELETE FROM dedup WHERE expires < ?`
 	// qTakeOne is qTakeKeys, qSeenRenew and qTakeItems for a batch of
 	// Takes as one statement (PostgreSQL, within the batch's READ COMMITTED
@@ -106,9 +107,10 @@ const (
 	// that was there unexpired; and the items (with their Takes' indexes;
 	// an owner '' and an until 0 are NULL) of the Takes none of whose keys
 	// was there. It returns the keys it recorded or renewed, as qTakeKeys
-	// does. The renewal sees the keys as they were when the statement
-	// began (a key another replica recorded meanwhile keeps the expiry that
-	// one set).
+	// does (item false), and the ids of the items it recorded, as
+	// qTakeItems does (item true). The renewal sees the keys as they were
+	// when the statement began (a key another replica recorded meanwhile
+	// keeps the expiry that one set).
 	qTakeOne = `WITH n AS (SELECT * FROM unnest(?::text[], ?::bigint[], ?::integer[]) AS n (key, expires, take)),
 	k AS (INSERT INTO dedup (key, expires) SELECT key, expires FROM n
 		ON CONFLICT (key) DO UPDATE SET expires = excluded.expires WHERE dedup.expires < ? RETURNING key),
@@ -119,8 +121,8 @@ const (
 		FROM unnest(?::text[], ?::text[], ?::text[], ?::bigint[], ?::integer[], ?::text[], ?::bigint[], ?::integer[])
 		AS t (id, kind, payload, received, attempts, owner, until, take)
 		WHERE NOT EXISTS (SELECT 1 FROM n WHERE n.take = t.take AND NOT EXISTS (SELECT 1 FROM k WHERE k.key = n.key))
-		ON CONFLICT (id) DO NOTHING)
-	SELECT key FROM k`
+		ON CONFLICT (id) DO NOTHING RETURNING id)
+	SELECT key, false FROM k UNION ALL SELECT id, true FROM items`
 	// The outbox: what threads must be told.
 	qInsertNotice = `INSERT INTO outbox (request_id, message, created, attempts, next_attempt)
 	VALUES (?, ?, ?, 0, ?) RETURNING id`

@@ -526,6 +526,68 @@ func testTake(t *testing.T, su suite) {
 	}
 }
 
+// An item whose id is in the inbox already is seen, whatever its keys (the
+// id is the envelope's own key, kept as long as the item): one waiting,
+// one done, one refused before it was recorded; a Take with no keys at all;
+// and concurrent Takes of one id, each with keys of its own, admit it once.
+// The item in the inbox is left as it was.
+func testTakeItemSeen(t *testing.T, su suite) {
+	ctx := context.Background()
+	c := newClock()
+	s, _ := su.open(t, c)
+	for _, id := range []string{"env-waiting", "env-done"} {
+		if seen, err := s.Take(ctx, time.Minute, []string{"trigger:" + id}, item(id, 0), "", 0); err != nil || seen {
+			t.Fatalf("first Take of %s = %v, %v; want false, nil", id, seen, err)
+		}
+	}
+	done(t, s, "env-done")
+	if err := s.Refuse(ctx, "env-refused"); err != nil {
+		t.Fatal(err)
+	}
+	c.advance(time.Hour) // every key has expired
+	for _, id := range []string{"env-waiting", "env-done", "env-refused"} {
+		again := item(id, time.Hour)
+		again.Payload = []byte(`{"text": "another payload"}`)
+		if seen, err := s.Take(ctx, time.Minute, []string{"trigger:again-" + id}, again, "b", time.Minute); err != nil || !seen {
+			t.Errorf("Take of %s, in the inbox already, with a new key = %v, %v; want seen", id, seen, err)
+		}
+	}
+	if got, ok := claim(t, s, "env-waiting", "a", time.Minute); !ok {
+		t.Error("the waiting item cannot be claimed: the seen Take claimed it")
+	} else {
+		sameItem(t, got, item("env-waiting", 0), 1)
+	}
+	for _, id := range []string{"env-done", "env-refused"} {
+		if _, ok := claim(t, s, id, "a", time.Minute); ok {
+			t.Errorf("%s, done, could be claimed after a seen Take", id)
+		}
+	}
+	if seen, err := s.Take(ctx, time.Minute, nil, item("env-keyless", 0), "", 0); err != nil || seen {
+		t.Errorf("first Take without keys = %v, %v; want false, nil", seen, err)
+	}
+	if seen, err := s.Take(ctx, time.Minute, nil, item("env-keyless", 0), "", 0); err != nil || !seen {
+		t.Errorf("second Take without keys = %v, %v; want seen", seen, err)
+	}
+
+	var wg sync.WaitGroup
+	var admitted atomic.Int32
+	for i := range 20 {
+		wg.Go(func() {
+			seen, err := s.Take(ctx, time.Minute, []string{fmt.Sprintf("trigger:same-%d", i)}, item("env-same", 0), "a", time.Minute)
+			if err != nil {
+				t.Errorf("Take: %v", err)
+			}
+			if !seen {
+				admitted.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	if n := admitted.Load(); n != 1 {
+		t.Errorf("20 concurrent takes of one item id, each with its own key, admitted %d, want 1", n)
+	}
+}
+
 // Takes committed together (as many as wait, in a few statements) do what
 // they would one after another: of the Takes sharing a key one is
 // admitted, an expired key is recorded anew, an unexpired one is seen and

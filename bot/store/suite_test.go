@@ -49,6 +49,7 @@ func testStore(t *testing.T, newURL func(t *testing.T) string) {
 		{"inbox", testInbox},
 		{"take", testTake},
 		{"takes committed together", testTakeTogether},
+		{"take of an item in the inbox is seen", testTakeItemSeen},
 		{"take purges expired keys", testTakePurge},
 		{"done marks committed together", testDoneTogether},
 		{"claim stale", testClaimStale},

@@ -32,7 +32,7 @@ func (s *DB) takePipelined(ctx context.Context, live []*takeReq) ([]bool, error)
 		return nil, beginError{err}
 	}
 	defer conn.Close()
-	var recorded map[string]bool
+	var recorded, inserted map[string]bool
 	err = conn.Raw(func(driverConn any) error {
 		dc, ok := driverConn.(*stdlib.Conn)
 		if !ok {
@@ -50,7 +50,7 @@ func (s *DB) takePipelined(ctx context.Context, live []*takeReq) ([]bool, error)
 		}
 		rows, err := br.Query()
 		if err == nil {
-			recorded, err = scanPgxKeys(rows, len(keys.keys))
+			recorded, inserted, err = scanPgxTaken(rows, len(keys.keys), len(items.ids))
 		}
 		if cerr := br.Close(); err == nil {
 			err = cerr
@@ -77,19 +77,28 @@ func (s *DB) takePipelined(ctx context.Context, live []*takeReq) ([]bool, error)
 			seen[keys.first[i]] = true // there, unexpired: renewed by the statement
 		}
 	}
+	// An item the statement did not try (a key of its Take was seen) is
+	// not recorded either: its Take is seen already.
+	items.seenUnless(inserted, seen)
 	return seen, nil
 }
 
-// scanPgxKeys reads the keys that rows return, and closes them.
-func scanPgxKeys(rows pgx.Rows, n int) (map[string]bool, error) {
+// scanPgxTaken reads what qTakeOne's rows return, the keys and the item
+// ids it recorded, and closes them.
+func scanPgxTaken(rows pgx.Rows, nKeys, nItems int) (keys, items map[string]bool, err error) {
 	defer rows.Close()
-	keys := make(map[string]bool, n)
+	keys, items = make(map[string]bool, nKeys), make(map[string]bool, nItems)
 	for rows.Next() {
-		var k string
-		if err := rows.Scan(&k); err != nil {
-			return nil, err
+		var v string
+		var item bool
+		if err := rows.Scan(&v, &item); err != nil {
+			return nil, nil, err
 		}
-		keys[k] = true
+		if item {
+			items[v] = true
+		} else {
+			keys[v] = true
+		}
 	}
-	return keys, rows.Err()
+	return keys, items, rows.Err()
 }
