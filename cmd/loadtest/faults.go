@@ -42,7 +42,7 @@ func scenarios() []scenario {
 		{key: "disconnects", name: "fault (c): Slack disconnects every 2s", replicas: 1,
 			spread: faultSpread, fault: disconnect, side: true},
 		{key: "cv500", name: "fault (d): Commvault answers 500 to 10% of calls", replicas: 1, failRatio: 0.1, side: true},
-	}, slices.Concat(toldScenarios(), []scenario{slackRateScenario()}, ceilingScenarios())...)
+	}, slices.Concat(toldScenarios(), []scenario{slackRateScenario()}, ceilingScenarios(), []scenario{floorScenario()})...)
 }
 
 // faultKeys are the runs "-runs faults" stands for.

@@ -3,11 +3,26 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"os"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 )
+
+// TestMain runs the floor run's null app when the suite starts this test
+// binary as one (the floor run runs os.Executable with -null-app).
+func TestMain(m *testing.M) {
+	if len(os.Args) == 2 && os.Args[1] == nullAppFlag {
+		if err := runNullApp(); err != nil {
+			fmt.Fprintln(os.Stderr, "null app:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
 
 // runSmall runs a small suite within opts.timeout, and returns its report
 // and the report's text (logged).
@@ -30,9 +45,15 @@ func TestBaselineSmall(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the bot")
 	}
-	rep, text := runSmall(t, options{n: 20, jobs: 5, runs: []string{"baseline"}, timeout: 50 * time.Second})
-	if len(rep.Runs) != 1 {
-		t.Fatalf("runs = %d, want 1", len(rep.Runs))
+	rep, text := runSmall(t, options{n: 20, jobs: 5, runs: []string{"baseline", "floor"}, timeout: 60 * time.Second})
+	if len(rep.Runs) != 2 {
+		t.Fatalf("runs = %d, want 2", len(rep.Runs))
+	}
+	if f := rep.Runs[1]; f.Key != "floor" || f.Verdict != "PASS" || f.Burst == nil || f.Burst.Acked != 20 || f.Burst.AckP99 <= 0 {
+		t.Errorf("floor run: %+v, want PASS with 20 acks", f)
+	}
+	if !strings.Contains(text.String(), "against the floor's") {
+		t.Error("report lacks the acks against the floor's")
 	}
 	r := rep.Runs[0]
 	if r.Error != "" || r.Burst == nil {
@@ -155,5 +176,28 @@ func TestParseRates(t *testing.T) {
 		if _, err := parseRates(bad); err == nil {
 			t.Errorf("parseRates(%q): no error", bad)
 		}
+	}
+}
+
+// The runs' acks are put against the floor's when the floor run passed, for
+// the runs of its burst size only.
+func TestFloorRatios(t *testing.T) {
+	burst := func(n int, p50, p99 time.Duration) *phaseResult {
+		return &phaseResult{Commands: n, AckP50: duration(p50), AckP99: duration(p99)}
+	}
+	runs := []runResult{
+		{Key: "baseline", Verdict: "PASS", Burst: burst(200, 20*time.Millisecond, 30*time.Millisecond)},
+		{Key: "slackrate", Verdict: "PASS", Burst: burst(30, 5*time.Millisecond, 6*time.Millisecond)},
+		{Key: "floor", Verdict: "PASS", Burst: burst(200, 5*time.Millisecond, 10*time.Millisecond)},
+	}
+	var out bytes.Buffer
+	writeFloorRatios(&out, runs)
+	if got, want := strings.TrimSpace(out.String()), "ack p50 / p99 against the floor's (5ms / 10ms): baseline 4.0× / 3.0×"; got != want {
+		t.Errorf("ratios = %q, want %q", got, want)
+	}
+	runs[2].Verdict = "FAIL"
+	out.Reset()
+	if writeFloorRatios(&out, runs); out.Len() != 0 {
+		t.Errorf("ratios against a failed floor run: %q", out.String())
 	}
 }

@@ -20,8 +20,12 @@
 // (each -step long, its answers awaited before the next), and report the
 // highest rate whose ack p99 stays within 1 s, and the highest at which
 // every command is taken and answered within 2 s of the last being sent.
+// Nor is the floor run, which measures the machine rather than the bot:
+// the same burst against a null app (this program run with -null-app)
+// that acks each command at once through slack-go and records nothing;
+// the report then gives every run's ack p50 and p99 as multiples of its.
 //
-//	go run ./cmd/loadtest [-n 500] [-jobs 50] [-postgres URL] [-runs baseline,replicas,faults]
+//	go run ./cmd/loadtest [-n 500] [-jobs 50] [-postgres URL] [-runs baseline,replicas,faults,floor]
 //	                      [-timeout 0] [-json] [-bin BINARY] [-logs DIR] [-rates 50,100,…] [-step 3s]
 //
 // Every command is for its own table group and user. A command is lost
@@ -67,13 +71,20 @@ import (
 )
 
 func main() {
+	if len(os.Args) == 2 && os.Args[1] == nullAppFlag {
+		if err := runNullApp(); err != nil {
+			fmt.Fprintln(os.Stderr, "loadtest: null app:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
 	n := flag.Int("n", 500, "burst size: slash commands, one per table group")
 	jobs := flag.Int("jobs", 50, "jobs followed while Commvault reads are counted")
 	postgres := flag.String("postgres", os.Getenv("BACKUPBOT_TEST_POSTGRES"),
 		"PostgreSQL URL for the runs with replicas (default $BACKUPBOT_TEST_POSTGRES); empty: they are skipped")
 	runs := flag.String("runs", "baseline,replicas,faults",
 		"runs, comma-separated: baseline, replicas, pg, pglatency, faults (= kill, pgrestart, disconnects, cv500), "+
-			"told (= stall, stallpg, slowslack, skew, endfail), slackrate, ceiling (= ceiling1, ceilingpg, ceilingpg2), or any of those")
+			"told (= stall, stallpg, slowslack, skew, endfail), slackrate, ceiling (= ceiling1, ceilingpg, ceilingpg2), floor, or any of those")
 	timeout := flag.Duration("timeout", 0, "bound on the whole suite, build included (0: 110s, plus 90s for each told run)")
 	asJSON := flag.Bool("json", false, "print the report as JSON")
 	bin := flag.String("bin", "", "run this backupbot binary instead of building ./cmd/backupbot")
@@ -194,7 +205,7 @@ func selected(names []string) ([]scenario, error) {
 		}
 		for _, k := range keys {
 			if !slices.ContainsFunc(all, func(sc scenario) bool { return sc.key == k }) {
-				return nil, fmt.Errorf("-runs: unknown run %q (baseline, replicas, pg, pglatency, faults, %s, told, %s, slackrate, ceiling, %s)", name,
+				return nil, fmt.Errorf("-runs: unknown run %q (baseline, replicas, pg, pglatency, faults, %s, told, %s, slackrate, ceiling, %s, floor)", name,
 					strings.Join(faultKeys(), ", "), strings.Join(toldKeys(), ", "), strings.Join(ceilingKeys(), ", "))
 			}
 			want[k] = true

@@ -156,6 +156,10 @@ func (r *runResult) judge(sc scenario, o options) {
 				r.Failures = append(r.Failures, fmt.Sprintf("CreateTasks %d, want %d (the commands sent, less those told they were not taken)",
 					r.Burst.CreateTasks, taken))
 			}
+		case sc.floor:
+			if r.Burst.Acked != n {
+				r.Failures = append(r.Failures, fmt.Sprintf("acked %d, want %d", r.Burst.Acked, n))
+			}
 		case sc.fault == nil && sc.failRatio == 0 && r.Burst.CreateTasks != n:
 			r.Failures = append(r.Failures, fmt.Sprintf("CreateTasks %d, want %d", r.Burst.CreateTasks, n))
 		}
@@ -287,6 +291,7 @@ func (rep *report) writeText(out io.Writer) {
 			told, untold, rss, cpu, rt, reads, r.Verdict)
 	}
 	_ = tw.Flush()
+	writeFloorRatios(out, rep.Runs)
 	verdict := "PASSED"
 	if !rep.Passed {
 		verdict = "FAILED: a run lost requests, submitted twice, ran what it said it would not, left a job's end untold, " +
@@ -396,4 +401,24 @@ func ints(v []int) string {
 		s[i] = strconv.Itoa(n)
 	}
 	return strings.Join(s, ", ")
+}
+
+// writeFloorRatios prints, when the floor run ran and passed, each other
+// run's ack p50 and p99 as multiples of the floor's (for the runs of the
+// same burst size): on a shared machine, the figure that compares.
+func writeFloorRatios(out io.Writer, runs []runResult) {
+	i := slices.IndexFunc(runs, func(r runResult) bool { return r.Key == floorScenario().key })
+	if i < 0 || runs[i].Verdict != "PASS" || runs[i].Burst == nil || runs[i].Burst.AckP50 <= 0 || runs[i].Burst.AckP99 <= 0 {
+		return
+	}
+	floor := runs[i].Burst
+	var parts []string
+	for _, r := range runs {
+		if b := r.Burst; b != nil && r.Key != runs[i].Key && b.Commands == floor.Commands && b.AckP99 > 0 {
+			parts = append(parts, fmt.Sprintf("%s %.1f× / %.1f×", r.Key, float64(b.AckP50)/float64(floor.AckP50), float64(b.AckP99)/float64(floor.AckP99)))
+		}
+	}
+	if len(parts) > 0 {
+		fmt.Fprintf(out, "\nack p50 / p99 against the floor's (%s / %s): %s\n", floor.AckP50, floor.AckP99, strings.Join(parts, ", "))
+	}
 }

@@ -75,6 +75,9 @@ type scenario struct {
 	// ceiling runs the rates of -rates one after the other instead of a
 	// burst (see ceiling.go).
 	ceiling bool
+	// floor runs the null app instead of the bot (see floor.go): only its
+	// acks are judged.
+	floor bool
 }
 
 // checks are musts that only some runs judge.
@@ -142,6 +145,9 @@ func (sc scenario) topology() string {
 	}
 	if sc.dbDelay > 0 {
 		db += fmt.Sprintf(" %s away", duration(sc.dbDelay))
+	}
+	if sc.floor {
+		return "null app, nothing recorded"
 	}
 	if sc.replicas == 1 {
 		return "1 replica, " + db
@@ -235,12 +241,21 @@ func (s *suite) newWorld(ctx context.Context, sc scenario) (*world, error) {
 		}
 	}
 	env := w.env(policy)
+	bin := s.bin
+	if sc.floor {
+		if bin, err = os.Executable(); err != nil {
+			return w, err
+		}
+	}
 	for i := range sc.replicas {
 		var args []string
 		if i == sc.replicas-1 {
 			args = sc.args
 		}
-		p, err := startBot(s.bin, fmt.Sprintf("replica %d", i+1), env, args)
+		if sc.floor {
+			args = []string{nullAppFlag}
+		}
+		p, err := startBot(bin, fmt.Sprintf("replica %d", i+1), env, args)
 		if err != nil {
 			return w, err
 		}
