@@ -507,11 +507,23 @@ func testTake(t *testing.T, su suite) {
 		t.Errorf("the holder's claim: ok %v, attempts %d; want true, 1 (neither renewals nor the holder's claims count)", ok, got.Attempts)
 	}
 
+	n := admittedOf(t, 10, func(int) (bool, error) {
+		return s.Take(ctx, time.Minute, []string{"envelope:env-t3"}, item("env-t3", 0), "", 0)
+	})
+	if n != 1 {
+		t.Errorf("10 concurrent takes of one envelope admitted %d, want 1", n)
+	}
+}
+
+// admittedOf runs take(i) for i in [0, n) concurrently and returns how
+// many were admitted (not seen).
+func admittedOf(t *testing.T, n int, take func(i int) (seen bool, err error)) int {
+	t.Helper()
 	var wg sync.WaitGroup
 	var admitted atomic.Int32
-	for range 10 {
+	for i := range n {
 		wg.Go(func() {
-			seen, err := s.Take(ctx, time.Minute, []string{"envelope:env-t3"}, item("env-t3", 0), "", 0)
+			seen, err := take(i)
 			if err != nil {
 				t.Errorf("Take: %v", err)
 			}
@@ -521,9 +533,7 @@ func testTake(t *testing.T, su suite) {
 		})
 	}
 	wg.Wait()
-	if n := admitted.Load(); n != 1 {
-		t.Errorf("10 concurrent takes of one envelope admitted %d, want 1", n)
-	}
+	return int(admitted.Load())
 }
 
 // An item whose id is in the inbox already is seen, whatever its keys (the
@@ -569,21 +579,10 @@ func testTakeItemSeen(t *testing.T, su suite) {
 		t.Errorf("second Take without keys = %v, %v; want seen", seen, err)
 	}
 
-	var wg sync.WaitGroup
-	var admitted atomic.Int32
-	for i := range 20 {
-		wg.Go(func() {
-			seen, err := s.Take(ctx, time.Minute, []string{fmt.Sprintf("trigger:same-%d", i)}, item("env-same", 0), "a", time.Minute)
-			if err != nil {
-				t.Errorf("Take: %v", err)
-			}
-			if !seen {
-				admitted.Add(1)
-			}
-		})
-	}
-	wg.Wait()
-	if n := admitted.Load(); n != 1 {
+	n := admittedOf(t, 20, func(i int) (bool, error) {
+		return s.Take(ctx, time.Minute, []string{fmt.Sprintf("trigger:same-%d", i)}, item("env-same", 0), "a", time.Minute)
+	})
+	if n != 1 {
 		t.Errorf("20 concurrent takes of one item id, each with its own key, admitted %d, want 1", n)
 	}
 }
