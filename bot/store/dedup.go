@@ -424,21 +424,14 @@ func (s *DB) takeKeys(ctx context.Context, tx txn, live []*takeReq, now time.Tim
 }
 
 // itemsOf is the items of live's Takes that saw none of their keys, each
-// claimed by its owner for its lease (unclaimed when the owner is ""); it
-// sets seen[i] for each Take whose item id an earlier Take of the batch
-// gave.
+// claimed by its owner for its lease (unclaimed when the owner is ""), in
+// the order of the Takes; two Takes of the batch may give the same id.
 func itemsOf(live []*takeReq, now time.Time, seen []bool) itemColumns {
 	var cols itemColumns
-	ids := make(map[string]bool, len(live))
 	for i, r := range live {
 		if seen[i] {
 			continue
 		}
-		if ids[r.item.ID] {
-			seen[i] = true
-			continue
-		}
-		ids[r.item.ID] = true
 		received := r.item.Received
 		if received.IsZero() {
 			received = now
@@ -468,17 +461,29 @@ func (s *DB) takeItems(ctx context.Context, tx txn, live []*takeReq, now time.Ti
 	if err != nil {
 		return err
 	}
-	cols.seenUnless(recorded, seen)
+	cols.admit(recorded, seen)
 	return nil
 }
 
-// seenUnless sets seen[i] for each Take whose item is not among those
-// recorded: its id was in the inbox already.
-func (c *itemColumns) seenUnless(recorded map[string]bool, seen []bool) {
+// admit sets seen[i] for each Take whose item was not recorded: its id was
+// in the inbox already, or an earlier Take of the batch (one not seen)
+// gave it, and the item recorded is that one's. The statement that records
+// them inserts, of the rows of one id, the first (VALUES in order on
+// SQLite, DISTINCT ON the Takes' order on PostgreSQL) of the Takes not
+// seen; the rows of a Take whose key the statement found seen are not
+// inserted (PostgreSQL).
+func (c *itemColumns) admit(recorded map[string]bool, seen []bool) {
+	given := make(map[string]bool, len(c.ids))
 	for i, id := range c.ids {
-		if !recorded[id] {
-			seen[c.takes[i]] = true
+		take := c.takes[i]
+		if seen[take] {
+			continue
 		}
+		if !recorded[id] || given[id] {
+			seen[take] = true
+			continue
+		}
+		given[id] = true
 	}
 }
 

@@ -106,9 +106,9 @@ const (
 	// the batch), recorded, or renewed where expired; a renewal of each key
 	// that was there unexpired; and the items (with their Takes' indexes;
 	// an owner '' and an until 0 are NULL) of the Takes none of whose keys
-	// was there. It returns the keys it recorded or renewed, as qTakeKeys
-	// does (item false), and the ids of the items it recorded, as
-	// qTakeItems does (item true). The renewal sees the keys as they were
+	// was there, the first of each id in the Takes' order. It returns the
+	// keys it recorded or renewed, as qTakeKeys does (item false), and the
+	// ids of the items it recorded, as qTakeItems does (item true). The renewal sees the keys as they were
 	// when the statement began (a key another replica recorded meanwhile
 	// keeps the expiry that one set).
 	qTakeOne = `WITH n AS (SELECT * FROM unnest(?::text[], ?::bigint[], ?::integer[]) AS n (key, expires, take)),
@@ -117,10 +117,11 @@ const (
 	renewed AS (UPDATE dedup SET expires = n.expires FROM n
 		WHERE dedup.key = n.key AND dedup.expires < n.expires AND NOT EXISTS (SELECT 1 FROM k WHERE k.key = n.key)),
 	items AS (INSERT INTO inbox (id, kind, payload, received, attempts, claimed_by, claimed_until)
-		SELECT id, kind, payload, received, attempts, NULLIF(owner, ''), NULLIF(until, 0)
+		SELECT DISTINCT ON (id) id, kind, payload, received, attempts, NULLIF(owner, ''), NULLIF(until, 0)
 		FROM unnest(?::text[], ?::text[], ?::text[], ?::bigint[], ?::integer[], ?::text[], ?::bigint[], ?::integer[])
 		AS t (id, kind, payload, received, attempts, owner, until, take)
 		WHERE NOT EXISTS (SELECT 1 FROM n WHERE n.take = t.take AND NOT EXISTS (SELECT 1 FROM k WHERE k.key = n.key))
+		ORDER BY id, take
 		ON CONFLICT (id) DO NOTHING RETURNING id)
 	SELECT key, false FROM k UNION ALL SELECT id, true FROM items`
 	// The outbox: what threads must be told.

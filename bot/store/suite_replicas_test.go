@@ -585,6 +585,37 @@ func testTakeItemSeen(t *testing.T, su suite) {
 	if n != 1 {
 		t.Errorf("20 concurrent takes of one item id, each with its own key, admitted %d, want 1", n)
 	}
+
+	// Of two Takes of one id, one with a key seen before and one with a
+	// new key, the second is admitted: the id is not in the inbox, and a
+	// seen Take records nothing (in one batch, as apart).
+	if seen, err := s.Take(ctx, time.Hour, []string{"trigger:known"}, item("env-known", 0), "", 0); err != nil || seen {
+		t.Fatalf("Take of env-known = %v, %v", seen, err)
+	}
+	const pairs = 20
+	seen := make([]bool, 2*pairs)
+	var wg sync.WaitGroup
+	for i := range 2 * pairs {
+		key := "trigger:known"
+		if i%2 == 1 {
+			key = fmt.Sprintf("trigger:fresh-%d", i)
+		}
+		wg.Go(func() {
+			var err error
+			if seen[i], err = s.Take(ctx, time.Hour, []string{key}, item(fmt.Sprintf("env-pair-%d", i/2), 0), "", 0); err != nil {
+				t.Errorf("Take: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	for i := range pairs {
+		if !seen[2*i] || seen[2*i+1] {
+			t.Errorf("pair %d: seen %v (known key), %v (fresh key); want true, false", i, seen[2*i], seen[2*i+1])
+		}
+		if _, ok := claim(t, s, fmt.Sprintf("env-pair-%d", i), "a", time.Minute); !ok {
+			t.Errorf("env-pair-%d, admitted, is not in the inbox", i)
+		}
+	}
 }
 
 // Takes committed together (as many as wait, in a few statements) do what

@@ -77,9 +77,7 @@ func (s *DB) takePipelined(ctx context.Context, live []*takeReq) ([]bool, error)
 			seen[keys.first[i]] = true // there, unexpired: renewed by the statement
 		}
 	}
-	// An item the statement did not try (a key of its Take was seen) is
-	// not recorded either: its Take is seen already.
-	items.seenUnless(inserted, seen)
+	items.admit(inserted, seen)
 	return seen, nil
 }
 
