@@ -293,8 +293,9 @@ func (s *DB) commitOnce(ctx context.Context, live []*takeReq) (seen []bool, err 
 
 // commitLocked is commitOnce holding the write lock (SQLite).
 func (s *DB) commitLocked(ctx context.Context, live []*takeReq) ([]bool, error) {
-	// The COMMIT must not be cut short once sent (pgx cancels it with the
-	// transaction's context): its own bound is longer than the statements'.
+	// The COMMIT must not be cut short once sent (database/sql cancels a
+	// transaction with its context): its own bound is longer than the
+	// statements'.
 	txCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), commitTimeout)
 	defer cancel()
 	sqlTx, err := s.takeDB.BeginTx(txCtx, s.d.txOptions)

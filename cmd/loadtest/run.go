@@ -139,15 +139,15 @@ type world struct {
 
 // topology describes the bots of a scenario.
 func (sc scenario) topology() string {
+	if sc.floor {
+		return "null app, nothing recorded"
+	}
 	db := "SQLite"
 	if sc.postgres {
 		db = "PostgreSQL"
 	}
 	if sc.dbDelay > 0 {
 		db += fmt.Sprintf(" %s away", duration(sc.dbDelay))
-	}
-	if sc.floor {
-		return "null app, nothing recorded"
 	}
 	if sc.replicas == 1 {
 		return "1 replica, " + db
