@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"slices"
@@ -374,23 +373,6 @@ func keysOf(live []*takeReq, now time.Time, seen []bool) batchKeys {
 	return b
 }
 
-// scanKeys reads the keys (or item ids) that rows return, and closes them.
-func scanKeys(rows *sql.Rows, n int) (map[string]bool, error) {
-	keys := make(map[string]bool, n)
-	for rows.Next() {
-		var k string
-		if err := rows.Scan(&k); err != nil {
-			_ = rows.Close()
-			return nil, err
-		}
-		keys[k] = true
-	}
-	if err := rows.Close(); err != nil {
-		return nil, err
-	}
-	return keys, rows.Err()
-}
-
 // takeKeys records the keys of live's Takes within tx and sets seen[i] for
 // each Take with a key that was there unexpired, or that an earlier Take
 // of the batch gave; those keys are renewed.
@@ -399,16 +381,19 @@ func (s *DB) takeKeys(ctx context.Context, tx txn, live []*takeReq, now time.Tim
 	if len(b.keys) == 0 {
 		return nil
 	}
-	args := make([]any, 0, 2*len(b.keys)+1)
-	for i, k := range b.keys {
-		args = append(args, k, b.expires[i])
-	}
-	args = append(args, now.UnixNano())
-	rows, err := tx.QueryContext(ctx, s.q(fmt.Sprintf(qTakeKeys, valuesList(len(b.keys), 2))), args...)
-	if err != nil {
-		return err
-	}
-	recorded, err := scanKeys(rows, len(b.keys))
+	recorded := make(map[string]bool, len(b.keys))
+	args := make([]any, 0, 2*min(len(b.keys), maxTakeBatch)+1)
+	err := inChunks(len(b.keys), func(off, size, rows int) error {
+		args = args[:0]
+		for i := off; i < off+size; i++ {
+			args = append(args, b.keys[i], b.expires[i])
+		}
+		for range rows - size {
+			args = append(args, b.keys[off], b.expires[off])
+		}
+		args = append(args, now.UnixNano())
+		return s.takeRows(ctx, tx, fmt.Sprintf(qTakeKeys, valuesList(rows, 2)), args, recorded)
+	})
 	if err != nil {
 		return err
 	}
@@ -454,15 +439,67 @@ func (s *DB) takeItems(ctx context.Context, tx txn, live []*takeReq, now time.Ti
 	if len(cols.ids) == 0 {
 		return nil
 	}
-	rows, err := tx.QueryContext(ctx, s.q(fmt.Sprintf(qTakeItems, valuesList(len(cols.ids), 7))), cols.rows()...)
-	if err != nil {
-		return err
-	}
-	recorded, err := scanKeys(rows, len(cols.ids))
+	recorded := make(map[string]bool, len(cols.ids))
+	all := cols.rows()
+	args := make([]any, 0, 7*min(len(cols.ids), maxTakeBatch))
+	err := inChunks(len(cols.ids), func(off, size, rows int) error {
+		args = append(args[:0], all[7*off:7*(off+size)]...)
+		for range rows - size {
+			args = append(args, all[7*off:7*off+7]...)
+		}
+		return s.takeRows(ctx, tx, fmt.Sprintf(qTakeItems, valuesList(rows, 7)), args, recorded)
+	})
 	if err != nil {
 		return err
 	}
 	cols.admit(recorded, seen)
+	return nil
+}
+
+// takeRows runs one of Take's multi-row statements, query, within tx and
+// adds the keys (or item ids) it returns to recorded.
+func (s *DB) takeRows(ctx context.Context, tx txn, query string, args []any, recorded map[string]bool) error {
+	rows, err := tx.QueryContext(ctx, s.q(query), args...)
+	if err != nil {
+		return err
+	}
+	for rows.Next() {
+		var k string
+		if err := rows.Scan(&k); err != nil {
+			_ = rows.Close()
+			return err
+		}
+		recorded[k] = true
+	}
+	if err := rows.Close(); err != nil {
+		return err
+	}
+	return rows.Err()
+}
+
+// inChunks calls f for n rows in chunks of at most maxTakeBatch, in
+// order, each run as a statement of rows rows: its size rounded up to a
+// power of two, the rest of the statement's rows copies of the chunk's
+// first. Take's multi-row statements on SQLite are thus built for eight
+// sizes only, each prepared once on a connection. One text for each batch
+// size was parsed afresh for most batches of a burst (a 100-row INSERT of
+// items parses in some 95 µs, twice: on the batch's connection and by the
+// background prepare), and filled the statement cache, past which other
+// statements run unprepared. A copy changes nothing: SQLite runs a VALUES
+// list row by row, and a copy of a key or an item comes after the row it
+// copies, which either recorded it unexpired or found it so; so the copy
+// conflicts, is neither recorded nor renewed, and is not returned.
+func inChunks(n int, f func(off, size, rows int) error) error {
+	for off := 0; off < n; off += maxTakeBatch {
+		size := min(n-off, maxTakeBatch)
+		rows := 1
+		for rows < size {
+			rows *= 2
+		}
+		if err := f(off, size, rows); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
