@@ -67,7 +67,7 @@ func BenchmarkSlackAck(b *testing.B) {
 			}
 		}
 		sent += burst
-		if err := fake.WaitFor(ctx, func() bool { return len(fake.Acks()) >= sent }); err != nil {
+		if err := fake.WaitFor(ctx, func() bool { return fake.AckCount() >= sent }); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -238,6 +238,15 @@ func (s *Server) Acks() []Ack {
 	return append([]Ack(nil), s.sock.acks...)
 }
 
+// AckCount is how many acknowledgements were received: len(Acks()),
+// without copying them (a benchmark that polls it measures the bot, not
+// the copies).
+func (s *Server) AckCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.sock.acks)
+}
+
 // recordAck stores an ack frame. A slash command's ack payload with text
 // or blocks is shown as Slack shows it: to the user alone (Ephemeral, Via
 // "ack") or, with "response_type":"in_channel", as a channel message (in
