@@ -477,6 +477,15 @@ func (s *DB) takeRows(ctx context.Context, tx txn, query string, args []any, rec
 	return rows.Err()
 }
 
+// pow2 is the least power of two no less than n.
+func pow2(n int) int {
+	p := 1
+	for p < n {
+		p *= 2
+	}
+	return p
+}
+
 // inChunks calls f for n rows in chunks of at most maxTakeBatch, in
 // order, each run as a statement of rows rows: its size rounded up to a
 // power of two, the rest of the statement's rows copies of the chunk's
@@ -492,11 +501,7 @@ func (s *DB) takeRows(ctx context.Context, tx txn, query string, args []any, rec
 func inChunks(n int, f func(off, size, rows int) error) error {
 	for off := 0; off < n; off += maxTakeBatch {
 		size := min(n-off, maxTakeBatch)
-		rows := 1
-		for rows < size {
-			rows *= 2
-		}
-		if err := f(off, size, rows); err != nil {
+		if err := f(off, size, pow2(size)); err != nil {
 			return err
 		}
 	}

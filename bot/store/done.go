@@ -61,10 +61,14 @@ func (s *DB) commitDones() {
 	}
 }
 
-// markDone runs a batch of InboxDones in one transaction (it holds the
-// write lock after the group commit of Take, which goes first) and answers
-// each: one UPDATE for each outcome in the batch, and for the ids it did
-// not mark (done already, or unknown) one SELECT.
+// markDone runs a batch of InboxDones and answers each: one UPDATE for
+// each outcome in the batch, and for the ids it did not mark (done
+// already, or unknown) one SELECT. On SQLite they are one transaction
+// (one commit, holding the write lock after the group commit of Take,
+// which goes first); on PostgreSQL each statement commits by itself, a
+// round trip where a transaction of it took three (autocommit): the marks
+// are independent of each other, and at READ COMMITTED each statement of
+// a transaction saw what others committed before it anyway.
 func (s *DB) markDone(batch []*doneReq) {
 	ctx, cancel := context.WithTimeout(context.Background(), takeTimeout)
 	defer cancel()
@@ -84,16 +88,12 @@ func (s *DB) markDone(batch []*doneReq) {
 		byOutcome[r.outcome] = append(byOutcome[r.outcome], r.id)
 	}
 	found := map[string]bool{}
-	err := s.inTx(ctx, func(tx txn) error {
-		clear(found)
+	mark := func(q querier) error {
+		clear(found) // a mark made by an attempt before is found by the SELECT
 		at := s.now().UnixNano()
 		for _, outcome := range outcomes {
-			ids := byOutcome[outcome]
-			args := []any{at, outcome}
-			for _, id := range ids {
-				args = append(args, id)
-			}
-			marked, err := queryIDs(ctx, tx, s.q(fmt.Sprintf(qInboxDone, inList(len(ids)))), args...)
+			cond, ids := s.idIn(byOutcome[outcome])
+			marked, err := queryIDs(ctx, q, s.q(fmt.Sprintf(qInboxDone, cond)), append([]any{at, outcome}, ids...)...)
 			if err != nil {
 				return err
 			}
@@ -101,7 +101,7 @@ func (s *DB) markDone(batch []*doneReq) {
 				found[id] = true
 			}
 		}
-		var rest []any
+		var rest []string
 		for id := range first {
 			if !found[id] {
 				rest = append(rest, id)
@@ -110,12 +110,19 @@ func (s *DB) markDone(batch []*doneReq) {
 		if len(rest) == 0 {
 			return nil
 		}
-		there, err := queryIDs(ctx, tx, s.q(fmt.Sprintf(qInboxListed, inList(len(rest)))), rest...)
+		cond, ids := s.idIn(rest)
+		there, err := queryIDs(ctx, q, s.q(fmt.Sprintf(qInboxListed, cond)), ids...)
 		for _, id := range there {
 			found[id] = true
 		}
 		return err
-	})
+	}
+	var err error
+	if s.d.arrays {
+		err = s.autocommit(ctx, mark)
+	} else {
+		err = s.inTx(ctx, func(tx txn) error { return mark(tx) })
+	}
 	for _, r := range batch {
 		switch {
 		case err != nil:
@@ -126,4 +133,25 @@ func (s *DB) markDone(batch []*doneReq) {
 			r.done <- nil
 		}
 	}
+}
+
+// idIn is the condition that a row's id is one of ids (which are some),
+// for a statement's %s, and its arguments: on PostgreSQL one array, so
+// that the statement's text is the same whatever the number of ids, and
+// prepared once on each connection; on SQLite an IN list of a power of two
+// of them, ids then copies of the first (which change nothing), so that
+// the statement has eight texts at most in the statement cache.
+func (s *DB) idIn(ids []string) (string, []any) {
+	if s.d.arrays {
+		return "id = ANY(?)", []any{ids}
+	}
+	n := pow2(len(ids))
+	args := make([]any, 0, n)
+	for _, id := range ids {
+		args = append(args, id)
+	}
+	for len(args) < n {
+		args = append(args, ids[0])
+	}
+	return "id IN (" + inList(n) + ")", args
 }

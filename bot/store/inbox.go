@@ -68,9 +68,9 @@ func (s *DB) ClaimInbox(ctx context.Context, id, owner string, lease time.Durati
 	now := s.now()
 	var item InboxItem
 	ok := false
-	err := s.inTx(ctx, func(tx txn) error {
+	err := s.autocommit(ctx, func(q querier) error {
 		var err error
-		item, err = scanInbox(tx.QueryRowContext(ctx, s.q(qClaimInbox), owner, now.Add(lease).UnixNano(),
+		item, err = scanInbox(q.QueryRowContext(ctx, s.q(qClaimInbox), owner, now.Add(lease).UnixNano(),
 			owner, id, now.UnixNano(), owner))
 		ok = err == nil
 		if errors.Is(err, sql.ErrNoRows) {
@@ -94,8 +94,8 @@ func (s *DB) RenewInbox(ctx context.Context, id, owner string, lease time.Durati
 		return false, fmt.Errorf("renew inbox item %s: lease %v is not positive", id, lease)
 	}
 	var n int64
-	err := s.inTx(ctx, func(tx txn) error {
-		res, err := tx.ExecContext(ctx, s.q(qRenewInbox), s.now().Add(lease).UnixNano(), id, owner)
+	err := s.autocommit(ctx, func(q querier) error {
+		res, err := q.ExecContext(ctx, s.q(qRenewInbox), s.now().Add(lease).UnixNano(), id, owner)
 		if err != nil {
 			return err
 		}
@@ -206,8 +206,8 @@ func (s *DB) claimListed(ctx context.Context, purge bool, now time.Time, list st
 }
 
 // queryIDs runs query, whose rows are ids, and returns them.
-func queryIDs(ctx context.Context, tx txn, query string, args ...any) ([]string, error) {
-	rows, err := tx.QueryContext(ctx, query, args...)
+func queryIDs(ctx context.Context, q querier, query string, args ...any) ([]string, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, err
 	}

@@ -205,11 +205,11 @@ const (
 	ORDER BY received, id LIMIT ?`
 	// qForgetField rewrites a payload, unless it changed meanwhile.
 	qForgetField = `UPDATE inbox SET payload = ? WHERE id = ? AND payload = ?`
-	// qInboxDone marks the items of the list (%s) that are not done, done
-	// with one outcome, and returns their ids; qInboxListed returns the ids
-	// of the list that are there.
-	qInboxDone   = `UPDATE inbox SET done = ?, outcome = ? WHERE done IS NULL AND id IN (%s) RETURNING id`
-	qInboxListed = `SELECT id FROM inbox WHERE id IN (%s)`
+	// qInboxDone marks the items of a list (%s: idIn's condition) that are
+	// not done, done with one outcome, and returns their ids; qInboxListed
+	// returns the ids of the list that are there.
+	qInboxDone   = `UPDATE inbox SET done = ?, outcome = ? WHERE done IS NULL AND %s RETURNING id`
+	qInboxListed = `SELECT id FROM inbox WHERE %s`
 )
 
 // inboxColumns are read by scanInbox, in this order.

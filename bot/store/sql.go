@@ -120,6 +120,24 @@ func (s *DB) inTx(ctx context.Context, fn func(tx txn) error) error {
 	}
 }
 
+// autocommit runs fn, whose statements run on q outside a transaction:
+// each commits by itself, on PostgreSQL in one round trip, where a
+// transaction of one statement takes three (its BEGIN, the statement, its
+// COMMIT). On SQLite it holds the write lock, as inTx does. A statement
+// runs at the connection's default isolation (READ COMMITTED unless the
+// server, role or URL says otherwise); when it fails because the database
+// aborted it to break a deadlock, or (at a stricter default) because
+// another transaction changed its row first, fn is run again, as inTx runs
+// a transaction again: it must set its results anew each time.
+func (s *DB) autocommit(ctx context.Context, fn func(q querier) error) error {
+	for attempt := 1; ; attempt++ {
+		err := s.writing(ctx, false, func() error { return fn(s.run) })
+		if !s.again(ctx, err, attempt) {
+			return err
+		}
+	}
+}
+
 // again reports whether what failed with err on its attempt-th run should
 // run again: the database aborted it to break a deadlock (or it lost a
 // serialization race), it has runs left of maxAttempts, and ctx has not

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -68,6 +69,68 @@ func testDoneTogether(t *testing.T, su suite) {
 	for _, id := range []string{"env-4", "env-5", "env-6"} {
 		if got := outcomeOf(t, s, id); got != Served && got != GivenUp {
 			t.Errorf("outcome of %s after concurrent marks = %q, want one of them", id, got)
+		}
+	}
+}
+
+// testDoneBatchSizes marks batches of every size up to maxDoneBatch done:
+// each with a first id unknown or done already where the size is odd (the
+// id SQLite's IN list is padded with), every other id marked. On SQLite,
+// the statements have at most eight texts in the statement cache (one for
+// each size was parsed anew, and filled it).
+func testDoneBatchSizes(t *testing.T, su suite) {
+	c := newClock()
+	s, _ := su.open(t, c)
+	ctx := context.Background()
+	for size := 1; size <= maxDoneBatch; size++ {
+		batch := make([]*doneReq, size)
+		want := make([]error, size)
+		for i := range batch {
+			id := fmt.Sprintf("env-%d-%d", size, i)
+			switch {
+			case i == 0 && size%4 == 1:
+				id = "nope"
+				want[i] = ErrNotFound
+			case i == 0 && size%4 == 3:
+				put(t, s, item(id, 0))
+				done(t, s, id)
+			default:
+				put(t, s, item(id, 0))
+			}
+			batch[i] = &doneReq{id: id, outcome: Served, done: make(chan error, 1)}
+		}
+		s.markDone(batch)
+		for i, r := range batch {
+			if err := <-r.done; !errors.Is(err, want[i]) {
+				t.Fatalf("batch of %d: mark %s done = %v, want %v", size, r.id, err, want[i])
+			}
+			if r.id != "nope" && outcomeOf(t, s, r.id) != Served {
+				t.Fatalf("batch of %d: %s not marked served", size, r.id)
+			}
+		}
+	}
+	var marked int
+	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM inbox WHERE done IS NOT NULL`).Scan(&marked); err != nil {
+		t.Fatal(err)
+	}
+	if want := maxDoneBatch*(maxDoneBatch+1)/2 - maxDoneBatch/4; marked != want {
+		t.Errorf("%d items done, want %d", marked, want)
+	}
+	if s.p == nil {
+		return
+	}
+	s.p.mu.Lock()
+	defer s.p.mu.Unlock()
+	texts := map[string]int{}
+	for q := range s.p.m {
+		texts[q[:min(len(q), 30)]]++
+	}
+	for q := range s.p.pending {
+		texts[q[:min(len(q), 30)]]++
+	}
+	for prefix, k := range texts {
+		if (strings.HasPrefix(prefix, "UPDATE inbox SET done") || strings.HasPrefix(prefix, "SELECT id FROM inbox WHERE id")) && k > 8 {
+			t.Errorf("%d texts of %q… cached", k, prefix)
 		}
 	}
 }

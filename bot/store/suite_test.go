@@ -52,6 +52,7 @@ func testStore(t *testing.T, newURL func(t *testing.T) string) {
 		{"take of an item in the inbox is seen", testTakeItemSeen},
 		{"take purges expired keys", testTakePurge},
 		{"done marks committed together", testDoneTogether},
+		{"done marks in batches of every size", testDoneBatchSizes},
 		{"claim stale", testClaimStale},
 		{"concurrent claim stale", testConcurrentClaimStale},
 		{"inbox purge", testInboxPurge},
