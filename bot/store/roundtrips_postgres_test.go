@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/url"
 	"sync"
@@ -72,19 +73,21 @@ func (p *turnCounter) count(spoke *atomic.Bool) {
 func copyTurns(dst, src net.Conn, read func()) {
 	defer dst.Close()
 	defer src.Close()
-	buf := make([]byte, 32<<10)
-	for {
-		n, err := src.Read(buf)
-		if n > 0 {
-			read()
-			if _, werr := dst.Write(buf[:n]); werr != nil {
-				return
-			}
-		}
-		if err != nil {
-			return
-		}
+	_, _ = io.Copy(dst, notifying{src, read})
+}
+
+// notifying is a reader that calls read after each read that got bytes.
+type notifying struct {
+	r    io.Reader
+	read func()
+}
+
+func (n notifying) Read(p []byte) (int, error) {
+	k, err := n.r.Read(p)
+	if k > 0 {
+		n.read()
 	}
+	return k, err
 }
 
 // TestPostgresRoundTrips counts what the calls a worker makes for every
